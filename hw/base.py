@@ -1,0 +1,77 @@
+"""The accelerator protocol every backend in hw/ implements.
+
+The contract is the ResNet50-PYNQ one: a batch of int8 (N, 224, 224, 3) tensors in (the uint8 BGR
+bytes of a frame resized to 224x224, stored bit for bit), top-5 class indices uint32 (N, 5) out.
+Backends may add scores. Work is asynchronous so the infer stage keeps two batches in flight:
+
+    buf = acc.input_buffer(k)      # fill buf[:n] (host memory of buffer set k)
+    acc.start(k, n)                # sync the filled part to the device, start the kernel
+    ...                            # meanwhile fill buffer set k+1
+    out = acc.wait(k)              # block until batch k is done, read back its results
+
+`buffer_sets` buffer sets exist (>= 2: ping-pong); a set may be refilled only after `wait`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+INPUT_SHAPE = (224, 224, 3)
+INPUT_DTYPE = np.int8
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Results of one batch: `top5` (n, 5) uint32 class ids, best first.
+
+    `scores` (n, 5) float32 probabilities where the backend computes them, else None.
+    Timings are wall-clock seconds (time.perf_counter) for the profile breakdown:
+    upload = host->device sync, compute = kernel run, download = device->host sync.
+    """
+
+    top5: np.ndarray
+    scores: np.ndarray | None
+    upload_s: float
+    compute_s: float
+    download_s: float
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One line of `vidpipe devices`."""
+
+    backend: str
+    name: str
+    state: str
+
+
+class Accelerator(Protocol):
+    """What the infer stage drives. Implementations: hw.cpu, hw.sim, hw.alveo."""
+
+    name: str
+    max_batch: int
+    buffer_sets: int
+    labels_meaningful: bool
+
+    def open(self) -> None:
+        """Acquire the device, load weights, allocate all buffer sets once."""
+
+    def input_buffer(self, buffer_set: int) -> np.ndarray:
+        """Host view (max_batch, 224, 224, 3) int8 of buffer set `buffer_set` to fill."""
+
+    def start(self, buffer_set: int, n: int) -> None:
+        """Sync the first `n` images of the set to the device and start the kernel; no blocking
+        on compute."""
+
+    def wait(self, buffer_set: int) -> BatchOutput:
+        """Block until the batch started on `buffer_set` finishes; return its results."""
+
+    def close(self) -> None:
+        """Free every buffer and the device; safe to call twice and after a failed open."""
+
+    def class_names(self) -> list[str]:
+        """Names for class ids 0..999 (ImageNet-1k order unless the backend has its own)."""

@@ -1,0 +1,106 @@
+"""Bounded queues of small descriptors between stage processes.
+
+A put blocks while the queue is full (back-pressure: the `block` policy, lossless), but wakes
+every `poll_s` to notice an abort so no process hangs on a dead neighbour. Lossy policies for
+live sources happen before a frame gets a slot (stages.live_source keeps only the newest frame),
+so queues themselves never drop.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from pipeline.errors import VidpipeError
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End of work for the one consumer that takes it."""
+
+
+STOP = Stop()
+
+
+class Aborted(VidpipeError):
+    """The graph is being torn down; the stage should return at once."""
+
+
+class Channel:
+    def __init__(self, ctx: BaseContext, name: str, maxsize: int, abort: Event, poll_s: float = 0.2) -> None:
+        if maxsize < 1:
+            raise ValueError(f"channel {name}: maxsize must be >= 1")
+        self.name = name
+        self.maxsize = maxsize
+        self._q = ctx.Queue(maxsize)
+        self._abort = abort
+        self._poll_s = poll_s
+        self._owner_pid = os.getpid()
+
+    def aborted(self) -> bool:
+        """True once the graph aborts, or when the supervisor that made this channel is gone
+        (kill -9): an orphaned stage must not block forever."""
+        if self._abort.is_set():
+            return True
+        return os.getpid() != self._owner_pid and os.getppid() != self._owner_pid
+
+    def put(self, item: Any) -> None:
+        while True:
+            try:
+                self._q.put(item, timeout=self._poll_s)
+                return
+            except queue.Full:
+                if self.aborted():
+                    raise Aborted(f"{self.name}: aborted while full") from None
+
+    def try_put(self, item: Any, timeout: float) -> bool:
+        """Put unless the queue stays full for `timeout` seconds."""
+        try:
+            self._q.put(item, timeout=timeout)
+            return True
+        except queue.Full:
+            return False
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Next item; raises queue.Empty after `timeout` (None: wait until an item or abort)."""
+        waited = 0.0
+        while True:
+            step = self._poll_s if timeout is None else min(self._poll_s, timeout - waited)
+            try:
+                return self._q.get(timeout=max(step, 0.0))
+            except queue.Empty:
+                if self.aborted():
+                    raise Aborted(f"{self.name}: aborted") from None
+                waited += step
+                if timeout is not None and waited >= timeout:
+                    raise
+
+    def get_nowait(self) -> Any:
+        return self._q.get_nowait()
+
+    def depth(self) -> int:
+        try:
+            return self._q.qsize()
+        except NotImplementedError:  # macOS
+            return -1
+
+    def abandon(self) -> None:
+        """Do not wait at exit to flush buffered items (the consumer may be gone)."""
+        self._q.cancel_join_thread()
+
+    def close(self) -> None:
+        self._q.close()
+
+
+def drain(channel: Channel, on_item: Callable[[Any], None]) -> None:
+    """Hand every item already queued to `on_item` (used to free slots during teardown)."""
+    while True:
+        try:
+            on_item(channel.get_nowait())
+        except (queue.Empty, OSError, EOFError, ValueError):
+            return

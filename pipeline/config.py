@@ -1,0 +1,126 @@
+"""YAML (safe_load only) mapped onto frozen, typed dataclasses.
+
+Unknown keys and wrong types are errors naming the file and the key path, e.g.
+`configs/x.yaml: backend.max_batch: expected an integer, got 'eight'`. Nothing in a config is
+ever imported or executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def from_mapping(cls: type[T], data: Any, source: str = "config", path: str = "") -> T:
+    """Build dataclass `cls` from `data`, checking every key and type."""
+    where = f"{source}: {path or '(top level)'}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {_show(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(fields))})")
+    hints = typing.get_type_hints(cls)
+    values = {
+        name: _convert(hints[name], value, source, f"{path}.{name}" if path else str(name))
+        for name, value in data.items()
+    }
+    return cls(**values)
+
+
+def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_mapping(tp, value, source, path)  # type: ignore[arg-type]
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, source, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: {path}: expected one of {', '.join(map(str, args))}, got {_show(value)}")
+        return value
+    if origin in (tuple, list):
+        if isinstance(value, str | int | float):
+            value = [value]  # a single item where a list is expected
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: {path}: expected a list, got {_show(value)}")
+        item_tp = args[0] if args else Any
+        items = [_convert(item_tp, v, source, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    return _scalar(tp, value, source, path)
+
+
+def _scalar(tp: Any, value: Any, source: str, path: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{source}: {path}: expected true or false, got {_show(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{source}: {path}: expected an integer, got {_show(value)}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{source}: {path}: expected a number, got {_show(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # e.g. `source: 0` for a camera index
+        raise ConfigError(f"{source}: {path}: expected a string, got {_show(value)}")
+    raise ConfigError(f"{source}: {path}: unsupported config type {tp!r}")
+
+
+def replace_path(obj: T, dotted: str, value: Any) -> T:
+    """A copy of dataclass `obj` with the field at `dotted` (e.g. "backend.max_batch") replaced:
+    how CLI flags override config values."""
+    head, _, rest = dotted.partition(".")
+    if rest:
+        return dataclasses.replace(obj, **{head: replace_path(getattr(obj, head), rest, value)})  # type: ignore[type-var]
+    return dataclasses.replace(obj, **{head: value})  # type: ignore[type-var]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,61 @@
+"""One log stream for every process (multiprocessing-logging), the stage name on each line.
+
+The main process wraps its stderr handler in multiprocessing_logging's MultiProcessingHandler,
+whose queue collects records from every stage; stage processes (fork or spawn) send to that queue
+through a QueueHandler. Credentials in URLs are masked before a line is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from typing import Any
+
+from multiprocessing_logging import MultiProcessingHandler
+
+
+FORMAT = "%(asctime)s %(levelname)-7s [%(processName)s] %(message)s"
+
+
+class _MaskCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        from pipeline.redact import mask_url  # noqa: PLC0415
+
+        record.msg = mask_url(str(record.msg))
+        return True
+
+
+def setup_main_logging(level: int = logging.INFO) -> Any:
+    """Install the shared handler in the main process; returns the queue stages log into."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    stream = logging.StreamHandler()
+    stream.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+    stream.addFilter(_MaskCredentials())
+    mp_handler = MultiProcessingHandler("vidpipe-log", sub_handler=stream)
+    mp_handler.setLevel(level)
+    root.addHandler(mp_handler)
+    root.setLevel(level)
+    return mp_handler.queue
+
+
+def setup_stage_logging(log_queue: Any, level: int) -> None:
+    """In a stage process: every record goes to the main process's handler."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    if log_queue is not None:
+        root.addHandler(logging.handlers.QueueHandler(log_queue))
+    root.setLevel(level)
+
+
+def shutdown_main_logging() -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()  # MultiProcessingHandler.close waits for the queue to empty

@@ -1,0 +1,112 @@
+"""Shared-memory slot rings: where pixels live while descriptors travel on queues.
+
+    producer: slot = ring.acquire()  ->  ring.view(slot, shape)[:] = pixels  ->  queue.put(ref)
+    consumer: ref = queue.get()      ->  read ring.view(ref.slot, shape)     ->  ring.release(slot)
+
+One segment holds `slots` fixed-size slots. The free list is a stack in shared memory guarded by a
+lock, with a semaphore counting free slots, so any process may acquire or release any slot (slots
+come back out of order: frames dropped for staleness, several preprocess workers...).
+
+Ownership follows `multiprocessing.shared_memory`: the creator unlinks once, everyone closes.
+A ring pickles by segment name (only while spawning a process, like its lock and semaphore).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from multiprocessing.context import BaseContext
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any
+
+import numpy as np
+
+from pipeline.channels import Aborted
+
+
+class SlotRing:
+    def __init__(self, ctx: BaseContext, slots: int, slot_bytes: int, label: str = "ring") -> None:
+        if slots < 1 or slot_bytes < 1:
+            raise ValueError(f"a slot ring needs slots >= 1 and slot_bytes >= 1, got {slots}, {slot_bytes}")
+        self.slots = slots
+        self.slot_bytes = slot_bytes
+        self.label = label
+        self._shm = SharedMemory(create=True, size=slots * slot_bytes, name=_segment_name(label))
+        self._creator_pid = os.getpid()
+        self._free = ctx.Semaphore(slots)
+        self._lock = ctx.Lock()
+        self._stack: Any = ctx.RawArray(ctypes.c_int32, list(range(slots)))
+        self._top: Any = ctx.RawValue(ctypes.c_int32, slots)
+
+    @property
+    def name(self) -> str:
+        return self._shm.name
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_shm"] = self._shm.name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._shm = SharedMemory(name=state["_shm"])
+
+    def acquire(self, timeout: float | None) -> int | None:
+        """A free slot index, or None if none came free within `timeout` seconds."""
+        if not self._free.acquire(timeout=timeout):
+            return None
+        with self._lock:
+            self._top.value -= 1
+            return int(self._stack[self._top.value])
+
+    def acquire_or_abort(self, aborted: Callable[[], bool], poll_s: float = 0.2) -> int:
+        """Wait for a free slot; raise Aborted once `aborted()` says the graph is going down."""
+        while True:
+            slot = self.acquire(timeout=poll_s)
+            if slot is not None:
+                return slot
+            if aborted():
+                raise Aborted(f"{self.label}: aborted while waiting for a free slot")
+
+    def release(self, slot: int) -> None:
+        with self._lock:
+            if self._top.value >= self.slots:
+                raise RuntimeError(f"{self.label}: slot {slot} released twice")
+            self._stack[self._top.value] = slot
+            self._top.value += 1
+        self._free.release()
+
+    def free_count(self) -> int:
+        with self._lock:
+            return int(self._top.value)
+
+    def view(self, slot: int, shape: tuple[int, ...], dtype: np.dtype | type = np.uint8) -> np.ndarray:
+        """A numpy view of `slot` (no copy); valid until the ring is closed."""
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        if nbytes > self.slot_bytes:
+            raise ValueError(f"{self.label}: {shape} {dt} needs {nbytes} bytes, slots hold {self.slot_bytes}")
+        assert self._shm.buf is not None
+        return np.ndarray(shape, dtype=dt, buffer=self._shm.buf, offset=slot * self.slot_bytes)
+
+    def close(self) -> None:
+        """Detach this process; views must be dropped first."""
+        try:
+            self._shm.close()
+        except BufferError:
+            pass  # a numpy view still references the buffer; the OS frees it at exit
+
+    def unlink(self) -> None:
+        """Remove the segment (creator only; idempotent)."""
+        if os.getpid() != self._creator_pid:
+            return
+        try:
+            self._shm.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _segment_name(label: str) -> str:
+    # A recognisable prefix lets tests (and people) find leaked segments in /dev/shm.
+    return f"vidpipe_{os.getpid()}_{label}_{os.urandom(3).hex()}"

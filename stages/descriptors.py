@@ -1,0 +1,71 @@
+"""Small descriptors that travel on the queues between stages. Pixels never do: they live in
+shared-memory slot rings (pipeline.shm) and a descriptor names the slot.
+
+    source --FrameRef--> preprocess --TensorRef--> infer --Result--> sink
+    source --StreamStart/StreamEnd------------------------------------> sink (via the same path)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    """A source opened: what the sink needs to create its outputs."""
+
+    stream: str  # stream id, unique per job (e.g. the file stem, made unique)
+    uri: str  # masked (no credentials) source name for messages
+    width: int
+    height: int
+    fps: float  # nominal frame rate (container's average rate; 0 if unknown)
+    frame_count: int  # as the container reports it (may be wrong); 0 if unknown
+    live: bool
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """A source finished: `frames` sequence numbers 0..frames-1 were sent for it.
+
+    `error` is a one-line message when the source ended because of a problem (truncated file...).
+    """
+
+    stream: str
+    frames: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One decoded frame in the frame ring."""
+
+    stream: str
+    seq: int  # 0, 1, 2... per stream; the sink reorders by it
+    slot: int  # frame ring slot holding the BGR uint8 pixels
+    height: int
+    width: int
+    pts_s: float  # presentation timestamp from the container / capture clock, seconds
+    t_capture: float  # time.time() when the frame was decoded/captured
+    dropped: bool = False  # live edges: dropped for staleness, slot still to be released by sink
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A preprocessed frame: `tensor_slot` of the tensor ring holds int8 (224, 224, 3)."""
+
+    frame: FrameRef
+    tensor_slot: int  # -1 when frame.dropped
+    t_preprocessed: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """Classification of one frame (or a dropped marker) on its way to the sink."""
+
+    frame: FrameRef
+    top5: tuple[int, ...]
+    scores: tuple[float, ...] | None
+    t_preprocessed: float
+    t_infer_start: float
+    t_infer_done: float
+    timings: dict[str, float] = field(default_factory=dict)  # per-image upload/compute/download s

@@ -1,0 +1,145 @@
+"""Sink: reorders results per stream, then hands each frame, in order, to its stream's outputs.
+
+    inbox --Result/StreamStart/StreamEnd/LabelInfo--> per-stream reorder buffer (by seq)
+          --> outputs.write(result, frame pixels) --> frame slot released
+
+Results arrive out of order (several preprocess workers, batches); a label is always drawn on
+the frame it was computed for because frames leave the reorder buffer strictly by sequence
+number. A stream is finished when its StreamEnd has come and every frame before it was written.
+May block: on the inbox, and in the outputs (encoding). On abort every output is closed so
+files stay playable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from pipeline.channels import Channel, Stop
+from pipeline.shm import SlotRing
+from pipeline.stage import StageContext
+from stages.descriptors import Result, StreamEnd, StreamStart
+from stages.infer import LabelInfo
+
+log = logging.getLogger(__name__)
+
+
+class StreamOutputs(Protocol):
+    """What the sink drives for one stream (files: stages.label_outputs; live: stages.live_outputs)."""
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None: ...
+
+    def finish(self, end: StreamEnd | None) -> dict[str, Any]:
+        """Close every output; returns a summary for the final table. None: cut short."""
+        ...
+
+
+OutputsFactory = Callable[[StreamStart, LabelInfo], StreamOutputs]
+
+
+@dataclass
+class _Stream:
+    start: StreamStart | None = None
+    end: StreamEnd | None = None
+    heap: list[tuple[int, Result]] = field(default_factory=list)
+    next_seq: int = 0
+    outputs: StreamOutputs | None = None
+    written: int = 0
+    dropped: int = 0
+    t_first: float = 0.0
+    t_report: float = 0.0
+
+
+class Sink:
+    def __init__(self, ctx: StageContext, frames: SlotRing, make_outputs: OutputsFactory, progress_s: float = 0.25) -> None:
+        self.ctx = ctx
+        self.frames = frames
+        self.make_outputs = make_outputs
+        self.progress_s = progress_s
+        self.labels: LabelInfo | None = None
+        self.streams: dict[str, _Stream] = {}
+
+    def run(self, inbox: Channel) -> None:
+        try:
+            while True:
+                item: Any = inbox.get()
+                if isinstance(item, Stop):
+                    break
+                self.handle(item)
+        finally:
+            for name in list(self.streams):
+                self._finish(name, cut_short=True)
+
+    def handle(self, item: Any) -> None:
+        if isinstance(item, LabelInfo):
+            self.labels = self.labels or item
+            return
+        stream = self.streams.setdefault(item.stream if not isinstance(item, Result) else item.frame.stream, _Stream())
+        if isinstance(item, StreamStart):
+            stream.start = item
+        elif isinstance(item, StreamEnd):
+            stream.end = item
+        elif isinstance(item, Result):
+            heapq.heappush(stream.heap, (item.frame.seq, item))
+        self._advance(stream)
+
+    def _advance(self, s: _Stream) -> None:
+        if s.start is None or self.labels is None:
+            return  # results wait until the stream's outputs can be made
+        if s.outputs is None:
+            s.outputs = self.make_outputs(s.start, self.labels)
+            s.t_first = time.monotonic()
+        while s.heap and s.heap[0][0] == s.next_seq:
+            _, result = heapq.heappop(s.heap)
+            self._write(s, result)
+            s.next_seq += 1
+        self._report_progress(s)
+        if s.end is not None and s.next_seq >= s.end.frames:
+            self._finish(s.start.stream, cut_short=False)
+
+    def _write(self, s: _Stream, result: Result) -> None:
+        ref = result.frame
+        try:
+            if ref.dropped:
+                s.dropped += 1
+            else:
+                frame = self.frames.view(ref.slot, (ref.height, ref.width, 3))
+                assert s.outputs is not None
+                s.outputs.write(result, frame, time.time())
+                s.written += 1
+        finally:
+            self.frames.release(ref.slot)
+
+    def _report_progress(self, s: _Stream, force: bool = False) -> None:
+        now = time.monotonic()
+        if s.start is None or (not force and now - s.t_report < self.progress_s):
+            return
+        s.t_report = now
+        elapsed = max(now - s.t_first, 1e-9)
+        self.ctx.report("progress", stream=s.start.stream, done=s.next_seq, total=s.start.frame_count,
+                        fps=s.next_seq / elapsed, dropped=s.dropped)
+
+    def _finish(self, name: str, cut_short: bool) -> None:
+        s = self.streams.pop(name)
+        for _, result in s.heap:  # frames that can no longer be written in order
+            self.frames.release(result.frame.slot)
+        s.heap.clear()
+        if s.start is None:
+            return
+        self._report_progress(s, force=True)
+        summary: dict[str, Any] = {}
+        if s.outputs is not None:
+            summary = s.outputs.finish(None if cut_short else s.end)
+        error = (s.end.error if s.end else "") or ("cut short: the pipeline stopped" if cut_short else "")
+        self.ctx.report("stream_done", stream=name, uri=s.start.uri, frames=s.written, dropped=s.dropped,
+                        seconds=time.monotonic() - s.t_first, error=error, summary=summary)
+
+
+def run_sink(ctx: StageContext, frames: SlotRing, inbox: Channel, make_outputs: OutputsFactory) -> None:
+    Sink(ctx, frames, make_outputs).run(inbox)
