@@ -13,6 +13,8 @@ from typing import Any
 
 from multiprocessing_logging import MultiProcessingHandler
 
+from pipeline.redact import mask_url
+
 
 FORMAT = "%(asctime)s %(levelname)-7s [%(processName)s] %(message)s"
 
@@ -22,8 +24,6 @@ class _MaskCredentials(logging.Filter):
         if record.args:
             record.msg = record.getMessage()
             record.args = None
-        from pipeline.redact import mask_url  # noqa: PLC0415
-
         record.msg = mask_url(str(record.msg))
         return True
 

@@ -9,6 +9,7 @@ process, and any exception is sent to the supervisor as a `failed` event with it
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import sys
@@ -47,6 +48,7 @@ def run_stage(
     log_level: int,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _name_process(ctx.name)
     setup_stage_logging(log_queue, log_level)
     code = 0
     try:
@@ -62,3 +64,12 @@ def run_stage(
         ctx.events.join_thread()  # the failure report must reach the supervisor before exit
     sys.exit(code)
 
+
+
+def _name_process(name: str) -> None:
+    """Show the stage name in ps/top (Linux comm, 15 characters), e.g. `vp:preprocess-1`."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, f"vp:{name}".encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass  # not Linux: names are cosmetic

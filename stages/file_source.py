@@ -28,6 +28,8 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import cv2  # noqa: E402
 
+cv2.setLogLevel(2)  # errors only: no "[ WARN ] can't open" noise for files we report ourselves
+
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,7 +39,15 @@ class StreamOutputs(Protocol):
         ...
 
 
-OutputsFactory = Callable[[StreamStart, LabelInfo], StreamOutputs]
+class OutputsFactory(Protocol):
+    """Makes each stream's outputs in the sink process; sees the items that are not frames
+    (e.g. live source status) and is closed when the sink ends."""
+
+    def __call__(self, start: StreamStart, labels: LabelInfo) -> StreamOutputs: ...
+
+    def on_item(self, item: Any) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -73,12 +80,20 @@ class Sink:
                     break
                 self.handle(item)
         finally:
-            for name in list(self.streams):
-                self._finish(name, cut_short=True)
+            try:
+                for name in list(self.streams):
+                    self._finish(name, cut_short=True)
+            finally:
+                self.make_outputs.close()
 
     def handle(self, item: Any) -> None:
         if isinstance(item, LabelInfo):
             self.labels = self.labels or item
+            for stream in list(self.streams.values()):
+                self._advance(stream)
+            return
+        if not isinstance(item, Result | StreamStart | StreamEnd):
+            self.make_outputs.on_item(item)
             return
         stream = self.streams.setdefault(item.stream if not isinstance(item, Result) else item.frame.stream, _Stream())
         if isinstance(item, StreamStart):

@@ -1,0 +1,48 @@
+# vidpipe: `make run` labels the bundled sample on the cpu backend; `make test` runs the tests.
+# Both set everything up on a fresh machine (Python 3.11+): .venv, packages, the cpu model.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE := sample/sample.mp4
+MODEL_STAMP := $(VENV)/.model
+PYTEST_ARGS ?=
+
+.PHONY: setup model sample run test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The model lives in the user's cache (~/.cache/vidpipe); building it is skipped when present.
+model: $(STAMP)
+	$(BIN)/vidpipe model
+
+$(SAMPLE): $(STAMP) examples/make_sample.py
+	$(BIN)/python examples/make_sample.py $(SAMPLE)
+
+sample: $(SAMPLE)
+
+run: model $(SAMPLE)
+	$(BIN)/vidpipe label $(SAMPLE) --out results/ --backend cpu
+
+test: model
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: model
+	$(BIN)/python -m pytest -m 'not slow and not browser' $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: model
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf results sample bench/results/*.tmp .pytest_cache .mypy_cache .ruff_cache

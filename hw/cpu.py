@@ -1,0 +1,169 @@
+"""The `cpu` backend: a real ImageNet-1k classifier (int8 EfficientNet-Lite0) on onnxruntime.
+
+The model file is built once by `make model` (`python -m hw.model_build`) into the user cache;
+it takes the accelerator tensor as is (int8 NHWC bytes of uint8 BGR), so preprocessing is shared
+with every other backend. Inference runs on one worker thread: onnxruntime releases the GIL,
+so the infer stage fills the next buffer set while the current batch computes.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hw import imagenet
+from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.paths import default_model_path
+from hw.settings import BackendSettings
+from pipeline.errors import BackendError
+
+BUILD_HINT = "run `make model` (or `python -m hw.model_build`)"
+
+
+def describe_model_state(path: Path | None = None) -> str:
+    """One line for `vidpipe devices`: whether the cpu model is built, where, how big."""
+    path = path or default_model_path()
+    if not path.is_file():
+        return f"missing: {BUILD_HINT}"
+    return f"built: {path} ({path.stat().st_size / 1e6:.1f} MB)"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class CpuModel:
+    """An onnxruntime session of the built model; `classify` gives top-5 ids and probabilities."""
+
+    def __init__(self, path: Path | None = None, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        self.path = path or default_model_path()
+        if not self.path.is_file():
+            raise BackendError(f"cpu model not found at {self.path}: {BUILD_HINT}")
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # onnxruntime's own warnings are not actionable for users
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise BackendError(
+                f"cpu model {self.path} is malformed ({_first_line(exc)}); rebuild it: python -m hw.model_build --force"
+            ) from exc
+        self._output = self._check_signature()
+
+    def _check_signature(self) -> str:
+        inputs, outputs = self._session.get_inputs(), {o.name for o in self._session.get_outputs()}
+        ok = len(inputs) == 1 and inputs[0].name == "input" and inputs[0].type == "tensor(int8)"
+        ok = ok and list(inputs[0].shape[1:]) == list(INPUT_SHAPE) and bool(outputs & {"probs", "logits"})
+        if not ok:
+            raise BackendError(
+                f"{self.path} is not a vidpipe cpu model (int8 'input' (N,224,224,3) -> "
+                f"'probs'); rebuild it: python -m hw.model_build --force"
+            )
+        return "probs" if "probs" in outputs else "logits"
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 224, 224, 3) int8 -> top-5 class ids uint32 (n, 5) and softmax scores float32 (n, 5),
+        best first."""
+        if batch.dtype != INPUT_DTYPE or batch.shape[1:] != INPUT_SHAPE:
+            raise ValueError(f"expected int8 (n, 224, 224, 3), got {batch.dtype} {batch.shape}")
+        n = batch.shape[0]
+        if n == 0:
+            return np.empty((0, TOP_K), np.uint32), np.empty((0, TOP_K), np.float32)
+        try:
+            (out,) = self._session.run([self._output], {"input": np.ascontiguousarray(batch)})
+        except Exception as exc:
+            raise BackendError(f"cpu inference failed: {_first_line(exc)}") from exc
+        probs = out if self._output == "probs" else _softmax(out)
+        top = np.argpartition(-probs, TOP_K, axis=1)[:, :TOP_K]
+        scores = np.take_along_axis(probs, top, axis=1)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        return top.astype(np.uint32), scores.astype(np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class CpuBackend:
+    """hw.base.Accelerator on CpuModel: host buffer sets, one background inference at a time."""
+
+    name = "cpu"
+    labels_meaningful = True
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self._settings = settings
+        self.max_batch = settings.max_batch
+        self.buffer_sets = settings.buffer_sets
+        self._model: CpuModel | None = None
+        self._buffers: list[np.ndarray] = []
+        self._pending: dict[int, Future[BatchOutput]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        if self.max_batch < 1 or self.buffer_sets < 2:
+            raise BackendError(
+                f"cpu backend needs max_batch >= 1 and buffer_sets >= 2, got {self.max_batch} and {self.buffer_sets}"
+            )
+        model = self._settings.cpu.model
+        self._model = CpuModel(Path(model).expanduser() if model else None, self._settings.cpu.threads)
+        self._buffers = [np.empty((self.max_batch, *INPUT_SHAPE), INPUT_DTYPE) for _ in range(self.buffer_sets)]
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidpipe-cpu")
+
+    def input_buffer(self, buffer_set: int) -> np.ndarray:
+        self._require_open()
+        return self._buffers[buffer_set]
+
+    def start(self, buffer_set: int, n: int) -> None:
+        pool = self._require_open()
+        if buffer_set in self._pending:
+            raise BackendError(f"buffer set {buffer_set} started twice without wait()")
+        if not 0 <= buffer_set < self.buffer_sets or not 0 <= n <= self.max_batch:
+            raise ValueError(f"start({buffer_set}, {n}) outside {self.buffer_sets} sets of {self.max_batch}")
+        self._pending[buffer_set] = pool.submit(self._run, buffer_set, n)
+
+    def _run(self, buffer_set: int, n: int) -> BatchOutput:
+        assert self._model is not None
+        t0 = time.perf_counter()
+        top5, scores = self._model.classify(self._buffers[buffer_set][:n])
+        # host memory is the device memory here: nothing to upload or download
+        return BatchOutput(top5, scores, upload_s=0.0, compute_s=time.perf_counter() - t0, download_s=0.0)
+
+    def wait(self, buffer_set: int) -> BatchOutput:
+        self._require_open()
+        future = self._pending.pop(buffer_set, None)
+        if future is None:
+            raise BackendError(f"wait({buffer_set}) without a started batch")
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
+        self._pending.clear()
+        self._buffers = []
+        self._model = None
+
+    def class_names(self) -> list[str]:
+        return imagenet.class_names()
+
+    def _require_open(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            raise BackendError("cpu backend used before open() or after close()")
+        return self._pool
+
+    def __enter__(self) -> CpuBackend:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

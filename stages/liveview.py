@@ -1,0 +1,274 @@
+"""Live view in a browser: MJPEG per stream, a status page, /status.json and /metrics.
+
+    view = LiveView(port=8080, registry=metrics.registry).start()   # 127.0.0.1 unless told
+    view.publish("cam1", annotated_bgr_frame, {"label": "tabby cat", "fps": 24.9, "state": "streaming",
+                                               "latency_p50_ms": 41, "latency_p99_ms": 80})
+    view.close()
+
+Routes: `/` the page (every stream with its label, fps, p50/p99 latency and state, refreshed from
+/status.json every 500 ms), `/stream/<name>.mjpg` (multipart/x-mixed-replace), `/snapshot/<name>.jpg`,
+`/status.json`, `/metrics` (Prometheus text of the given registry). Stream names are URL-quoted in
+paths and HTML-escaped in the page.
+
+May block: publish() only to encode a frame given as an array; close() until every client
+handler has returned (each wakes at once on close).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import cv2
+import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+BOUNDARY = "vidpipe-frame"
+KEEPALIVE_S = 5.0  # an idle stream re-sends its last frame this often, so dead clients are noticed
+MJPEG_ON_PAGE = 4  # browsers allow ~6 connections per host: further streams refresh snapshots
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.jpeg = b""
+        self.seq = 0  # frames published
+        self.info: dict[str, Any] = {}
+        self.t_updated = 0.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins every handler: nothing outlives close()
+    block_on_close = True
+    view: LiveView
+
+
+class LiveView:
+    """The HTTP server; see the module docstring. Thread-safe: publish() from any thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, registry: CollectorRegistry | None = None,
+                 jpeg_quality: int = 80, title: str = "vidpipe live") -> None:
+        self.host, self.port = host, port
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.jpeg_quality = jpeg_quality
+        self.title = title
+        self.closing = False
+        self.cond = threading.Condition()  # one lock; publish() wakes the clients waiting on it
+        self.streams: dict[str, _Stream] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> LiveView:
+        server = _Server((self.host, self.port), _Handler)
+        server.view = self
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="liveview-http")
+        self._thread.start()
+        log.info("live view on %s", self.url)
+        return self
+
+    def publish(self, stream: str, image: bytes | np.ndarray | None, info: Mapping[str, Any] | None = None) -> None:
+        """New frame (JPEG bytes or a BGR array; None keeps the last one) and/or info of `stream`."""
+        jpeg = image if isinstance(image, bytes | None) else self._encode(image)
+        with self.cond:
+            s = self.streams.setdefault(stream, _Stream())
+            if jpeg is not None:
+                s.jpeg = jpeg
+                s.seq += 1
+            if info is not None:
+                s.info = dict(info)
+            s.t_updated = time.time()
+            self.cond.notify_all()
+
+    def status(self) -> dict[str, Any]:
+        """What /status.json serves."""
+        now = time.time()
+        with self.cond:
+            streams = {name: {**s.info, "frames_shown": s.seq, "age_s": round(now - s.t_updated, 3)}
+                       for name, s in self.streams.items()}
+        return {"time": now, "streams": streams}
+
+    def close(self) -> None:
+        """Stops the server and wakes and joins every client thread."""
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()  # joins the handler threads
+        if self._thread is not None:
+            self._thread.join()
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> LiveView:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _encode(self, frame: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            raise ValueError(f"cannot encode a frame of shape {frame.shape} as JPEG")
+        return buf.tobytes()
+
+    def next_frame(self, stream: str, last_seq: int) -> tuple[bytes, int] | None:
+        """(jpeg, seq) once `stream` has a frame newer than `last_seq`, or the current one after
+        KEEPALIVE_S (b"" before the first frame); None once closing or if the stream is unknown."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.closing or self._seq(stream) > last_seq, KEEPALIVE_S)
+            s = self.streams.get(stream)
+            return None if self.closing or s is None else (s.jpeg, s.seq)
+
+    def _seq(self, stream: str) -> int:
+        s = self.streams.get(stream)
+        return s.seq if s is not None else 0
+
+    def page(self) -> str:
+        with self.cond:
+            names = sorted(self.streams)
+        figures = "\n".join(_figure(name, i < MJPEG_ON_PAGE) for i, name in enumerate(names))
+        return _PAGE.replace("{title}", html.escape(self.title)).replace("{figures}", figures)
+
+
+def _figure(name: str, mjpeg: bool) -> str:
+    path = quote(name, safe="")
+    src = f"/stream/{path}.mjpg" if mjpeg else f"/snapshot/{path}.jpg"
+    return (f'<figure class="stream" data-stream="{html.escape(name)}" data-mjpeg="{int(mjpeg)}">'
+            f'<img src="{src}" alt="{html.escape(name)}"><figcaption><b>{html.escape(name)}</b> '
+            '<span class="label"></span><br><span class="meta"></span></figcaption></figure>')
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10.0  # a client that stops reading frees its thread after this
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        view, path = self.server.view, unquote(urlsplit(self.path).path)
+        try:
+            if path in ("/", "/index.html"):
+                self._reply(200, "text/html; charset=utf-8", view.page().encode())
+            elif path == "/status.json":
+                self._reply(200, "application/json", json.dumps(view.status()).encode())
+            elif path == "/metrics":
+                self._reply(200, CONTENT_TYPE_LATEST, generate_latest(view.registry))
+            elif path.startswith("/stream/") and path.endswith(".mjpg"):
+                self._mjpeg(view, path[len("/stream/"):-len(".mjpg")])
+            elif path.startswith("/snapshot/") and path.endswith(".jpg"):
+                self._snapshot(view, path[len("/snapshot/"):-len(".jpg")])
+            else:
+                self._reply(404, "text/plain", b"not found\n")
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the browser went away (tab closed, reload): nothing to report
+
+    def _reply(self, code: int, ctype: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _snapshot(self, view: LiveView, name: str) -> None:
+        with view.cond:
+            s = view.streams.get(name)
+            jpeg = s.jpeg if s is not None else None
+        if jpeg is None:
+            self._reply(404, "text/plain", b"no such stream\n")
+        elif not jpeg:
+            self._reply(503, "text/plain", b"no frame yet\n")
+        else:
+            self._reply(200, "image/jpeg", jpeg)
+
+    def _mjpeg(self, view: LiveView, name: str) -> None:
+        with view.cond:
+            known = name in view.streams
+        if not known:
+            self._reply(404, "text/plain", b"no such stream\n")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seq = 0  # published frames count from 1
+        while (item := view.next_frame(name, seq)) is not None:
+            jpeg, seq = item
+            if jpeg:
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                self.wfile.write(head.encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body { font-family: sans-serif; background: #111; color: #eee; margin: 1em; }
+#streams { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; background: #222; padding: .5em; border-radius: 6px; }
+img { display: block; max-width: 480px; min-width: 160px; background: #000; }
+.label { font-size: 1.3em; color: #7fdc7f; }
+.meta { font-size: .85em; color: #aaa; }
+.state-streaming { color: #7fdc7f; } .state-failed { color: #f66; } .state-stalled, .state-backing_off { color: #fc6; }
+</style></head>
+<body><h1>{title}</h1><div id="streams">
+{figures}
+</div><p class="meta" id="updated"></p>
+<script>
+"use strict";
+const fmt = (v, unit) => (v === null || v === undefined) ? "-" : `${v}${unit}`;
+function figureFor(name) {
+  for (const f of document.querySelectorAll("figure.stream")) if (f.dataset.stream === name) return f;
+  const f = document.createElement("figure");
+  const mjpeg = document.querySelectorAll("figure[data-mjpeg='1']").length < """ + str(MJPEG_ON_PAGE) + """;
+  f.className = "stream"; f.dataset.stream = name; f.dataset.mjpeg = mjpeg ? "1" : "0";
+  const img = document.createElement("img"), cap = document.createElement("figcaption");
+  img.alt = name;
+  img.src = (mjpeg ? "/stream/" : "/snapshot/") + encodeURIComponent(name) + (mjpeg ? ".mjpg" : ".jpg");
+  const b = document.createElement("b"); b.textContent = name;
+  const label = document.createElement("span"); label.className = "label";
+  const meta = document.createElement("span"); meta.className = "meta";
+  cap.append(b, " ", label, document.createElement("br"), meta); f.append(img, cap);
+  document.getElementById("streams").append(f);
+  return f;
+}
+async function poll() {
+  try {
+    const r = await fetch("/status.json", {cache: "no-store"});
+    const status = await r.json();
+    for (const [name, s] of Object.entries(status.streams)) {
+      const f = figureFor(name);
+      f.querySelector(".label").textContent = s.label ?? "";
+      const meta = f.querySelector(".meta");
+      meta.textContent = `${s.state ?? "?"} | ${fmt(s.fps, " fps")} | p50 ${fmt(s.latency_p50_ms, " ms")}` +
+                         ` | p99 ${fmt(s.latency_p99_ms, " ms")}`;
+      meta.className = "meta state-" + (s.state ?? "unknown");
+      if (f.dataset.mjpeg === "0") {
+        f.querySelector("img").src = "/snapshot/" + encodeURIComponent(name) + ".jpg?n=" + s.frames_shown;
+      }
+    }
+    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    document.getElementById("updated").textContent = "live view unreachable: " + e;
+  }
+  setTimeout(poll, 500);
+}
+poll();
+</script></body></html>
+"""

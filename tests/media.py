@@ -1,0 +1,49 @@
+"""Test media, generated: numpy frames -> H.264 via PyAV, and broken files on purpose."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+
+def pattern_frame(i: int, width: int, height: int) -> np.ndarray:
+    """A textured BGR frame whose content moves with i (and encodes its index in the corner)."""
+    y, x = np.mgrid[0:height, 0:width]
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[..., 0] = (x + 3 * i) % 256
+    frame[..., 1] = (y + 2 * i) % 256
+    frame[..., 2] = ((x // 16 + y // 16 + i) % 2) * 200
+    cv2.putText(frame, str(i), (4, min(height - 4, 30)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    return frame
+
+
+def write_video(path: Path, frames: int = 30, width: int = 160, height: int = 120, fps: int = 25,
+                faststart: bool = False, photo: np.ndarray | None = None) -> Path:
+    """H.264 (yuv420p) MP4/MKV. `photo` (BGR): every frame is that photo resized (real content)."""
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps, 1))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for i in range(frames):
+            img = cv2.resize(photo, (width, height)) if photo is not None else pattern_frame(i, width, height)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def random_bytes(dst: Path, size: int = 50_000, seed: int = 0) -> Path:
+    dst.write_bytes(np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes())
+    return dst

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+
+import numpy as np
+import pytest
+
+from pipeline.shm import SlotRing
+from tests.conftest import vidpipe_segments
+
+
+def test_slots_are_views_into_one_segment_and_free_list_works() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ring = SlotRing(ctx, 3, 64, "t")
+    try:
+        a, b, c = (ring.acquire(0) for _ in range(3))
+        assert sorted([a, b, c]) == [0, 1, 2]  # type: ignore[type-var]
+        assert ring.acquire(0.01) is None  # full: times out instead of blocking forever
+        ring.view(b, (8,), np.int64)[:] = 7  # type: ignore[arg-type]
+        assert ring.view(b, (64,), np.uint8).sum() == 7 * 8  # type: ignore[arg-type]
+        ring.release(b)  # type: ignore[arg-type]
+        assert ring.acquire(0) == b
+        with pytest.raises(ValueError):
+            ring.view(0, (65,), np.uint8)
+    finally:
+        ring.close()
+        ring.unlink()
+    assert ring.name.lstrip("/") not in vidpipe_segments()
+
+
+def test_double_release_is_an_error() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 1, 8, "t")
+    try:
+        with pytest.raises(RuntimeError, match="released twice"):
+            ring.release(0)
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+def test_ring_pickles_by_name_only_while_spawning() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 2, 1 << 20, "t")
+    try:
+        with pytest.raises(RuntimeError):  # semaphores refuse to travel through queues
+            pickle.dumps(ring)
+    finally:
+        ring.close()
+        ring.unlink()
