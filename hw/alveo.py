@@ -263,7 +263,7 @@ class AlveoBackend:
         if self.emulated:
             import hw.emulated
 
-            hw.emulated.enable(count=self.device_index + 1)
+            hw.emulated.enable(count=max(self.cfg.devices, default=0) + 1)  # the cards the config names
             devices = hw.emulated.emulated_devices()
         else:
             devices = self._real_devices(pynq)
@@ -298,10 +298,13 @@ class AlveoBackend:
             raise BackendError(f"{self.name}: buffer set {buffer_set} started again before wait()")
         if not 1 <= n <= self.max_batch:
             raise BackendError(f"{self.name}: batch of {n} images, max_batch is {self.max_batch}")
-        t0 = time.perf_counter()
-        self.inbufs[buffer_set][:n].sync_to_device()  # only the filled images cross PCIe
-        t1 = time.perf_counter()
-        handle = self.kernel.start(self.inbufs[buffer_set], self.outbufs[buffer_set], self.fcbuf, n)
+        try:
+            t0 = time.perf_counter()
+            self.inbufs[buffer_set][:n].sync_to_device()  # only the filled images cross PCIe
+            t1 = time.perf_counter()
+            handle = self.kernel.start(self.inbufs[buffer_set], self.outbufs[buffer_set], self.fcbuf, n)
+        except Exception as exc:
+            raise BackendError(f"{self.name}: cannot start {self.cfg.kernel} on {n} images: {_one_line(exc)}") from exc
         self._running[buffer_set] = _Running(handle, n, t1 - t0, time.perf_counter())
 
     def wait(self, buffer_set: int) -> BatchOutput:
@@ -310,13 +313,13 @@ class AlveoBackend:
             raise BackendError(f"{self.name}: wait() on buffer set {buffer_set}, which was not started")
         try:
             run.handle.wait()
+            t2 = time.perf_counter()
+            out = self.outbufs[buffer_set][: run.n]
+            out.sync_from_device()
+            top5 = np.array(out, dtype=np.uint32)  # a plain copy: the device buffer is reused
+            t3 = time.perf_counter()
         except Exception as exc:
             raise BackendError(f"{self.name}: {self.cfg.kernel} failed on {run.n} images: {_one_line(exc)}") from exc
-        t2 = time.perf_counter()
-        out = self.outbufs[buffer_set][: run.n]
-        out.sync_from_device()
-        top5 = np.array(out, dtype=np.uint32)  # a plain copy: the device buffer is reused
-        t3 = time.perf_counter()
         if top5.size and (worst := int(top5.max())) >= NUM_CLASSES:
             raise BackendError(f"{self.name}: kernel returned class id {worst} (>= {NUM_CLASSES}): wrong xclbin?")
         return BatchOutput(top5, None, run.upload_s, t2 - run.t_started, t3 - t2)

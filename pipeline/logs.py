@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import multiprocessing
 from typing import Any
 
 from multiprocessing_logging import MultiProcessingHandler
@@ -38,6 +39,10 @@ def setup_main_logging(level: int = logging.INFO) -> Any:
     stream.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
     stream.addFilter(_MaskCredentials())
     mp_handler = MultiProcessingHandler("vidpipe-log", sub_handler=stream)
+    # Its queue comes from the default (fork) context, whose locks cannot be handed to spawned
+    # stages; a spawn-context queue works under every start method. The receiver thread reads
+    # `handler.queue` afresh on each get, so swapping it here is seen within one get timeout.
+    mp_handler.queue = multiprocessing.get_context("spawn").Queue(-1)
     mp_handler.setLevel(level)
     root.addHandler(mp_handler)
     root.setLevel(level)

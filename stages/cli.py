@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import replace_path
-from pipeline.errors import ConfigError, StageFailed, VidpipeError
+from pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
 from pipeline.logs import setup_main_logging, shutdown_main_logging
 from stages.config import JobConfig, SourceSettings, load_job, validate
 
@@ -139,9 +139,7 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
         print(f"model ready: {path}")
         return 0
     job = make_job(args)
-    from hw.registry import preflight
-
-    preflight(job.backend)
+    _check_model(job)
     if job.job == "live":
         from stages.live_job import run_live_job
 
@@ -149,6 +147,17 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     from stages.label_job import run_label_job
 
     return run_label_job(job, log_queue, level)
+
+
+def _check_model(job: JobConfig) -> None:
+    """Fail before starting any process when the cpu model (also behind the emulated card) is absent."""
+    backend = job.backend
+    if backend.name in ("cpu", "alveo-emu") or (backend.name == "alveo" and backend.alveo.emulate):
+        from hw.paths import default_model_path
+
+        path = Path(backend.cpu.model) if backend.cpu.model else default_model_path()
+        if not path.is_file():
+            raise BackendError(f"cpu model not found at {path}: build it with `make model` (or `vidpipe model`)")
 
 
 if __name__ == "__main__":

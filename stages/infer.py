@@ -121,7 +121,7 @@ class _Batcher:
         t_done = time.time()
         self.free_sets.append(job.buffer_set)
         n = len(job.refs)
-        timings = {"upload_s": output.upload_s / n, "compute_s": output.compute_s / n, "download_s": output.download_s / n, "batch": float(n)}
+        timings = {"upload": output.upload_s / n, "compute": output.compute_s / n, "download": output.download_s / n}
         for i, ref in enumerate(job.refs):
             scores = None if output.scores is None else tuple(float(s) for s in output.scores[i])
             top5 = tuple(int(c) for c in output.top5[i])

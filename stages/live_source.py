@@ -36,6 +36,7 @@ import numpy as np
 
 from pipeline.errors import SourceError
 from pipeline.redact import mask_url
+from stages.metrics import RateMeter
 
 # FFmpeg's and OpenCV's own lines bypass logging (and so the masking): keep them quiet.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -117,21 +118,16 @@ class CapturedFrame(NamedTuple):
 
 @dataclass(frozen=True)
 class CaptureStats:
-    """`reconnects`: connect attempts after the first; `drops`: frames overwritten before the
-    consumer took them; `delivered`: frames returned by get_latest(); `error`: masked, or ""."""
-
     name: str
     uri: str  # masked
     state: SourceState
-    reconnects: int
-    frames: int
-    drops: int
-    delivered: int
+    reconnects: int  # connect attempts after the first one
+    frames: int  # frames read
+    drops: int  # frames overwritten before the consumer took them
+    delivered: int  # frames returned by get_latest()
     fps: float  # capture rate over the last fps_window_s
-    error: str
+    error: str  # the last problem (masked), "" while streaming
 
-
-# ---------------------------------------------------------------------------------- readers
 
 def source_kind(uri: str) -> str:
     """"camera" (index or /dev/videoN), "url" (anything FFmpeg opens), "folder" or "file"."""
@@ -250,12 +246,12 @@ def open_reader(uri: str, options: CaptureOptions, stop: threading.Event) -> Fra
 Opener = Callable[[str, CaptureOptions, threading.Event], FrameReader]
 
 
-# ---------------------------------------------------------------------------------- capture
-
 class LiveCapture:
     """One live source read by its own thread; see the module docstring.
 
-    `on_state(name, old, new)` is called from the capture thread on every state change.
+    `on_state(name, old, new)` is called on every state change the capture thread makes (and for
+    `closed`, from close()'s caller); a stall noticed by stats()/get_latest() while a driver read
+    hangs shows in stats() only.
     """
 
     def __init__(self, uri: str, options: CaptureOptions | None = None, *, name: str = "",
@@ -279,7 +275,7 @@ class LiveCapture:
         self._frames = self._drops = self._delivered = self._attempts = self._failures = 0
         self._streamed, self._error = False, ""
         self._last_frame_t = self._t_first = 0.0
-        self._frame_times: deque[float] = deque()
+        self._rate = RateMeter(o.fps_window_s)
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
         self._thread.start()
 
@@ -321,7 +317,8 @@ class LiveCapture:
         with self._cond:
             self._check_stall()
             return CaptureStats(self.name, self.display_uri, self._state, max(0, self._attempts - 1),
-                                self._frames, self._drops, self._delivered, self._fps(), self._error)
+                                self._frames, self._drops, self._delivered, self._rate.rate(time.monotonic()),
+                                self._error)
 
     def close(self, timeout: float | None = None) -> None:
         """Stops and joins the capture thread (a hung driver read can hold it up to its timeout)."""
@@ -394,8 +391,7 @@ class LiveCapture:
             self._latest = CapturedFrame(frame, pts, t_capture, self._frames)
             self._frames += 1
             self._last_frame_t = now
-            self._frame_times.append(now)
-            self._fps()  # trims the window
+            self._rate.tick(now)
             self._cond.notify_all()
         self._set_state(SourceState.STREAMING)
 
@@ -445,10 +441,3 @@ class LiveCapture:
             self._state = SourceState.STALLED
             self._history.append((time.monotonic(), SourceState.STALLED))
             self._cond.notify_all()
-
-    def _fps(self) -> float:
-        now, window = time.monotonic(), self.options.fps_window_s
-        times = self._frame_times
-        while times and now - times[0] > window:
-            times.popleft()
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else 0.0

@@ -10,8 +10,9 @@ Routes: `/` the page (every stream with its label, fps, p50/p99 latency and stat
 `/status.json`, `/metrics` (Prometheus text of the given registry). Stream names are URL-quoted in
 paths and HTML-escaped in the page.
 
-May block: publish() only to encode a frame given as an array; close() until every client
-handler has returned (each wakes at once on close).
+Each stream has its own Condition: publish() wakes only that stream's MJPEG clients, which block
+between frames (no polling). May block: publish() only to encode a frame given as an array;
+close() until every client handler has returned (each wakes at once on close).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ MJPEG_ON_PAGE = 4  # browsers allow ~6 connections per host: further streams ref
 
 
 class _Stream:
-    def __init__(self) -> None:
+    def __init__(self, lock: threading.Lock) -> None:
+        self.cond = threading.Condition(lock)  # wakes this stream's MJPEG clients only
         self.jpeg = b""
         self.seq = 0  # frames published
         self.info: dict[str, Any] = {}
@@ -61,7 +63,7 @@ class LiveView:
         self.jpeg_quality = jpeg_quality
         self.title = title
         self.closing = False
-        self.cond = threading.Condition()  # one lock; publish() wakes the clients waiting on it
+        self.lock = threading.Lock()  # guards `streams` and `closing`; each stream's Condition uses it
         self.streams: dict[str, _Stream] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -84,29 +86,30 @@ class LiveView:
     def publish(self, stream: str, image: bytes | np.ndarray | None, info: Mapping[str, Any] | None = None) -> None:
         """New frame (JPEG bytes or a BGR array; None keeps the last one) and/or info of `stream`."""
         jpeg = image if isinstance(image, bytes | None) else self._encode(image)
-        with self.cond:
-            s = self.streams.setdefault(stream, _Stream())
+        with self.lock:
+            s = self.streams.get(stream) or self.streams.setdefault(stream, _Stream(self.lock))
             if jpeg is not None:
                 s.jpeg = jpeg
                 s.seq += 1
             if info is not None:
                 s.info = dict(info)
             s.t_updated = time.time()
-            self.cond.notify_all()
+            s.cond.notify_all()
 
     def status(self) -> dict[str, Any]:
         """What /status.json serves."""
         now = time.time()
-        with self.cond:
+        with self.lock:
             streams = {name: {**s.info, "frames_shown": s.seq, "age_s": round(now - s.t_updated, 3)}
                        for name, s in self.streams.items()}
         return {"time": now, "streams": streams}
 
     def close(self) -> None:
         """Stops the server and wakes and joins every client thread."""
-        with self.cond:
+        with self.lock:
             self.closing = True
-            self.cond.notify_all()
+            for s in self.streams.values():
+                s.cond.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()  # joins the handler threads
@@ -129,17 +132,19 @@ class LiveView:
     def next_frame(self, stream: str, last_seq: int) -> tuple[bytes, int] | None:
         """(jpeg, seq) once `stream` has a frame newer than `last_seq`, or the current one after
         KEEPALIVE_S (b"" before the first frame); None once closing or if the stream is unknown."""
-        with self.cond:
-            self.cond.wait_for(lambda: self.closing or self._seq(stream) > last_seq, KEEPALIVE_S)
+        with self.lock:
             s = self.streams.get(stream)
-            return None if self.closing or s is None else (s.jpeg, s.seq)
+            if s is None:
+                return None
+            s.cond.wait_for(lambda: self.closing or s.seq > last_seq, KEEPALIVE_S)
+            return None if self.closing else (s.jpeg, s.seq)
 
-    def _seq(self, stream: str) -> int:
-        s = self.streams.get(stream)
-        return s.seq if s is not None else 0
+    def has_stream(self, stream: str) -> bool:
+        with self.lock:
+            return stream in self.streams
 
     def page(self) -> str:
-        with self.cond:
+        with self.lock:
             names = sorted(self.streams)
         figures = "\n".join(_figure(name, i < MJPEG_ON_PAGE) for i, name in enumerate(names))
         return _PAGE.replace("{title}", html.escape(self.title)).replace("{figures}", figures)
@@ -187,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _snapshot(self, view: LiveView, name: str) -> None:
-        with view.cond:
+        with view.lock:
             s = view.streams.get(name)
             jpeg = s.jpeg if s is not None else None
         if jpeg is None:
@@ -198,9 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, "image/jpeg", jpeg)
 
     def _mjpeg(self, view: LiveView, name: str) -> None:
-        with view.cond:
-            known = name in view.streams
-        if not known:
+        if not view.has_stream(name):
             self._reply(404, "text/plain", b"no such stream\n")
             return
         self.send_response(200)

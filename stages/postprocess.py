@@ -34,7 +34,7 @@ class LabelSmoother:
     Vote: with scores, the window's mean of each class's top-5 probability (averaging the
     classifier's output over time); without scores (alveo gives ids only), a majority vote of
     the top-1. Hysteresis: the current label is kept until a challenger leads it by
-    `hysteresis` x (frames in the window), so two near-equal classes do not flicker.
+    `hysteresis` x `window` votes, so two near-equal classes do not flicker.
 
     `centered=True` (batch files) judges frame i on frames i-w/2..i+w/2, so label changes are
     not delayed; frames come out `lag` frames late and `flush()` returns the rest at the end.
@@ -83,7 +83,7 @@ class LabelSmoother:
                 totals[cls] = totals.get(cls, 0.0) + weight
         best = min(totals, key=lambda c: (-totals[c], c))  # ties: lowest id, deterministic
         current = self._current
-        margin = self.hysteresis * len(self._frames)
+        margin = self.hysteresis * self.window  # nominal size: the thin windows at the ends need more evidence
         if current is None or totals[best] > totals.get(current, 0.0) + margin:
             current = best
         self._current = current

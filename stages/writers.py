@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,8 @@ from typing import Any, Self
 import av
 import cv2
 import numpy as np
+from av.container import OutputContainer
+from av.video.stream import VideoStream
 
 from stages.postprocess import LabelShare, Segment
 from stages.records import FrameLabel
@@ -129,7 +131,7 @@ def _write_atomic(path: Path, text: str) -> None:
     _publish(tmp, path, keep=True, finalize=lambda: tmp.write_text(text, encoding="utf-8"))
 
 
-def _publish(tmp: Path, final: Path, keep: bool, finalize: Any) -> Path | None:
+def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object]) -> Path | None:
     """Runs `finalize()` (flush, close); renames tmp -> final if keep, else deletes tmp."""
     try:
         finalize()
@@ -198,16 +200,18 @@ class H264Writer(_AbortOnError):
         self._tmp = part_path(self.path)
         self._result: Path | None = None
         container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
-        self._container: Any = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
+        container = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
         try:
-            self._stream = self._add_stream(preset, crf, threads, options or {})
+            self._stream = self._add_stream(container, preset, crf, threads, options or {})
         except BaseException:
-            self._container.close()
+            container.close()
             self._tmp.unlink(missing_ok=True)
             raise
+        self._container: OutputContainer | None = container
 
-    def _add_stream(self, preset: str, crf: int, threads: int, options: Mapping[str, str]) -> Any:
-        stream = self._container.add_stream("libx264", rate=self.rate)
+    def _add_stream(self, container: OutputContainer, preset: str, crf: int, threads: int,
+                    options: Mapping[str, str]) -> VideoStream:
+        stream = container.add_stream("libx264", rate=self.rate)
         stream.width, stream.height = self.encoded_size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = 1 / self.rate
@@ -215,7 +219,8 @@ class H264Writer(_AbortOnError):
         cc.colorspace = cc.color_primaries = cc.color_trc = 6  # AVCOL_*_SMPTE170M (BT.601)
         cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
         stream.options = {"preset": preset, "crf": str(crf), **({"threads": str(threads)} if threads else {}),
-                          **options}
+                          **dict(options)}
+        cc.open()  # now, not at the first frame: a bad preset or a missing libx264 fails here
         return stream
 
     def write(self, frame_bgr: np.ndarray) -> None:

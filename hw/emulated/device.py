@@ -85,15 +85,15 @@ class EmulatedDevice(Device):
             parser = self.get_bitfile_metadata(bitstream.bitfile_name)
         uuid = next((ip["xclbin_uuid"] for ip in parser.ip_dict.values()), "")
         with self._lock:
-            if self._bos and uuid != self._uuid:
-                # XRT refuses too: "Possibly buffers still allocated"
-                raise RuntimeError(f"cannot load a new xclbin on {self.tag}: {len(self._bos)} buffers still allocated")
-            self._uuid = uuid
-            self._banks = {
-                m["idx"]: BankAllocator(tag, m["base_address"], m["size"])
-                for tag, m in parser.mem_dict.items()
-                if not m["streaming"]
-            }
+            if uuid != self._uuid:  # the same xclbin again keeps its memory and live buffers, as in XRT
+                if self._bos:  # XRT refuses too: "Possibly buffers still allocated"
+                    raise RuntimeError(f"cannot load another xclbin on {self.tag}: {len(self._bos)} buffers allocated")
+                self._uuid = uuid
+                self._banks = {
+                    m["idx"]: BankAllocator(tag, m["base_address"], m["size"])
+                    for tag, m in parser.mem_dict.items()
+                    if not m["streaming"]
+                }
         self.close()
         self._cus = {
             name: ComputeUnit(self, name, arg_registers(ip["registers"]))

@@ -17,6 +17,7 @@ of the output BO.
 from __future__ import annotations
 
 import keyword
+import os
 import queue
 import struct
 import threading
@@ -90,6 +91,7 @@ class ComputeUnit:
         self.device, self.name, self.args = device, name, args
         self._queue: queue.Queue[tuple[bytes, Sequence[WaitHandle], WaitHandle] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._pending = 0
 
@@ -99,27 +101,33 @@ class ComputeUnit:
 
     def submit(self, regs: bytes, waitfor: Sequence[WaitHandle] = ()) -> WaitHandle:
         handle = WaitHandle(self.name)
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"emulated-{self.name}", daemon=True)
-                self._thread.start()
-            self._pending += 1
+        if self._pid != os.getpid():  # a forked child inherits no worker thread: start afresh
+            self._queue, self._thread, self._lock, self._pending = queue.Queue(), None, threading.Lock(), 0
+            self._pid = os.getpid()
         pairs = zip(self.args, decode(regs, self.args), strict=True)
         values = ", ".join(f"{a.name}={v:#x}" if a.pointer else f"{a.name}={v}" for a, v in pairs)
         self.device.log.add("start", detail=f"{self.name}({values})")
-        self._queue.put((regs, tuple(waitfor), handle))
+        with self._lock:  # queue and worker change together (see stop)
+            if self._thread is None:
+                self._queue = queue.Queue()
+                self._thread = threading.Thread(target=self._run, args=(self._queue,), name=f"emulated-{self.name}",
+                                                daemon=True)
+                self._thread.start()
+            self._pending += 1
+            self._queue.put((regs, tuple(waitfor), handle))
         return handle
 
     def stop(self) -> None:
         """Finish queued commands, then end the worker (a later submit starts a new one)."""
         with self._lock:
             thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)  # after everything queued so far: the worker drains, then ends
         if thread is not None:
-            self._queue.put(None)
             thread.join()
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+    def _run(self, commands: queue.Queue[tuple[bytes, Sequence[WaitHandle], WaitHandle] | None]) -> None:
+        while (item := commands.get()) is not None:
             regs, waitfor, handle = item
             try:
                 for dep in waitfor:

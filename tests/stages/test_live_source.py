@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import socket
@@ -18,8 +19,8 @@ import pytest
 from pipeline.errors import SourceError
 from stages.live_source import (
     Backoff,
-    CaptureOptions,
     CapturedFrame,
+    CaptureOptions,
     LiveCapture,
     SourceState,
     source_kind,
@@ -178,6 +179,18 @@ def test_bad_url_fails_after_its_retries(caplog: pytest.LogCaptureFixture) -> No
     assert cap.stats().state is S.FAILED  # close() keeps the reason visible
 
 
+def test_one_failing_source_does_not_disturb_another(cam: MjpegServer) -> None:
+    good = LiveCapture(cam.url(), FAST, name="good")
+    bad = LiveCapture(f"http://127.0.0.1:{closed_port()}/x.mjpg", FAST, name="bad")
+    try:
+        assert bad.wait_for_state(S.FAILED, timeout=20)
+        assert len(take(good, 10)) == 10
+        assert good.stats().state is S.STREAMING and good.stats().reconnects == 0
+    finally:
+        good.close()
+        bad.close()
+
+
 @pytest.mark.parametrize(("uri", "reason"), [("/nonexistent/clip.mp4", "no such file, folder or camera"),
                                              ("/dev/video99", "no such camera device")])
 def test_missing_sources_fail_clearly(uri: str, reason: str) -> None:
@@ -237,7 +250,7 @@ def test_looping_file_keeps_timestamps_increasing(tmp_path: Path) -> None:
         cap.close()
     assert len(frames) == 20
     pts = [f.pts_s for f in frames]
-    assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(pts))
     assert pts[-1] > 8 / 50  # went round at least once
 
 

@@ -131,10 +131,10 @@ def test_metrics_endpoint(view: LiveView) -> None:
 
 
 def test_mjpeg_stream_delivers_new_frames(view: LiveView) -> None:
-    with Publisher(view, NAME, {"label": "x"}):
-        with urllib.request.urlopen(f"{view.url}stream/{QUOTED}.mjpg", timeout=5) as resp:
-            assert resp.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
-            parts = [read_part(resp) for _ in range(5)]
+    with Publisher(view, NAME, {"label": "x"}), urllib.request.urlopen(f"{view.url}stream/{QUOTED}.mjpg",
+                                                                    timeout=5) as resp:
+        assert resp.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+        parts = [read_part(resp) for _ in range(5)]
     frames = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in parts]
     assert all(f.shape == (120, 160, 3) for f in frames)
     assert len({p for p in parts}) >= 4  # each part is a newer frame (a keepalive repeat at most)

@@ -43,8 +43,9 @@ class Cdp:
         u = urlsplit(ws_url)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        request = (f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        self.sock.sendall(request.encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(1)
@@ -52,6 +53,7 @@ class Cdp:
             head += chunk
         assert head.startswith(b"HTTP/1.1 101"), head
         self.next_id = 0
+        self.events: list[dict[str, Any]] = []  # events that arrived while waiting for a reply
 
     def _recv_exact(self, n: int) -> bytes:
         data = b""
@@ -95,9 +97,26 @@ class Cdp:
         self._send_frame(1, json.dumps({"id": self.next_id, "method": method, "params": params}).encode())
         while True:
             reply = json.loads(self._recv_message())
-            if reply.get("id") == self.next_id:  # events (no id) are skipped
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == self.next_id:
                 assert "error" not in reply, reply["error"]
                 return dict(reply["result"])
+
+    def wait_event(self, method: str) -> dict[str, Any]:
+        """The first `method` event (the socket timeout bounds the wait)."""
+        while True:
+            for i, event in enumerate(self.events):
+                if event["method"] == method:
+                    return self.events.pop(i)
+            self.events.append(json.loads(self._recv_message()))
+
+    def open(self, url: str) -> None:
+        """Navigates and waits for the load event, so no later call races the navigation."""
+        self.call("Page.enable")
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
@@ -110,14 +129,14 @@ class Cdp:
 
 
 class Chromium:
-    """Headless Chromium showing `url`, with remote debugging on an ephemeral port."""
+    """Headless Chromium with remote debugging on an ephemeral port."""
 
-    def __init__(self, url: str, profile: Path) -> None:
+    def __init__(self, profile: Path) -> None:
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             "--window-size=1000,700", url],
+             "--window-size=1000,700", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True)  # its renderer processes share the group: stopped together
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -131,7 +150,7 @@ class Chromium:
         self.lines.put(None)
 
     def devtools_port(self, timeout: float = 30.0) -> int:
-        seen = []
+        seen: list[str] = []
         while True:
             line = self.lines.get(timeout=timeout)
             if line is None:
@@ -140,11 +159,12 @@ class Chromium:
             if m := re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line):
                 return int(m.group(1))
 
-    def page(self, url_prefix: str) -> Cdp:
+    def page(self, url: str) -> Cdp:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.devtools_port()}/json/list", timeout=10) as r:
             targets = json.load(r)
-        target = next(t for t in targets if t["type"] == "page" and t["url"].startswith(url_prefix))
-        return Cdp(target["webSocketDebuggerUrl"])
+        cdp = Cdp(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
+        cdp.open(url)
+        return cdp
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -234,7 +254,7 @@ class Feeder:
 @pytest.fixture
 def browser_page(tmp_path: Path) -> Iterator[tuple[LiveView, Feeder, Cdp]]:
     with LiveView(port=0) as view, Feeder(view) as feeder:
-        chromium = Chromium(view.url, tmp_path / "profile")
+        chromium = Chromium(tmp_path / "profile")
         try:
             cdp = chromium.page(view.url)
             try:

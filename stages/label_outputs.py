@@ -1,0 +1,98 @@
+"""The outputs of one labeled video: NAME.jsonl, NAME.segments.json/.csv and NAME.mp4.
+
+Frames arrive in order (the sink reorders). Each frame: a JSONL line, the temporal smoother and
+segment builder, the overlay and the H.264 encoder. Every writer writes NAME.part and renames on
+close; on abort what was written so far is finalized (playable video, complete lines) and the
+segments file says the video was cut short.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.config import JobConfig
+from stages.descriptors import Result, StreamEnd, StreamStart
+from stages.infer import LabelInfo
+from stages.overlay import draw_labels
+from stages.postprocess import LabelSmoother, SegmentBuilder, summarize
+from stages.records import FrameLabel
+from stages.writers import H264Writer, JsonlWriter, SegmentsWriter
+
+FALLBACK_FPS = 25.0  # for containers that do not say their frame rate
+
+
+def display_names(labels: LabelInfo) -> tuple[str, ...]:
+    """Class names, or a plain statement that this backend's ids mean nothing (sim)."""
+    if labels.meaningful:
+        return labels.names
+    return tuple(f"{labels.backend}: no label" for _ in labels.names)
+
+
+class LabelOutputs:
+    def __init__(self, start: StreamStart, labels: LabelInfo, job: JobConfig) -> None:
+        out, post = job.output, job.postprocess
+        base = Path(out.dir) / start.stream
+        self.start = start
+        self.names = display_names(labels)
+        self.top = post.overlay_top
+        self.base = base
+        self.segments_enabled = out.segments
+        fps = start.fps if start.fps > 0 else FALLBACK_FPS
+        self.jsonl = JsonlWriter(base.with_suffix(".jsonl")) if out.jsonl else None
+        self.smoother = LabelSmoother(post.smoothing_window)
+        self.segments = SegmentBuilder(fps, post.min_segment_s)
+        self.video = (
+            H264Writer(base.with_suffix(".mp4"), start.width, start.height, fps, preset=out.video_preset, crf=out.video_crf)
+            if out.video
+            else None
+        )
+        self.frames = 0
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
+        label = FrameLabel.from_result(result, self.names, t_sink)
+        if self.jsonl is not None:
+            self.jsonl.write(label)
+        for smoothed in self.smoother.push(label):
+            self.segments.add(smoothed)
+        if self.video is not None:
+            draw_labels(frame, label.names, label.scores, top=self.top)  # in place: the slot is released next
+            self.video.write(frame)
+        self.frames += 1
+
+    def finish(self, end: StreamEnd | None) -> dict[str, Any]:
+        abort = end is None
+        error = "cut short: the pipeline stopped" if abort else end.error if end else ""
+        for smoothed in self.smoother.flush():
+            self.segments.add(smoothed)
+        segments = self.segments.finish()
+        summary = summarize(segments)
+        try:
+            if self.segments_enabled:
+                meta = {"video": self.start.uri, "fps": self.start.fps, "width": self.start.width,
+                        "height": self.start.height, "frames": self.frames, "error": error or None}
+                SegmentsWriter.write(self.base.with_suffix(".segments.json"), self.base.with_suffix(".segments.csv"),
+                                     segments, summary, meta)
+        finally:
+            for writer in (self.jsonl, self.video):
+                if writer is not None:
+                    writer.close(abort=abort)
+        return {"top": [(s.name, s.share) for s in summary], "segments": [s.to_json() for s in segments]}
+
+
+class LabelOutputsFactory:
+    """Picklable: made in the main process, called in the sink process."""
+
+    def __init__(self, job: JobConfig) -> None:
+        self.job = job
+
+    def __call__(self, start: StreamStart, labels: LabelInfo) -> LabelOutputs:
+        return LabelOutputs(start, labels, self.job)
+
+    def on_item(self, item: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,319 @@
+"""The alveo backend through pynq on the emulated U250: pynq's own Overlay, allocate, sync and
+free run; the device records what it was asked to do, and the tests assert on that record."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pynq
+import pytest
+from pynq.buffer import PynqBuffer
+
+import hw.emulated as emu
+from hw.alveo import AlveoBackend, load_label_file
+from hw.settings import AlveoSettings, BackendSettings
+from pipeline.errors import BackendError
+
+IMAGE = 224 * 224 * 3
+
+
+class FakeModel:
+    """Stands in for CpuModel.classify: ids derived from the pixels, optionally held on a gate."""
+
+    def __init__(self) -> None:
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        self.fail = False
+
+    @staticmethod
+    def expected(batch: np.ndarray) -> np.ndarray:
+        sums = batch.reshape(len(batch), -1).astype(np.int64).sum(axis=1)
+        return ((sums[:, None] + np.arange(5)) % 1000).astype(np.uint32)
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10), "test never opened the gate"
+        if self.fail:
+            raise RuntimeError("model exploded")
+        return self.expected(batch), np.full((len(batch), 5), 0.2, np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("card")
+    np.save(d / "fc.npy", np.random.default_rng(0).integers(-128, 128, (1000, 2048), dtype=np.int8))
+    return {"xclbin": emu.write_emulated_xclbin(d / "resnet50.xclbin"), "fc": d / "fc.npy", "dir": d}
+
+
+@pytest.fixture
+def model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def card(model: FakeModel) -> Iterator[emu.EmulatedDevice]:
+    emu.disable()
+    (device,) = emu.enable(1, classify=model)
+    yield device
+    emu.disable()
+
+
+@pytest.fixture
+def settings(files: dict[str, Path]) -> BackendSettings:
+    alveo = AlveoSettings(xclbin=str(files["xclbin"]), fc_weights=str(files["fc"]))
+    return BackendSettings(name="alveo-emu", max_batch=4, buffer_sets=2, alveo=alveo)
+
+
+@pytest.fixture
+def backend(card: emu.EmulatedDevice, settings: BackendSettings) -> Iterator[AlveoBackend]:
+    b = AlveoBackend(settings)
+    b.open()
+    yield b
+    b.close()
+
+
+def _images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-128, 128, (n, 224, 224, 3), dtype=np.int8)
+
+
+def _ops(card: emu.EmulatedDevice, since: int = 0) -> list[tuple[str, int | None, int, int]]:
+    return [(c.op, c.bo, c.offset, c.size) for c in card.log.calls()[since:] if c.op != "start"]
+
+
+def test_open_makes_the_reference_pynq_calls_in_order(backend: AlveoBackend, card: emu.EmulatedDevice) -> None:
+    fc, (in0, in1), (out0, out1) = backend.fcbuf, backend.inbufs, backend.outbufs
+    assert backend.device is card and backend.overlay.device is card
+    assert [type(b) for b in (fc, in0, out0)] == [PynqBuffer] * 3
+    assert (fc.shape, fc.dtype, in0.shape, in0.dtype, out0.shape, out0.dtype) == (
+        (1000, 2048), np.int8, (4, 224, 224, 3), np.int8, (4, 5), np.uint32)
+    assert _ops(card) == [
+        ("download", None, 0, 0),
+        ("allocate_bo", fc.bo.handle, 0, 1000 * 2048),
+        ("flush", fc.bo.handle, 0, 1000 * 2048),
+        ("allocate_bo", in0.bo.handle, 0, 4 * IMAGE),
+        ("allocate_bo", out0.bo.handle, 0, 4 * 5 * 4),
+        ("allocate_bo", in1.bo.handle, 0, 4 * IMAGE),
+        ("allocate_bo", out1.bo.handle, 0, 4 * 5 * 4),
+    ]
+    assert {c.mem for c in card.log.calls("allocate_bo")} == {"bank0"}
+    assert np.array_equal(card.bo_at(fc.device_address, fc.nbytes)[0].card.view(np.int8).reshape(1000, 2048),
+                          np.load(backend.cfg.fc_weights))
+
+
+def test_a_batch_syncs_only_its_filled_images(backend: AlveoBackend, card: emu.EmulatedDevice) -> None:
+    x = _images(3, 1)
+    backend.input_buffer(0)[:3] = x
+    since = len(card.log.calls())
+    backend.start(0, 3)
+    out = backend.wait(0)
+    inb, outb = backend.inbufs[0].bo.handle, backend.outbufs[0].bo.handle
+    assert _ops(card, since) == [
+        ("flush", inb, 0, 3 * IMAGE),
+        ("cu_start", None, 0, 0),
+        ("cu_done", None, 0, 0),
+        ("invalidate", outb, 0, 3 * 5 * 4),
+    ]
+    (start,) = card.log.calls("start")
+    assert f"in={backend.inbufs[0].device_address:#x}" in start.detail and "numReps=3" in start.detail
+    assert f"weightsmem={backend.fcbuf.device_address:#x}" in start.detail
+    assert out.top5.dtype == np.uint32 and type(out.top5) is np.ndarray
+    assert np.array_equal(out.top5, FakeModel.expected(x)) and out.scores is None
+    assert min(out.upload_s, out.compute_s, out.download_s) > 0
+
+
+def test_ping_pong_fills_and_starts_the_next_batch_while_one_runs(
+    backend: AlveoBackend, card: emu.EmulatedDevice, model: FakeModel
+) -> None:
+    model.gate = threading.Event()
+    a, b = _images(4, 2), _images(2, 3)
+    backend.input_buffer(0)[:] = a
+    backend.start(0, 4)
+    assert model.entered.wait(10)  # batch 0 is on the CU now
+    backend.input_buffer(1)[:2] = b  # fill and start batch 1 meanwhile
+    backend.start(1, 2)
+    model.gate.set()
+    assert np.array_equal(backend.wait(0).top5, FakeModel.expected(a))
+    assert np.array_equal(backend.wait(1).top5, FakeModel.expected(b))
+    flush1 = next(c for c in card.log.calls("flush") if c.bo == backend.inbufs[1].bo.handle)
+    start1 = card.log.calls("start")[1]
+    (s0, s1), (d0, _) = card.log.calls("cu_start"), card.log.calls("cu_done")
+    assert s0.t < flush1.t < start1.t < d0.t  # overlap: batch 1 went up while batch 0 computed
+    assert d0.t <= s1.t  # one compute unit: batch 1 ran after batch 0
+
+
+def test_two_backends_on_one_card_share_its_memory(card: emu.EmulatedDevice, settings: BackendSettings) -> None:
+    first, second = AlveoBackend(settings), AlveoBackend(settings)
+    first.open()
+    second.open()  # loads the same xclbin again: the first one's buffers stay where they are
+    try:
+        spans = [(b.device_address, b.device_address + b.nbytes) for x in (first, second) for b in (x.fcbuf, *x.inbufs)]
+        assert all(e1 <= s2 or e2 <= s1 for i, (s1, e1) in enumerate(spans) for s2, e2 in spans[i + 1 :])
+        for i, backend in enumerate((first, second)):
+            backend.input_buffer(0)[:1] = i + 1
+            backend.start(0, 1)
+        for i, backend in enumerate((first, second)):
+            assert np.array_equal(backend.wait(0).top5, FakeModel.expected(np.full((1, 224, 224, 3), i + 1, np.int8)))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_card_copy_semantics_a_missing_sync_reads_stale_data(card: emu.EmulatedDevice, files: dict[str, Path]) -> None:
+    ol = pynq.Overlay(str(files["xclbin"]), device=card)
+    accel = ol.resnet50_1
+    assert "in_" in str(accel.signature) and {"bank0", "PLRAM0"} <= set(dir(ol))
+    with pynq.allocate((1000, 2048), dtype=np.int8, target=ol.PLRAM0) as fc, \
+            pynq.allocate((2, 224, 224, 3), dtype=np.int8, target=ol.bank0) as inb, \
+            pynq.allocate((2, 5), dtype=np.uint32, target=ol.bank0) as outb:
+        with pytest.raises(emu.KernelError, match="never synced"):
+            accel.start(inb, outb, fc, 1).wait(10)
+        fc.sync_to_device()
+        inb[:] = _images(2, 4)  # host side only: no sync_to_device
+        accel.call(inb, outb, fc, 2)
+        assert not outb.any()  # results stay on the card until sync_from_device
+        outb.sync_from_device()
+        assert np.array_equal(outb, FakeModel.expected(np.zeros((2, 224, 224, 3), np.int8)))
+        inb[1:].sync_to_device()  # a slice syncs exactly its own bytes
+        assert card.log.calls("flush")[-1].offset == IMAGE and card.log.calls("flush")[-1].size == IMAGE
+        assert accel.register_map.CTRL.AP_IDLE == 1
+    assert card.live_bos() == [] and fc.freed
+    ol.free()
+
+
+def test_results_equal_the_cpu_model(card: emu.EmulatedDevice, settings: BackendSettings, int8_model: Path,
+                                     photo_tensors: dict[str, np.ndarray]) -> None:
+    from hw.cpu import CpuBackend, CpuModel
+
+    card.classify = None  # the real kernel stand-in: CpuModel, created by the card on first use
+    x = np.concatenate([np.stack(list(photo_tensors.values()))[:6], _images(2, 5)])
+    timings = {}
+    emulated, cpu = AlveoBackend(replace(settings, max_batch=8)), CpuBackend(replace(settings, name="cpu", max_batch=8))
+    for backend in (emulated, cpu):
+        backend.open()
+        try:
+            backend.input_buffer(0)[:] = x
+            backend.start(0, 8)
+            backend.wait(0)  # first batch loads the model
+            t0 = time.perf_counter()
+            backend.start(0, 8)
+            timings[backend.name] = (backend.wait(0).top5, (time.perf_counter() - t0) / 8 * 1000)
+        finally:
+            backend.close()
+    assert np.array_equal(timings["alveo-emu"][0], timings["cpu"][0])
+    assert np.array_equal(timings["cpu"][0], CpuModel(int8_model).classify(x)[0])
+    print(f"ms/image: alveo-emu {timings['alveo-emu'][1]:.2f}, cpu {timings['cpu'][1]:.2f}")
+
+
+def _open_error(settings: BackendSettings, index: int = 0) -> tuple[str, AlveoBackend]:
+    backend = AlveoBackend(settings, index)
+    with pytest.raises(BackendError) as info:
+        backend.open()
+    assert "\n" not in str(info.value)
+    return str(info.value), backend
+
+
+def test_configuration_errors(card: emu.EmulatedDevice, settings: BackendSettings, files: dict[str, Path]) -> None:
+    def with_alveo(**changes: Any) -> BackendSettings:
+        return replace(settings, alveo=replace(settings.alveo, **changes))
+
+    missing = files["dir"] / "nope.xclbin"
+    assert f"xclbin {missing} (alveo.xclbin) not found" in _open_error(with_alveo(xclbin=str(missing)))[0]
+    assert "kernel 'resnet50_2' (alveo.kernel)" in _open_error(with_alveo(kernel="resnet50_2"))[0]
+    assert "it has resnet50_1" in _open_error(with_alveo(kernel="resnet50_2"))[0]
+    message = _open_error(with_alveo(fc_target="bank9"))[0]
+    assert "memory 'bank9' (alveo.fc_target)" in message and "bank0, bank1, bank2, bank3, PLRAM0" in message
+    assert "'in' is connected to bank0, not bank2 (alveo.io_target)" in _open_error(with_alveo(io_target="bank2"))[0]
+    assert "device index 3 out of range: pynq sees 1 (0: xilinx_u250_emulated)" in _open_error(settings, 3)[0]
+    assert "no Alveo device found by pynq" in _open_error(replace(settings, name="alveo"))[0]
+    bad = files["dir"] / "bad.npy"
+    np.save(bad, np.zeros((1000, 2047), np.int8))
+    assert f"FC weights file {bad}: shape (1000, 2047)" in _open_error(with_alveo(fc_weights=str(bad)))[0]
+    assert card.live_bos() == []
+
+
+def test_pynq_missing_or_broken(settings: BackendSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynq.lib", None)
+    assert "pynq.lib fails to import" in _open_error(settings)[0]
+    monkeypatch.setitem(sys.modules, "pynq", None)
+    assert "needs pynq, which failed to import" in _open_error(settings)[0]
+
+
+def test_close_frees_everything_also_after_a_failed_open(card: emu.EmulatedDevice, settings: BackendSettings) -> None:
+    message, backend = _open_error(replace(settings, max_batch=120_000))  # 18 GB of input: bank0 is 16 GiB
+    assert "cannot allocate (120000, 224, 224, 3) int8 in bank0" in message
+    assert card.live_bos() == [] and len(card.log.calls("free_bo")) == 1 and backend.overlay is None
+    backend.close()
+    ok = AlveoBackend(settings)
+    ok.open()
+    buffers = [ok.fcbuf, *ok.inbufs, *ok.outbufs]
+    ok.close()
+    ok.close()
+    assert card.live_bos() == [] and all(b.freed for b in buffers)
+    assert len(card.log.calls("free_bo")) == 1 + len(buffers)
+    with pytest.raises(BackendError, match="before open"):
+        ok.start(0, 1)
+
+
+def test_kernel_failure_and_misuse(backend: AlveoBackend, model: FakeModel) -> None:
+    model.fail = True
+    backend.start(0, 1)
+    with pytest.raises(BackendError, match="resnet50_1 failed on 1 images: KernelError: resnet50_1: model exploded"):
+        backend.wait(0)
+    with pytest.raises(BackendError, match="not started"):
+        backend.wait(1)
+    with pytest.raises(BackendError, match="max_batch is 4"):
+        backend.start(1, 5)
+    model.fail = False
+    backend.start(1, 1)
+    with pytest.raises(BackendError, match="before wait"):
+        backend.start(1, 1)
+
+
+def test_default_paths_generate_the_emulated_xclbin_and_weights(
+    card: emu.EmulatedDevice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDPIPE_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no fcweights.csv / resnet50.xclbin here
+    backend = AlveoBackend(BackendSettings(name="alveo", alveo=AlveoSettings(emulate=True)))
+    backend.open()
+    try:
+        assert backend.name == "alveo-emu" and backend.xclbin == tmp_path / "emulated" / "resnet50.xclbin"
+        assert (tmp_path / "emulated" / "fcweights.npy").is_file()
+        assert len(backend.class_names()) == 1000
+    finally:
+        backend.close()
+
+
+@pytest.mark.filterwarnings("ignore:No devices found")
+def test_enable_and_disable_control_what_pynq_sees() -> None:
+    emu.disable()
+    assert not any(isinstance(d, emu.EmulatedDevice) for d in pynq.Device.devices)
+    two = emu.enable(2)
+    assert [d for d in pynq.Device.devices if isinstance(d, emu.EmulatedDevice)] == two
+    assert emu.enable(1) == two[:1]
+    emu.disable()
+    assert not any(isinstance(d, emu.EmulatedDevice) for d in pynq.Device.devices)
+
+
+def test_label_files(tmp_path: Path) -> None:
+    names = [f"class {i}, synonym" for i in range(1000)]
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps(names))
+    (tmp_path / "dict.pkl").write_bytes(pickle.dumps(dict(enumerate(names))))
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    for f in ("list.pkl", "dict.pkl", "names.txt"):
+        assert load_label_file(tmp_path / f) == names
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Path("x")))  # refers to a class: never loaded
+    with pytest.raises(BackendError, match=r"evil\.pkl: cannot read"):
+        load_label_file(tmp_path / "evil.pkl")
+    (tmp_path / "short.txt").write_text("a\nb\n")
+    with pytest.raises(BackendError, match="expected 1000 class names, found 2"):
+        load_label_file(tmp_path / "short.txt")

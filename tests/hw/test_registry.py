@@ -1,0 +1,80 @@
+"""Backend selection by name, infer-process count per backend, and `vidpipe devices`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hw.emulated as emu
+from hw.alveo import AlveoBackend
+from hw.cpu import CpuBackend
+from hw.registry import backend_device_count, create_backend, list_devices
+from hw.settings import AlveoSettings, BackendSettings
+from hw.sim import SimBackend
+from pipeline.errors import ConfigError
+
+
+def test_each_name_gives_its_backend() -> None:
+    assert isinstance(create_backend(BackendSettings(name="cpu")), CpuBackend)
+    assert isinstance(create_backend(BackendSettings(name="sim")), SimBackend)
+    real = create_backend(BackendSettings(name="alveo", alveo=AlveoSettings(devices=(2, 5))), 1)
+    assert isinstance(real, AlveoBackend) and real.device_index == 5 and not real.emulated and real.name == "alveo"
+    emulate = AlveoSettings(emulate=True)
+    for settings in (BackendSettings(name="alveo-emu"), BackendSettings(name="alveo", alveo=emulate)):
+        backend = create_backend(settings)
+        assert isinstance(backend, AlveoBackend) and backend.emulated and backend.name == "alveo-emu"
+
+
+def test_unknown_name_and_missing_card_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown backend 'tpu': valid names are cpu, sim, alveo, alveo-emu"):
+        create_backend(BackendSettings(name="tpu"))
+    with pytest.raises(ConfigError, match="unknown backend"):
+        backend_device_count(BackendSettings(name="tpu"))
+    with pytest.raises(ConfigError, match=r"infer process 2 has no card: backend.alveo.devices is \[0, 1\]"):
+        create_backend(BackendSettings(name="alveo", alveo=AlveoSettings(devices=(0, 1))), 2)
+
+
+def test_one_infer_process_per_configured_card() -> None:
+    assert backend_device_count(BackendSettings(name="cpu")) == 1
+    assert backend_device_count(BackendSettings(name="sim", alveo=AlveoSettings(devices=(0, 1)))) == 1
+    assert backend_device_count(BackendSettings(name="alveo", alveo=AlveoSettings(devices=(0, 1, 2)))) == 3
+    assert backend_device_count(BackendSettings(name="alveo-emu", alveo=AlveoSettings(devices=(0, 1)))) == 2
+
+
+@pytest.fixture
+def two_cards() -> Iterator[list[emu.EmulatedDevice]]:
+    emu.disable()
+    yield emu.enable(2, classify=lambda b: (np.zeros((len(b), 5), np.uint32) + 7, np.ones((len(b), 5), np.float32)))
+    emu.disable()
+
+
+def test_two_emulated_cards_one_backend_each(two_cards: list[emu.EmulatedDevice], tmp_path: Path) -> None:
+    np.save(tmp_path / "fc.npy", np.zeros((1000, 2048), np.int8))
+    xclbin = emu.write_emulated_xclbin(tmp_path / "r.xclbin")
+    alveo = AlveoSettings(xclbin=str(xclbin), fc_weights=str(tmp_path / "fc.npy"), devices=(0, 1))
+    settings = BackendSettings(name="alveo-emu", max_batch=2, alveo=alveo)
+    backends = [create_backend(settings, k) for k in range(backend_device_count(settings))]
+    try:
+        for b in backends:
+            b.open()
+            b.input_buffer(0)[:2] = 1
+            b.start(0, 2)
+        assert [b.wait(0).top5.tolist() for b in backends] == [[[7] * 5] * 2] * 2
+        assert [b.device for b in backends if isinstance(b, AlveoBackend)] == two_cards
+        assert all(len(card.log.calls("cu_done")) == 1 for card in two_cards)
+    finally:
+        for b in backends:
+            b.close()
+
+
+def test_list_devices_names_every_backend() -> None:
+    rows = list_devices()
+    assert [r.backend for r in rows] == ["alveo", "cpu", "sim", "alveo-emu"]
+    alveo, cpu, sim, emulated = rows
+    assert "no Alveo device found by pynq" in alveo.state and "alveo-emu" in alveo.state
+    assert cpu.state.startswith(("built", "missing"))
+    assert "batch 1 2.0 ms" in sim.state and "batch 100 51.5 ms" in sim.state
+    assert emulated.name == "0: xilinx_u250_emulated"
