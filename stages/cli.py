@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path)
     run.add_argument("inputs", nargs="*", help="replace the config's inputs / live sources")
     live = sub.add_parser("live", help="classify live sources (cameras, streams)")
-    live.add_argument("inputs", nargs="+", help="camera index, /dev/videoN, rtsp://..., http://..., folder, file")
+    live.add_argument("inputs", nargs="*", help="camera index, /dev/videoN, rtsp://..., http://..., folder, file "
+                      "(default: the config's live.sources)")
     live.add_argument("--port", type=int, help="live view port (0 = off; default 8080)")
     live.add_argument("--host", help="live view address (default 127.0.0.1)")
     live.add_argument("--display", action="store_true", help="show a cv2 window")
@@ -89,7 +90,8 @@ def make_job(args: argparse.Namespace) -> JobConfig:
         job = replace_path(job, "job", "label")
     elif args.command == "live" or (args.command == "run" and args.inputs):
         job = replace_path(job, "job", "live")
-        job = replace_path(job, "live.sources", tuple(SourceSettings(uri=u) for u in args.inputs))
+        if args.inputs:
+            job = replace_path(job, "live.sources", tuple(SourceSettings(uri=u) for u in args.inputs))
     for dest, key in OVERRIDES.items():
         value = getattr(args, dest, None)
         if value is not None:

@@ -54,16 +54,22 @@ class SourceSettings:
 
     uri: str  # camera index, /dev/videoN, rtsp://..., http(s)://..., image folder, file
     name: str = ""  # stream id; default derived from the uri
-    realtime: bool = False  # files: play at their frame rate, like a camera
-    loop: bool = False  # files: start over at the end
+    realtime: bool = True  # files: play at their frame rate, like a camera
+    loop: bool = False  # files and image folders: start over at the end
+    slideshow_fps: float = 1.0  # image folders: images per second
+    stall_timeout_s: float = 5.0  # no frame for this long: stalled, reconnect
+    max_retries: int = 5  # failed opens in a row before a source that never streamed gives up
 
 
 @dataclass(frozen=True)
 class LiveSettings:
     sources: tuple[SourceSettings, ...] = ()
     stale_after_ms: float = 200.0  # frames older than this are dropped before preprocessing
-    http_host: str = "127.0.0.1"  # live view + /metrics; 0.0.0.0 exposes it to the network
-    http_port: int = 8080  # 0 = off
+    max_width: int = 1920  # larger frames are scaled down to fit a shared-memory slot
+    max_height: int = 1080
+    http: bool = True  # live view page, MJPEG streams, /status.json, /metrics
+    http_host: str = "127.0.0.1"  # 0.0.0.0 exposes it to the network
+    http_port: int = 8080  # 0 = any free port (logged)
     display: bool = False  # cv2.imshow window (needs a screen)
     status_interval_s: float = 5.0  # one-line status in the log
     record: bool = False  # annotated recording per stream in output.dir

@@ -69,3 +69,19 @@ class Result:
     t_infer_start: float
     t_infer_done: float
     timings: dict[str, float] = field(default_factory=dict)  # per-image upload/compute/download s
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """A live source's state, sent along the data path about once a second."""
+
+    stream: str
+    state: str
+    reconnects: int
+    capture_drops: int  # frames the camera delivered that were replaced by newer ones
+    fps: float
+    error: str = ""
+
+
+class QueueDepths(dict[str, int]):
+    """Queue name -> items waiting, from the sink to its outputs (metrics)."""

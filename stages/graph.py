@@ -68,6 +68,8 @@ def run_graph(
     frames = SlotRing(ctx, graph.frame_slots, graph.frame_bytes, "frames")
     tensors = SlotRing(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")
     qsize = job.runtime.queue_size
+    if job.job == "live":  # a frame waiting in a queue is latency: keep live queues short
+        qsize = min(qsize, max(2, job.backend.max_batch))
     pre_q = Channel(ctx, "preprocess-in", qsize, abort)
     infer_q = Channel(ctx, "infer-in", qsize, abort)
     sink_q = Channel(ctx, "sink-in", max(qsize, 2 * job.backend.max_batch * job.backend.buffer_sets), abort)
@@ -80,7 +82,7 @@ def run_graph(
         Tier("infer", tuple(
             ProcSpec(f"infer-{i}", run_infer, (job.backend, i, tensors, infer_q, sink_q)) for i in range(graph.infer_procs)
         ), inbox=infer_q),
-        Tier("sink", (ProcSpec("sink", run_sink, (frames, sink_q, make_outputs)),), inbox=sink_q),
+        Tier("sink", (ProcSpec("sink", run_sink, (frames, sink_q, make_outputs, (pre_q, infer_q, sink_q))),), inbox=sink_q),
     ]
     sup = Supervisor(ctx, tiers, [frames, tensors], [pre_q, infer_q, sink_q], on_event, log_queue, log_level,
                      job.runtime.drain_timeout_s, abort=abort)

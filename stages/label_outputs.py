@@ -41,11 +41,11 @@ class LabelOutputs:
         self.base = base
         self.segments_enabled = out.segments
         fps = start.fps if start.fps > 0 else FALLBACK_FPS
-        self.jsonl = JsonlWriter(base.with_suffix(".jsonl")) if out.jsonl else None
+        self.jsonl = JsonlWriter(Path(f"{base}.jsonl")) if out.jsonl else None
         self.smoother = LabelSmoother(post.smoothing_window)
         self.segments = SegmentBuilder(fps, post.min_segment_s)
         self.video = (
-            H264Writer(base.with_suffix(".mp4"), start.width, start.height, fps, preset=out.video_preset, crf=out.video_crf)
+            H264Writer(Path(f"{base}.mp4"), start.width, start.height, fps, preset=out.video_preset, crf=out.video_crf)
             if out.video
             else None
         )
@@ -62,6 +62,9 @@ class LabelOutputs:
             self.video.write(frame)
         self.frames += 1
 
+    def drop(self, result: Result) -> None:
+        raise AssertionError("file sources never drop frames")
+
     def finish(self, end: StreamEnd | None) -> dict[str, Any]:
         abort = end is None
         error = "cut short: the pipeline stopped" if abort else end.error if end else ""
@@ -73,7 +76,7 @@ class LabelOutputs:
             if self.segments_enabled:
                 meta = {"video": self.start.uri, "fps": self.start.fps, "width": self.start.width,
                         "height": self.start.height, "frames": self.frames, "error": error or None}
-                SegmentsWriter.write(self.base.with_suffix(".segments.json"), self.base.with_suffix(".segments.csv"),
+                SegmentsWriter.write(Path(f"{self.base}.segments.json"), Path(f"{self.base}.segments.csv"),
                                      segments, summary, meta)
         finally:
             for writer in (self.jsonl, self.video):

@@ -80,7 +80,6 @@ class LiveView:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="liveview-http")
         self._thread.start()
-        log.info("live view on %s", self.url)
         return self
 
     def publish(self, stream: str, image: bytes | np.ndarray | None, info: Mapping[str, Any] | None = None) -> None:

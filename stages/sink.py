@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.channels import Channel, Stop
 from pipeline.shm import SlotRing
 from pipeline.stage import StageContext
-from stages.descriptors import Result, StreamEnd, StreamStart
+from stages.descriptors import QueueDepths, Result, StreamEnd, StreamStart
 from stages.infer import LabelInfo
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ class StreamOutputs(Protocol):
     """What the sink drives for one stream (files: stages.label_outputs; live: stages.live_outputs)."""
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None: ...
+
+    def drop(self, result: Result) -> None:
+        """A live frame dropped for staleness before preprocessing."""
 
     def finish(self, end: StreamEnd | None) -> dict[str, Any]:
         """Close every output; returns a summary for the final table. None: cut short."""
@@ -64,8 +67,11 @@ class _Stream:
 
 
 class Sink:
-    def __init__(self, ctx: StageContext, frames: SlotRing, make_outputs: OutputsFactory, progress_s: float = 0.25) -> None:
+    def __init__(self, ctx: StageContext, frames: SlotRing, make_outputs: OutputsFactory,
+                 watched: tuple[Channel, ...] = (), progress_s: float = 0.25) -> None:
         self.ctx = ctx
+        self.watched = watched
+        self.t_depths = 0.0
         self.frames = frames
         self.make_outputs = make_outputs
         self.progress_s = progress_s
@@ -79,6 +85,7 @@ class Sink:
                 if isinstance(item, Stop):
                     break
                 self.handle(item)
+                self._report_depths()
         finally:
             try:
                 for name in list(self.streams):
@@ -123,6 +130,8 @@ class Sink:
         try:
             if ref.dropped:
                 s.dropped += 1
+                assert s.outputs is not None
+                s.outputs.drop(result)
             else:
                 frame = self.frames.view(ref.slot, (ref.height, ref.width, 3))
                 assert s.outputs is not None
@@ -130,6 +139,12 @@ class Sink:
                 s.written += 1
         finally:
             self.frames.release(ref.slot)
+
+    def _report_depths(self) -> None:
+        now = time.monotonic()
+        if self.watched and now - self.t_depths >= 1.0:
+            self.t_depths = now
+            self.make_outputs.on_item(QueueDepths({ch.name: ch.depth() for ch in self.watched}))
 
     def _report_progress(self, s: _Stream, force: bool = False) -> None:
         now = time.monotonic()
@@ -156,5 +171,6 @@ class Sink:
                         seconds=time.monotonic() - s.t_first, error=error, summary=summary)
 
 
-def run_sink(ctx: StageContext, frames: SlotRing, inbox: Channel, make_outputs: OutputsFactory) -> None:
-    Sink(ctx, frames, make_outputs).run(inbox)
+def run_sink(ctx: StageContext, frames: SlotRing, inbox: Channel, make_outputs: OutputsFactory,
+             watched: tuple[Channel, ...] = ()) -> None:
+    Sink(ctx, frames, make_outputs, watched).run(inbox)

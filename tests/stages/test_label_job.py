@@ -127,3 +127,13 @@ def _wait_for_child(pid: int, name: str, timeout: float = 30.0) -> int:
                 return child
         time.sleep(0.05)  # waiting for an external process to appear: nothing to block on
     raise TimeoutError(f"no child process named {name}")
+
+
+def test_dots_in_names_do_not_clash(tmp_path: Path, no_leaks: None) -> None:
+    write_video(tmp_path / "a.b.mp4", frames=3)
+    write_video(tmp_path / "a.c.mp4", frames=4)
+    out = tmp_path / "out"
+    assert main(["label", str(tmp_path / "a.b.mp4"), str(tmp_path / "a.c.mp4"), "--out", str(out), "--backend", "sim",
+                 "--no-progress"]) == 0
+    assert len(jsonl(out / "a.b.jsonl")) == 3 and len(jsonl(out / "a.c.jsonl")) == 4
+    assert (out / "a.b.mp4").exists() and (out / "a.c.segments.json").exists()
