@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -94,10 +96,14 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
 def test_kill_9_of_a_worker_stops_the_job_cleanly(clips: Path, tmp_path: Path) -> None:
     long = write_video(tmp_path / "long.mp4", frames=400, width=640, height=360)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "label", str(long), "--out", str(out), "--backend", "sim",
+    slow = tmp_path / "slow.yaml"  # a slow card (20 ms per image) so the job is still running when we kill
+    slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 20\n")
+    proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "label", str(long), "--out", str(out), "--config", str(slow),
                              "--no-progress", "--workers", "2"], stderr=subprocess.PIPE, text=True)
     try:
         victim = _wait_for_child(proc.pid, "preprocess")
+        part = out / "long.jsonl.part"
+        _wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)  # labeling is under way
         subprocess.run(["kill", "-9", str(victim)], check=True)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -107,7 +113,8 @@ def test_kill_9_of_a_worker_stops_the_job_cleanly(clips: Path, tmp_path: Path) -
     assert not _children(proc.pid)
     assert not list(Path("/dev/shm").glob(f"vidpipe_{proc.pid}_*"))
     with av.open(str(out / "long.mp4")) as container:  # the output so far is closed and playable
-        assert sum(1 for _ in container.decode(video=0)) >= 0
+        assert sum(1 for _ in container.decode(video=0)) >= 10
+    assert not list(out.glob("*.part"))
 
 
 def _children(pid: int) -> list[int]:
@@ -115,18 +122,27 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def _wait_for_child(pid: int, name: str, timeout: float = 30.0) -> int:
-    import time
-
+def _wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.05)  # watching another process from outside: nothing to block on
+
+
+def _wait_for_child(pid: int, name: str) -> int:
+    found: list[int] = []
+
+    def look() -> bool:
         for child in _children(pid):
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
-            comm = Path(f"/proc/{child}/comm").read_text() if Path(f"/proc/{child}/comm").exists() else ""
-            if name in comm or name in cmdline:
-                return child
-        time.sleep(0.05)  # waiting for an external process to appear: nothing to block on
-    raise TimeoutError(f"no child process named {name}")
+            comm = Path(f"/proc/{child}/comm")
+            if comm.exists() and name in comm.read_text():
+                found.append(child)
+                return True
+        return False
+
+    _wait_for(look)
+    return found[0]
 
 
 def test_dots_in_names_do_not_clash(tmp_path: Path, no_leaks: None) -> None:
