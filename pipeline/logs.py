@@ -16,7 +16,6 @@ from multiprocessing_logging import MultiProcessingHandler
 
 from pipeline.redact import mask_url
 
-
 FORMAT = "%(asctime)s %(levelname)-7s [%(processName)s] %(message)s"
 
 

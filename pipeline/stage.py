@@ -55,7 +55,7 @@ def run_stage(
         target(ctx, *args)
     except Aborted:
         log.debug("aborted")
-    except BaseException as exc:  # noqa: BLE001 - everything must reach the supervisor
+    except BaseException as exc:
         detail = str(exc) if isinstance(exc, VidpipeError) else f"{type(exc).__name__}: {exc}"
         ctx.report("failed", detail=detail, traceback=traceback.format_exc())
         code = 1

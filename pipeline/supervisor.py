@@ -153,7 +153,8 @@ class Supervisor:
         if proc.exitcode != 0:
             self._drain_events()  # its failure report, if it sent one, comes first
             if self._failure is None and not self.abort.is_set():
-                how = f"killed by signal {-proc.exitcode}" if (proc.exitcode or 0) < 0 else f"exit code {proc.exitcode}"
+                code = proc.exitcode or 0
+                how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 self._failure = StageFailed(proc.name, f"process died ({how})")
                 log.error("stage %s died (%s)", proc.name, how)
 

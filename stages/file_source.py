@@ -26,7 +26,7 @@ from stages.descriptors import FrameRef, StreamEnd, StreamStart
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
-import cv2  # noqa: E402
+import cv2
 
 cv2.setLogLevel(2)  # errors only: no "[ WARN ] can't open" noise for files we report ourselves
 

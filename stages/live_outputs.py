@@ -38,7 +38,8 @@ class LiveStreamOutputs:
         self.shared = shared
         live, out = shared.job.live, shared.job.output
         base = Path(out.dir) / start.stream
-        self.jsonl: IO[str] | None = Path(f"{base}.jsonl").open("a", buffering=1) if live.jsonl else None
+        # appended line by line (not .part + rename as for files): a live run has no end to wait for
+        self.jsonl: IO[str] | None = Path(f"{base}.jsonl").open("a", buffering=1) if live.jsonl else None  # noqa: SIM115
         self.size = (start.width, start.height)
         self.recording = (H264Writer(Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS,
                                      preset=out.video_preset, crf=out.video_crf) if live.record else None)
@@ -128,9 +129,9 @@ class LiveOutputsFactory:
         m.drop(s.stream, "capture", max(0, s.capture_drops - self._capture_drops.get(s.stream, 0)))
         m.reconnect(s.stream, max(0, s.reconnects - self._reconnects.get(s.stream, 0)))
         self._capture_drops[s.stream], self._reconnects[s.stream] = s.capture_drops, s.reconnects
-        if self._view is not None and not self._view.has_stream(s.stream) or s.state != "streaming":
-            if self._view is not None:
-                self._view.publish(s.stream, None, {**m.stream_info(s.stream), "error": s.error})
+        # a source that is not streaming shows its state (and error) on the page
+        if self._view is not None and (s.state != "streaming" or not self._view.has_stream(s.stream)):
+            self._view.publish(s.stream, None, {**m.stream_info(s.stream), "error": s.error})
 
     def _maybe_log_status(self) -> None:
         interval = self.job.live.status_interval_s

@@ -19,7 +19,7 @@ def test_probe_reads_geometry(tmp_path: Path) -> None:
     ("make", "message"),
     [
         (lambda d: d / "missing.mp4", "no such file"),
-        (lambda d: (d / "empty.mp4").write_bytes(b"") and d / "empty.mp4" or d / "empty.mp4", "empty file"),
+        (lambda d: ((d / "empty.mp4").write_bytes(b"") and d / "empty.mp4") or d / "empty.mp4", "empty file"),
         (lambda d: random_bytes(d / "noise.mp4"), "not a readable video"),
         (lambda d: truncate(write_video(d / "full.mp4", frames=30), d / "cut.mp4"), "not a readable video"),
     ],

@@ -69,7 +69,7 @@ def test_camera_drops_and_reconnects_while_the_other_stream_goes_on(camera: Mjpe
     out = tmp_path / "out"
     sources = f"    - uri: {camera.url()}\n    - uri: {clip}\n      loop: true\n"
     live = Live(["--config", str(_config(tmp_path, sources))], out)
-    cam_jsonl, clip_jsonl = out / "127.0.0.1_{}_x.mjpg.jsonl".format(camera.port), out / "clip.jsonl"
+    cam_jsonl, clip_jsonl = out / f"127.0.0.1_{camera.port}_x.mjpg.jsonl", out / "clip.jsonl"
     try:
         wait_until("labels from both streams", lambda: len(lines(cam_jsonl)) > 10 and len(lines(clip_jsonl)) > 10)
         assert lines(cam_jsonl)[-1]["names"][0] in ("tiger cat", "Egyptian cat", "tabby")
