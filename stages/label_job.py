@@ -107,4 +107,4 @@ def _print_summary(infos: list[VideoInfo], report: JobReport, out_dir: str) -> N
         if path not in {i.stream for i in infos}:
             rows.append([Path(path).name, "0", "-", "-", message.split(": ", 1)[-1]])
     print_table(["video", "frames", "fps", "labels (share of time)", "status"], rows)
-    print(f"outputs in {out_dir}/")
+    print(f"outputs in {Path(out_dir)}")

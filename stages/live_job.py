@@ -18,6 +18,7 @@ from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec
 from stages.config import JobConfig, SourceSettings
+from stages.display import probe_display
 from stages.graph import plan, run_graph
 from stages.label_job import unique_stream_names
 from stages.live_feed import LiveSourceSpec, run_live_source
@@ -44,6 +45,8 @@ def run_live_job(job: JobConfig, log_queue: Any, log_level: int) -> int:
     sources = job.live.sources
     if not sources:
         raise ConfigError("live: no sources (give them on the command line or in live.sources)")
+    if job.live.display:
+        probe_display()  # no screen: one line now, not a failed sink later
     names = unique_stream_names([f"{stream_name(s)}.x" for s in sources])
     Path(job.output.dir).mkdir(parents=True, exist_ok=True)
     graph = plan(job, job.live.max_width * job.live.max_height * 3)

@@ -124,7 +124,6 @@ class LiveOutputsFactory:
     def _on_status(self, s: SourceStatus) -> None:
         m = self.metrics
         m.set_state(s.stream, s.state)
-        m.set_fps(s.stream, s.fps)
         # counters only go up: add what is new since the last report
         m.drop(s.stream, "capture", max(0, s.capture_drops - self._capture_drops.get(s.stream, 0)))
         m.reconnect(s.stream, max(0, s.reconnects - self._reconnects.get(s.stream, 0)))
