@@ -47,3 +47,19 @@ def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
 def random_bytes(dst: Path, size: int = 50_000, seed: int = 0) -> Path:
     dst.write_bytes(np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes())
     return dst
+
+
+def mjpeg_avi_claiming(path: Path, frames: int, claimed: int, width: int = 64, height: int = 48) -> Path:
+    """An MJPEG AVI of `frames` frames whose headers (avih total frames, strh length) claim `claimed`."""
+    import struct
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
+    for i in range(frames):
+        writer.write(pattern_frame(i, width, height))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 48, claimed)  # RIFF(12) + LIST hdrl(12) + avih(8) + 16 bytes -> dwTotalFrames
+    strh = data.find(b"strh")
+    struct.pack_into("<I", data, strh + 8 + 32, claimed)  # AVIStreamHeader.dwLength
+    path.write_bytes(bytes(data))
+    return path

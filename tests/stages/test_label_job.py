@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from skimage import data
 
 from stages.cli import main
-from tests.media import random_bytes, truncate, write_video
+from tests.media import mjpeg_avi_claiming, random_bytes, truncate, write_video
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -117,6 +118,32 @@ def test_kill_9_of_a_worker_stops_the_job_cleanly(clips: Path, tmp_path: Path) -
     assert not list(out.glob("*.part"))
 
 
+@pytest.mark.slow
+def test_ctrl_c_drains_and_finalizes_every_output(tmp_path: Path) -> None:
+    long = write_video(tmp_path / "long.mp4", frames=400, width=320, height=240)
+    out = tmp_path / "out"
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 20\n")
+    proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "label", str(long), "--out", str(out), "--config", str(slow),
+                             "--no-progress"], stderr=subprocess.PIPE, text=True)
+    try:
+        part = out / "long.jsonl.part"
+        _wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    done = jsonl(out / "long.jsonl")
+    assert 10 <= len(done) < 400 and [r["frame"] for r in done] == list(range(len(done)))
+    assert json.loads((out / "long.segments.json").read_text())["error"] == "interrupted"
+    with av.open(str(out / "long.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(done)
+    assert not list(out.glob("*.part"))
+    assert not list(Path("/dev/shm").glob(f"vidpipe_{proc.pid}_*"))
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -153,3 +180,15 @@ def test_dots_in_names_do_not_clash(tmp_path: Path, no_leaks: None) -> None:
                  "--no-progress"]) == 0
     assert len(jsonl(out / "a.b.jsonl")) == 3 and len(jsonl(out / "a.c.jsonl")) == 4
     assert (out / "a.b.mp4").exists() and (out / "a.c.segments.json").exists()
+
+
+def test_a_misreported_frame_count_is_reported_and_every_frame_labeled(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    video = mjpeg_avi_claiming(tmp_path / "liar.avi", frames=20, claimed=40)
+    out = tmp_path / "out"
+    assert main(["label", str(video), "--out", str(out), "--backend", "sim", "--no-progress"]) == 1
+    assert [r["frame"] for r in jsonl(out / "liar.jsonl")] == list(range(20))
+    err = capsys.readouterr().err
+    assert "liar.avi: decoded 20 of 40 frames" in err and "Traceback" not in err
+    with av.open(str(out / "liar.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 20
