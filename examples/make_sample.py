@@ -64,7 +64,9 @@ def main() -> None:
     count = int(args.seconds * args.fps)
     frames = [f for name in PHOTOS for f in pan_frames(getattr(data, name)(), count, (size[0], size[1]))]
     write_h264(args.output, frames, args.fps)
-    print(f"sample video: {args.output} ({len(frames)} frames, {size[0]}x{size[1]} @ {args.fps} fps: {', '.join(PHOTOS)})")
+    print(
+        f"sample video: {args.output} ({len(frames)} frames, {size[0]}x{size[1]} @ {args.fps} fps: {', '.join(PHOTOS)})"
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,6 @@ def run_stage(
     sys.exit(code)
 
 
-
 def _name_process(name: str) -> None:
     """Show the stage name in ps/top (Linux comm, 15 characters), e.g. `vp:preprocess-1`."""
     try:

@@ -41,7 +41,9 @@ OVERRIDES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim).")
+    parser = argparse.ArgumentParser(
+        prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     label = sub.add_parser("label", help="label video files and folders")
     label.add_argument("inputs", nargs="+", help="video files or folders")
@@ -49,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path)
     run.add_argument("inputs", nargs="*", help="replace the config's inputs / live sources")
     live = sub.add_parser("live", help="classify live sources (cameras, streams)")
-    live.add_argument("inputs", nargs="*", help="camera index, /dev/videoN, rtsp://..., http://..., folder, file "
-                      "(default: the config's live.sources)")
+    live.add_argument(
+        "inputs",
+        nargs="*",
+        help="camera index, /dev/videoN, rtsp://..., http://..., folder, file (default: the config's live.sources)",
+    )
     live.add_argument("--port", type=int, help="live view port (0 = off; default 8080)")
     live.add_argument("--host", help="live view address (default 127.0.0.1)")
     live.add_argument("--display", action="store_true", help="show a cv2 window")

@@ -97,7 +97,11 @@ def load_job(path: Path) -> JobConfig:
 def validate(job: JobConfig, source: str) -> None:
     """Checks that span fields or need a range (types are checked while loading)."""
     checks = [
-        (job.backend.name in BACKENDS, "backend.name", f"unknown backend {job.backend.name!r} (valid: {', '.join(BACKENDS)})"),
+        (
+            job.backend.name in BACKENDS,
+            "backend.name",
+            f"unknown backend {job.backend.name!r} (valid: {', '.join(BACKENDS)})",
+        ),
         (job.backend.max_batch >= 1, "backend.max_batch", "must be >= 1"),
         (job.backend.buffer_sets >= 2, "backend.buffer_sets", "must be >= 2 (double buffering)"),
         (job.backend.batch_timeout_ms >= 0, "backend.batch_timeout_ms", "must be >= 0"),

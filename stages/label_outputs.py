@@ -74,10 +74,17 @@ class LabelOutputs:
         summary = summarize(segments)
         try:
             if self.segments_enabled:
-                meta = {"video": self.start.uri, "fps": self.start.fps, "width": self.start.width,
-                        "height": self.start.height, "frames": self.frames, "error": error or None}
-                SegmentsWriter.write(Path(f"{self.base}.segments.json"), Path(f"{self.base}.segments.csv"),
-                                     segments, summary, meta)
+                meta = {
+                    "video": self.start.uri,
+                    "fps": self.start.fps,
+                    "width": self.start.width,
+                    "height": self.start.height,
+                    "frames": self.frames,
+                    "error": error or None,
+                }
+                SegmentsWriter.write(
+                    Path(f"{self.base}.segments.json"), Path(f"{self.base}.segments.csv"), segments, summary, meta
+                )
         finally:
             for writer in (self.jsonl, self.video):
                 if writer is not None:

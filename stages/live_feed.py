@@ -41,8 +41,13 @@ class LiveSourceSpec:
 
 
 def capture_options(source: SourceSettings) -> CaptureOptions:
-    return CaptureOptions(realtime=source.realtime, loop=source.loop, slideshow_fps=source.slideshow_fps,
-                          stall_timeout_s=source.stall_timeout_s, max_retries=source.max_retries)
+    return CaptureOptions(
+        realtime=source.realtime,
+        loop=source.loop,
+        slideshow_fps=source.slideshow_fps,
+        stall_timeout_s=source.stall_timeout_s,
+        max_retries=source.max_retries,
+    )
 
 
 def fit(frame: np.ndarray, max_width: int, max_height: int) -> np.ndarray:

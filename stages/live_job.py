@@ -55,15 +55,28 @@ def run_live_job(job: JobConfig, log_queue: Any, log_level: int) -> int:
         log.info("source %s: %s", name, mask_url(source.uri))
 
     def make_sources(frames: SlotRing, out: Channel) -> list[ProcSpec]:
-        return [ProcSpec(f"source:{name}", run_live_source,
-                         (LiveSourceSpec(name, source, job.live.max_width, job.live.max_height), frames, out))
-                for name, source in zip(names, sources, strict=True)]
+        return [
+            ProcSpec(
+                f"source:{name}",
+                run_live_source,
+                (LiveSourceSpec(name, source, job.live.max_width, job.live.max_height), frames, out),
+            )
+            for name, source in zip(names, sources, strict=True)
+        ]
 
     def on_event(kind: str, stage: str, data: dict[str, Any]) -> None:
         if kind == "source_error":
             failed[data["stream"]] = data["message"]
             log.error("%s", data["message"])
 
-    run_graph(job, graph, make_sources, LiveOutputsFactory(job), on_event, log_queue, log_level,
-              stale_after_s=job.live.stale_after_ms / 1000.0)
+    run_graph(
+        job,
+        graph,
+        make_sources,
+        LiveOutputsFactory(job),
+        on_event,
+        log_queue,
+        log_level,
+        stale_after_s=job.live.stale_after_ms / 1000.0,
+    )
     return 1 if failed else 0

@@ -41,8 +41,13 @@ class LiveStreamOutputs:
         # appended line by line (not .part + rename as for files): a live run has no end to wait for
         self.jsonl: IO[str] | None = Path(f"{base}.jsonl").open("a", buffering=1) if live.jsonl else None  # noqa: SIM115
         self.size = (start.width, start.height)
-        self.recording = (H264Writer(Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS,
-                                     preset=out.video_preset, crf=out.video_crf) if live.record else None)
+        self.recording = (
+            H264Writer(
+                Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS, preset=out.video_preset, crf=out.video_crf
+            )
+            if live.record
+            else None
+        )
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
         label = FrameLabel.from_result(result, self.names, t_sink)

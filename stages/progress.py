@@ -20,7 +20,14 @@ class ProgressBars:
             return
         bar = self.bars.get(stream)
         if bar is None:
-            bar = tqdm(total=total or None, desc=stream[:28], unit="frame", position=len(self.bars), leave=True, dynamic_ncols=True)
+            bar = tqdm(
+                total=total or None,
+                desc=stream[:28],
+                unit="frame",
+                position=len(self.bars),
+                leave=True,
+                dynamic_ncols=True,
+            )
             self.bars[stream] = bar
         if total and done > total:
             bar.total = done  # the container under-reported its frame count

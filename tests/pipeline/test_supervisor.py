@@ -19,8 +19,16 @@ from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from tests.pipeline import toy_stages
 
 
-def run_toy(start_method: str, tmp_path: Path, values: list[int], workers: int = 2, sources: int = 1,
-            endless: bool = False, on_event: Any = None, **worker_kw: Any) -> tuple[Supervisor, list[Any]]:
+def run_toy(
+    start_method: str,
+    tmp_path: Path,
+    values: list[int],
+    workers: int = 2,
+    sources: int = 1,
+    endless: bool = False,
+    on_event: Any = None,
+    **worker_kw: Any,
+) -> tuple[Supervisor, list[Any]]:
     ctx = multiprocessing.get_context(start_method)
     abort = ctx.Event()
     ring = SlotRing(ctx, 4, 8, "toy")  # fewer slots than items: back-pressure must work
@@ -28,11 +36,28 @@ def run_toy(start_method: str, tmp_path: Path, values: list[int], workers: int =
     q2 = Channel(ctx, "q2", 3, abort)
     out = tmp_path / "out.json"
     tiers = [
-        Tier("src", tuple(ProcSpec(f"src-{i}", toy_stages.list_source, (values, ring, q1, endless)) for i in range(sources))),
-        Tier("work", tuple(ProcSpec(f"work-{i}", toy_stages.worker, (ring, q1, q2), ) if not worker_kw else
-                           ProcSpec(f"work-{i}", toy_stages.worker, (ring, q1, q2, worker_kw.get("fail_at", -1),
-                                                                     worker_kw.get("kill_at", -1)))
-                           for i in range(workers)), inbox=q1),
+        Tier(
+            "src",
+            tuple(ProcSpec(f"src-{i}", toy_stages.list_source, (values, ring, q1, endless)) for i in range(sources)),
+        ),
+        Tier(
+            "work",
+            tuple(
+                ProcSpec(
+                    f"work-{i}",
+                    toy_stages.worker,
+                    (ring, q1, q2),
+                )
+                if not worker_kw
+                else ProcSpec(
+                    f"work-{i}",
+                    toy_stages.worker,
+                    (ring, q1, q2, worker_kw.get("fail_at", -1), worker_kw.get("kill_at", -1)),
+                )
+                for i in range(workers)
+            ),
+            inbox=q1,
+        ),
         Tier("sink", (ProcSpec("sink", toy_stages.file_sink, (q2, str(out))),), inbox=q2),
     ]
     sup = Supervisor(ctx, tiers, [ring], [q1, q2], on_event or (lambda *a: None), abort=abort, drain_timeout_s=20)

@@ -38,7 +38,9 @@ def list_source(ctx: StageContext, values: list[int], ring: SlotRing, out: Chann
     out.put(("end", seq))
 
 
-def worker(ctx: StageContext, ring: SlotRing, inbox: Channel, out: Channel, fail_at: int = -1, kill_at: int = -1) -> None:
+def worker(
+    ctx: StageContext, ring: SlotRing, inbox: Channel, out: Channel, fail_at: int = -1, kill_at: int = -1
+) -> None:
     while True:
         item: Any = inbox.get()
         if isinstance(item, Stop):

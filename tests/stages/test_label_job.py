@@ -59,16 +59,26 @@ def test_labels_every_frame_in_order_with_real_labels(clips: Path, tmp_path: Pat
             assert sum(1 for _ in container.decode(stream)) == frames
 
 
-def test_bad_inputs_are_reported_and_the_rest_is_processed(clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           no_leaks: None) -> None:
+def test_bad_inputs_are_reported_and_the_rest_is_processed(
+    clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leaks: None
+) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "zero.mp4").write_bytes(b"")
     random_bytes(bad / "noise.mp4")
     truncate(write_video(tmp_path / "long.mkv", frames=60, width=160, height=120), bad / "cut.mkv")
     out = tmp_path / "out"
-    args = ["label", str(clips / "cat.mp4"), str(bad), str(tmp_path / "missing.mp4"), str(tmp_path / "nothing-here"),
-            "--out", str(out), "--no-video", "--no-progress"]
+    args = [
+        "label",
+        str(clips / "cat.mp4"),
+        str(bad),
+        str(tmp_path / "missing.mp4"),
+        str(tmp_path / "nothing-here"),
+        "--out",
+        str(out),
+        "--no-video",
+        "--no-progress",
+    ]
     (tmp_path / "nothing-here").mkdir()
     code = main(args)
     assert code == 1
@@ -77,8 +87,13 @@ def test_bad_inputs_are_reported_and_the_rest_is_processed(clips: Path, tmp_path
     assert 0 < len(cut) < 60 and [r["frame"] for r in cut] == list(range(len(cut)))
     assert "truncated" in json.loads((out / "cut.segments.json").read_text())["error"]
     err = capsys.readouterr().err
-    for needle in ("zero.mp4: empty file", "noise.mp4: not a readable video", "missing.mp4: no such file",
-                   "nothing-here: folder has no video files", "cut.mkv: decoded"):
+    for needle in (
+        "zero.mp4: empty file",
+        "noise.mp4: not a readable video",
+        "missing.mp4: no such file",
+        "nothing-here: folder has no video files",
+        "cut.mkv: decoded",
+    ):
         assert needle in err
     assert "Traceback" not in err
 
@@ -99,8 +114,24 @@ def test_kill_9_of_a_worker_stops_the_job_cleanly(clips: Path, tmp_path: Path) -
     out = tmp_path / "out"
     slow = tmp_path / "slow.yaml"  # a slow card (20 ms per image) so the job is still running when we kill
     slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 20\n")
-    proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "label", str(long), "--out", str(out), "--config", str(slow),
-                             "--no-progress", "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stages.cli",
+            "label",
+            str(long),
+            "--out",
+            str(out),
+            "--config",
+            str(slow),
+            "--no-progress",
+            "--workers",
+            "2",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         victim = _wait_for_child(proc.pid, "preprocess")
         part = out / "long.jsonl.part"
@@ -124,8 +155,22 @@ def test_ctrl_c_drains_and_finalizes_every_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     slow = tmp_path / "slow.yaml"
     slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 20\n")
-    proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "label", str(long), "--out", str(out), "--config", str(slow),
-                             "--no-progress"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stages.cli",
+            "label",
+            str(long),
+            "--out",
+            str(out),
+            "--config",
+            str(slow),
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         part = out / "long.jsonl.part"
         _wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)
@@ -176,14 +221,28 @@ def test_dots_in_names_do_not_clash(tmp_path: Path, no_leaks: None) -> None:
     write_video(tmp_path / "a.b.mp4", frames=3)
     write_video(tmp_path / "a.c.mp4", frames=4)
     out = tmp_path / "out"
-    assert main(["label", str(tmp_path / "a.b.mp4"), str(tmp_path / "a.c.mp4"), "--out", str(out), "--backend", "sim",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                str(tmp_path / "a.b.mp4"),
+                str(tmp_path / "a.c.mp4"),
+                "--out",
+                str(out),
+                "--backend",
+                "sim",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert len(jsonl(out / "a.b.jsonl")) == 3 and len(jsonl(out / "a.c.jsonl")) == 4
     assert (out / "a.b.mp4").exists() and (out / "a.c.segments.json").exists()
 
 
-def test_a_misreported_frame_count_is_reported_and_every_frame_labeled(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_misreported_frame_count_is_reported_and_every_frame_labeled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     video = mjpeg_avi_claiming(tmp_path / "liar.avi", frames=20, claimed=40)
     out = tmp_path / "out"
     assert main(["label", str(video), "--out", str(out), "--backend", "sim", "--no-progress"]) == 1

@@ -46,8 +46,11 @@ class Live:
     def __init__(self, args: list[str], out: Path) -> None:
         self.out = out
         self.log = out.parent / "live.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "stages.cli", "live", *args, "--out", str(out), "--port", "0"],
-                                     stderr=self.log.open("w"), stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stages.cli", "live", *args, "--out", str(out), "--port", "0"],
+            stderr=self.log.open("w"),
+            stdout=subprocess.DEVNULL,
+        )
 
     def url(self) -> str:
         wait_until("the live view", lambda: "live view on" in self.log.read_text())
@@ -95,8 +98,11 @@ def test_camera_drops_and_reconnects_while_the_other_stream_goes_on(camera: Mjpe
 def test_overload_keeps_latency_bounded_and_counts_drops(tmp_path: Path) -> None:
     # A "card" that needs 40 ms per image fed by a 50 fps camera: 2x overloaded.
     with MjpegServer(fps=50, width=320, height=240) as cam:
-        cfg = _config(tmp_path, f"    - uri: {cam.url()}\n",
-                      backend="backend:\n  name: sim\n  max_batch: 1\n  sim:\n    base_ms: 0\n    per_image_ms: 40\n")
+        cfg = _config(
+            tmp_path,
+            f"    - uri: {cam.url()}\n",
+            backend="backend:\n  name: sim\n  max_batch: 1\n  sim:\n    base_ms: 0\n    per_image_ms: 40\n",
+        )
         out = tmp_path / "out"
         live = Live(["--config", str(cfg)], out)
         jsonl = out / f"127.0.0.1_{cam.port}_x.mjpg.jsonl"
@@ -109,7 +115,7 @@ def test_overload_keeps_latency_bounded_and_counts_drops(tmp_path: Path) -> None
     first, last = latencies[20:60], latencies[-40:]
     assert np.percentile(latencies[20:], 99) < 500  # bounded: no backlog builds up
     assert np.median(last) < np.median(first) * 2 + 50  # and it does not grow with time
-    drops = sum(float(m) for m in re.findall(r'vidpipe_drops_total\{[^}]*\} ([\d.]+)', metrics))
+    drops = sum(float(m) for m in re.findall(r"vidpipe_drops_total\{[^}]*\} ([\d.]+)", metrics))
     assert drops > 50  # about half the camera's frames cannot be served, and each one is counted
 
 
