@@ -57,7 +57,7 @@ def run_stage(
         log.debug("aborted")
     except BaseException as exc:
         detail = str(exc) if isinstance(exc, VidpipeError) else f"{type(exc).__name__}: {exc}"
-        ctx.report("failed", detail=detail, traceback=traceback.format_exc())
+        ctx.report("failed", detail=detail, traceback=traceback.format_exc(), user_error=isinstance(exc, VidpipeError))
         code = 1
     finally:
         ctx.events.close()

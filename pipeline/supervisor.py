@@ -144,7 +144,9 @@ class Supervisor:
             if kind == "failed":
                 if self._failure is None:
                     self._failure = StageFailed(stage, data["detail"], data.get("traceback", ""))
-                    log.error("stage %s failed:\n%s", stage, data.get("traceback", ""))
+                    # a user mistake (no card, bad weights...) is one line; a bug keeps its traceback in the log
+                    level = logging.DEBUG if data.get("user_error") else logging.ERROR
+                    log.log(level, "stage %s failed:\n%s", stage, data.get("traceback", ""))
             else:
                 self._on_event(kind, stage, data)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,19 @@ def run_label_job(job: JobConfig, log_queue: Any, log_level: int) -> int:
         sup = run_graph(job, graph, sources, LabelOutputsFactory(job), on_event, log_queue, log_level)
     finally:
         bars.close()
+        _remove_partial_outputs(job.output.dir, infos)
     _print_summary(infos, report, job.output.dir)
     if sup.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _remove_partial_outputs(out_dir: str, infos: list[VideoInfo]) -> None:
+    """A sink killed mid-write leaves NAME.*.part files: never leave a half-written output."""
+    for info in infos:
+        for part in Path(out_dir).glob(f"{glob_escape(info.stream)}.*.part"):
+            log.warning("removing the unfinished %s", part)
+            part.unlink(missing_ok=True)
 
 
 def _print_summary(infos: list[VideoInfo], report: JobReport, out_dir: str) -> None:

@@ -1,64 +1,43 @@
-"""The emulated `resnet50` compute unit and its pynq driver.
+"""The emulated `resnet50` compute unit, and the ERT start command it is driven by.
 
-`EmulatedKernel` is a pynq IP driver (a `DefaultIP` subclass bound by VLNV through pynq's
-driver registry), so `ol.resnet50_1` is created by pynq's Overlay like any kernel. Its API is
-the one PYNQ documents for XRT kernels (pynq <= 3.0.1, see docs "PYNQ on XRT Platforms"):
-`signature`, `start(*args, waitfor=())` returning a handle with `wait()`, and
-`call(*args) = start(*args).wait()`. The signature and the register packing come from pynq's
-own `_create_call`; buffers are passed as their `device_address`, as pynq's `start` does.
+pynq 3.0.1 starts an XRT kernel with its own `DefaultIP._start_ert`: it packs the arguments
+with the kernel's register layout (buffers as their `device_address`), writes an
+`ert_start_kernel_cmd` (header, CU mask, register payload) into an exec BO and submits it
+(`XrtDevice.execute_bo` -> xclExecBuf). The emulated device decodes that packet here
+(`decode_start`), queues the payload on the CU and, when the CU is done, writes the command
+state (COMPLETED or ERROR) back into the packet, as the ERT firmware does; pynq's
+`ErtWaitHandle` reads it from there.
 
 The compute unit is one worker thread with a command queue, like XRT's scheduler in front of a
-single CU: a start() while a batch runs is queued and runs when the previous one ends. It reads
-its arguments back from the packed registers (device addresses), reads the input from the
-card-side copy of the BO, runs the CPU classifier and writes top-5 ids to the card-side copy
-of the output BO.
+single CU: a command submitted while one runs waits for it. It reads its arguments back from
+the register payload (device addresses), reads the input from the card-side copy of the BO,
+runs the CPU classifier and writes top-5 ids to the card-side copy of the output BO.
 """
 
 from __future__ import annotations
 
-import keyword
+import ctypes
 import os
 import queue
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pynq.overlay import DefaultIP, _create_call
+from pynq._3rdparty import ert
 
 if TYPE_CHECKING:
     from hw.emulated.device import EmulatedDevice
+    from hw.emulated.memory import EmulatedBO
 
-EMULATED_VLNV = "vidpipe.emulated:hls:resnet50:1.0"
 IMAGE_BYTES = 224 * 224 * 3
 FC_SHAPE = (1000, 2048)
 TOP_K = 5
 Classify = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-class KernelError(RuntimeError):
-    """A command failed on the emulated CU (raised from the handle's wait())."""
-
-
-@dataclass(eq=False)
-class WaitHandle:
-    """What start() returns: wait() blocks until the command completed (raises if it failed)."""
-
-    cu: str
-    event: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.event.is_set()
-
-    def wait(self, timeout: float | None = None) -> None:
-        if not self.event.wait(timeout):
-            raise TimeoutError(f"{self.cu}: command still running after {timeout} s")
-        if self.error is not None:
-            raise KernelError(f"{self.cu}: {self.error}") from self.error
+Done = Callable[[int], None]  # called with the final ERT command state
+_STATE = ert.ert_cmd_state
 
 
 @dataclass(frozen=True)
@@ -71,7 +50,7 @@ class ArgReg:
 
 
 def arg_registers(registers: dict[str, Any]) -> list[ArgReg]:
-    """The kernel's arguments in call order (by register offset), from pynq's ip_dict."""
+    """The kernel's arguments in call order (by register offset), from the xclbin's ip_dict."""
     regs = sorted(((k, v) for k, v in registers.items() if k != "CTRL"), key=lambda kv: kv[1]["address_offset"])
     out = []
     for k, v in regs:
@@ -84,12 +63,34 @@ def decode(regs: bytes, args: Sequence[ArgReg]) -> list[int]:
     return [struct.unpack_from("<Q" if a.size == 8 else "<I", regs, a.offset)[0] for a in args]
 
 
+@dataclass(frozen=True)
+class StartCommand:
+    opcode: int
+    cu_mask: int
+    regs: bytes  # the CU's register file from offset 0, as the packet carries it
+
+
+def decode_start(bo: EmulatedBO) -> StartCommand:
+    """The ert_start_kernel_cmd pynq wrote into an exec BO (copied: the BO is pynq's again)."""
+    header = ert.ert_start_kernel_cmd.from_buffer_copy(bo.view[: ctypes.sizeof(ert.ert_start_kernel_cmd)])
+    fields = header.m_uert.m_start_cmd_struct
+    words = max(int(fields.count) - 1 - int(fields.extra_cu_masks), 0)  # payload: cu masks, then registers
+    start = 8 + 4 * int(fields.extra_cu_masks)
+    return StartCommand(int(fields.opcode), int(header.cu_mask), bytes(bo.view[start : start + 4 * words]))
+
+
+def set_state(bo: EmulatedBO, state: int) -> None:
+    """Write the command state into the packet header (bits 0-3), where pynq polls it."""
+    (header,) = struct.unpack_from("<I", bo.view, 0)
+    struct.pack_into("<I", bo.view, 0, (header & ~0xF) | state)
+
+
 class ComputeUnit:
     """One CU: runs commands one after the other on a worker thread."""
 
-    def __init__(self, device: EmulatedDevice, name: str, args: list[ArgReg]) -> None:
-        self.device, self.name, self.args = device, name, args
-        self._queue: queue.Queue[tuple[bytes, Sequence[WaitHandle], WaitHandle] | None] = queue.Queue()
+    def __init__(self, device: EmulatedDevice, name: str, index: int, args: list[ArgReg]) -> None:
+        self.device, self.name, self.index, self.args = device, name, index, args
+        self._queue: queue.Queue[tuple[bytes, Done] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -99,8 +100,8 @@ class ComputeUnit:
     def idle(self) -> bool:
         return self._pending == 0
 
-    def submit(self, regs: bytes, waitfor: Sequence[WaitHandle] = ()) -> WaitHandle:
-        handle = WaitHandle(self.name)
+    def submit(self, regs: bytes, done: Done) -> None:
+        """Queue one run with the register file `regs`; `done(state)` is called when it ended."""
         if self._pid != os.getpid():  # a forked child inherits no worker thread: start afresh
             self._queue, self._thread, self._lock, self._pending = queue.Queue(), None, threading.Lock(), 0
             self._pid = os.getpid()
@@ -114,8 +115,7 @@ class ComputeUnit:
                                                 daemon=True)
                 self._thread.start()
             self._pending += 1
-            self._queue.put((regs, tuple(waitfor), handle))
-        return handle
+            self._queue.put((regs, done))
 
     def stop(self) -> None:
         """Finish queued commands, then end the worker (a later submit starts a new one)."""
@@ -123,25 +123,24 @@ class ComputeUnit:
             thread, self._thread = self._thread, None
             if thread is not None:
                 self._queue.put(None)  # after everything queued so far: the worker drains, then ends
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():
             thread.join()
 
-    def _run(self, commands: queue.Queue[tuple[bytes, Sequence[WaitHandle], WaitHandle] | None]) -> None:
+    def _run(self, commands: queue.Queue[tuple[bytes, Done] | None]) -> None:
         while (item := commands.get()) is not None:
-            regs, waitfor, handle = item
+            regs, done = item
+            state = _STATE.ERT_CMD_STATE_COMPLETED
             try:
-                for dep in waitfor:
-                    dep.event.wait()
                 self.device.log.add("cu_start", detail=self.name)
                 run_resnet50(self.device, self.args, decode(regs, self.args))
                 self.device.log.add("cu_done", detail=self.name)
-            except Exception as exc:  # reported to whoever waits on the handle
-                handle.error = exc
-                self.device.log.add("cu_error", detail=f"{self.name}: {exc}")
+            except Exception as exc:  # the card reports only the state; the reason goes to the log
+                state = _STATE.ERT_CMD_STATE_ERROR
+                self.device.report_error(self.name, exc)
             finally:
                 with self._lock:
                     self._pending -= 1
-                handle.event.set()
+                done(state)
 
 
 def _span(device: EmulatedDevice, arg: ArgReg, address: int, size: int) -> tuple[Any, int]:
@@ -173,43 +172,3 @@ def run_resnet50(device: EmulatedDevice, args: list[ArgReg], values: list[int]) 
     if ids.shape != (n, TOP_K):
         raise RuntimeError(f"classifier returned shape {ids.shape}, expected {(n, TOP_K)}")
     obo.card[ooff : ooff + ids.nbytes] = ids.view(np.uint8).reshape(-1)
-
-
-class EmulatedKernel(DefaultIP):
-    """pynq driver for the emulated resnet50 CU (bound by VLNV, see device.get_bitfile_metadata)."""
-
-    bindto: ClassVar[list[str]] = [EMULATED_VLNV]
-
-    def __init__(self, description: dict[str, Any]) -> None:
-        super().__init__(description)
-        # pynq's _create_call makes an inspect.Signature, which rejects the kernel's first
-        # argument name `in` (a Python keyword): name it `in_` there, the registers stay as is.
-        regs = {f"{k}_" if keyword.iskeyword(k) else k: v for k, v in self._registers.items()}
-        self._signature, struct_string, self._ptr_list, self.args = _create_call(regs)
-        self._call_struct = struct.Struct(struct_string)
-        self._cu_name = description["fullpath"]
-
-    @property
-    def signature(self) -> Any:
-        return self._signature
-
-    def start(self, *args: Any, waitfor: Sequence[WaitHandle] = (), **kwargs: Any) -> WaitHandle:
-        """Start the kernel; returns a handle whose wait() blocks until it finished.
-
-        Flush input buffers before and invalidate output buffers after, as on the card.
-        """
-        if kwargs:
-            args = self._signature.bind(*args, **kwargs).args
-        if len(args) != len(self._ptr_list):
-            raise TypeError(f"{self._cu_name} takes {len(self._ptr_list)} arguments {self._signature}, got {len(args)}")
-        values = []
-        for value, is_pointer in zip(args, self._ptr_list, strict=True):
-            if is_pointer and not hasattr(value, "device_address"):
-                raise TypeError(f"{self._cu_name}: pointer arguments must be pynq buffers, got {type(value).__name__}")
-            values.append(value.device_address if is_pointer else value)
-        regs = self._call_struct.pack(0, *values)
-        return self.device.execute(self._cu_name, regs, waitfor)
-
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        """Run the kernel and block until it finished."""
-        self.start(*args, **kwargs).wait()

@@ -1,30 +1,41 @@
-"""Memory of the emulated card: buffer objects (BOs) with a host mirror and a card-side copy.
+"""Memory of the emulated card: buffer objects (BOs) with host pages and a card-side copy.
 
-`pynq.allocate(shape, dtype, target=ol.bank0)` runs pynq's own allocation path
-(`XrtMemory.allocate` -> `_xrt_allocate`), which calls the device's `allocate_bo`, `map_bo` and
-`get_device_address` and wraps the host mirror in a `PynqBuffer`. `sync_to_device()` /
-`sync_from_device()` are pynq's `PynqBuffer.flush` / `invalidate`, which call the device's
+`pynq.allocate(shape, dtype, target=ol.bank0)` runs pynq 3.0.1's own path unchanged:
+`XrtMemory.allocate` -> `_xrt_allocate`, which calls the device's `allocate_bo`, `map_bo` and
+`get_device_address` and wraps the mapping in a `PynqBuffer`. `sync_to_device()` /
+`sync_from_device()` are pynq's `PynqBuffer.flush` / `invalidate`: they call the device's
 `flush` / `invalidate` with the BO, the byte offset of the (possibly sliced) view and its size.
-`freebuffer()` returns the BO through pynq's buffer-cache hook (`return_to.return_pointer`).
+`freebuffer()` is pynq's too: `libc.munmap` of the mapping, then `xrt.xclFreeBO(handle, bo)`.
 
-Both copies are plain numpy bytes: the host mirror is what the PynqBuffer views; the card
-copy is what the emulated kernel reads and writes. Only a sync moves bytes between them, so a
-missing sync shows up as stale data, as on the card. Every call is recorded in a `CallLog`.
+As with XRT, a BO's host pages are shared memory (a memfd) that `map_bo` maps with mmap, once
+per call, so pynq's munmap releases exactly the mapping it got. The device keeps a mapping of
+its own (`EmulatedBO.view`) to sync through; the card copy is separate numpy memory that only
+a sync or the kernel touches, so a missing sync shows up as stale data, as on the card.
+
+xclFreeBO is the one XRT call pynq makes outside the device's methods (PynqBuffer.freebuffer,
+and ExecBo's finaliser): `install_free_hook` routes it to the emulated device when the BO is an
+`EmulatedBO` and to libxrt otherwise. Every device operation is recorded in a `CallLog`.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pynq.pl_server.xrt_device import XrtMemory
+from pynq._3rdparty import xrt
 
 PAGE = 4096  # XRT places BOs on page boundaries
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 @dataclass(frozen=True)
@@ -64,16 +75,17 @@ class CallLog:
 
 @dataclass(eq=False)
 class EmulatedBO:
-    """A buffer object: `size` bytes at `address` in memory `mem`."""
+    """A buffer object: `size` bytes at `address` in memory `mem` ("" for an exec BO, which
+    lives in host memory). pynq holds it where XRT would give it an integer handle."""
 
     handle: int
     mem: str
     address: int
     size: int
-    host: np.ndarray
-    card: np.ndarray
+    view: mmap.mmap  # the device's own mapping of the BO's host pages
+    card: np.ndarray | None  # the card-side copy (None: exec BO)
+    release: Callable[[EmulatedBO], None]  # the device's free_bo
     freed: bool = False
-    owner: Callable[[], Any] | None = None  # weakref to the PynqBuffer wrapping `host`
     synced: list[tuple[int, int]] = field(default_factory=list)  # byte ranges ever synced to the card
 
     def mark_synced(self, start: int, end: int) -> None:
@@ -87,6 +99,36 @@ class EmulatedBO:
 
     def synced_covers(self, start: int, end: int) -> bool:
         return any(a <= start and end <= b for a, b in self.synced)
+
+    def host(self, offset: int, size: int) -> np.ndarray:
+        """The host pages [offset, offset+size) as bytes (use it in an expression: a view held
+        on to would keep `view` from closing)."""
+        return np.frombuffer(self.view, np.uint8, size, offset)
+
+    def unmap(self) -> None:
+        try:
+            self.view.close()
+        except BufferError:  # someone still holds a view: the mapping goes when they let go
+            pass
+
+
+def host_pages(size: int, name: str) -> mmap.mmap:
+    """`size` bytes of shared memory (a memfd), mapped once for the device."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        return mmap.mmap(fd, size)  # keeps its own duplicate of fd: map_host maps that one
+    finally:
+        os.close(fd)
+
+
+def map_host(bo: EmulatedBO) -> int:
+    """A new mapping of the BO's host pages, as xclMapBO makes; pynq munmaps it on free."""
+    ptr = _libc.mmap(None, bo.size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, bo.view.fileno(), 0)
+    if ptr is None or ptr == _MAP_FAILED:
+        err = ctypes.get_errno()
+        raise RuntimeError(f"Failed to map BO {bo.handle}: {os.strerror(err)}")
+    return int(ptr)
 
 
 class BankAllocator:
@@ -105,7 +147,7 @@ class BankAllocator:
         if cursor + size > self.base + self.size:
             used = sum(_pages(s) for s in self.live.values())
             raise RuntimeError(
-                f"BO allocation failed: {size} bytes do not fit in {self.tag} ({self.size - used} of {self.size} free)"
+                f"Allocate failed: {size} bytes do not fit in {self.tag} ({self.size - used} of {self.size} free)"
             )
         self.live[cursor] = size
         return cursor
@@ -118,38 +160,17 @@ def _pages(size: int) -> int:
     return -(-size // PAGE) * PAGE
 
 
-class EmulatedMemory(XrtMemory):
-    """A bank of the emulated card; pynq's XrtMemory with the BO-returning hook added."""
+def install_free_hook() -> None:
+    """Route pynq's `xrt.xclFreeBO(handle, bo)` to the emulated device for its BOs (once)."""
+    current = xrt.xclFreeBO
+    if getattr(current, "vidpipe_emulated", False):
+        return
 
-    def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> Any:
-        # cache= makes pynq's _xrt_allocate set buf.pointer/return_to, so freebuffer() hands
-        # the BO back to the device instead of munmap-ing (there is no XRT mapping here).
-        buf = super().allocate(shape, dtype, cache=self.device.bo_return, **kwargs)
-        bo: EmulatedBO = buf.pointer[0]
-        bo.owner = weakref.ref(buf)
-        return buf
+    def xclFreeBO(handle: Any, bo: Any) -> Any:  # noqa: N802 - XRT's name
+        if isinstance(bo, EmulatedBO):
+            bo.release(bo)
+            return None
+        return current(handle, bo)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EmulatedMemory) and self.device is other.device and self.idx == other.idx
-
-    def __hash__(self) -> int:
-        return hash((id(self.device), self.idx))
-
-    def __repr__(self) -> str:
-        return f"EmulatedMemory({self.desc['tag']}, device={self.device.tag})"
-
-
-class BoReturn:
-    """pynq's `return_to` hook: PynqBuffer.freebuffer() calls return_pointer((bo, buf, address))."""
-
-    def __init__(self, free_bo: Callable[[EmulatedBO], None]) -> None:
-        self._free_bo = free_bo
-
-    def return_pointer(self, pointer: tuple[EmulatedBO, Any, int]) -> None:
-        bo = pointer[0]
-        self._free_bo(bo)
-        owner = bo.owner() if bo.owner else None
-        if owner is not None:
-            # pynq 3.1.2's freebuffer() falls through to libc.munmap (defined only on a PYNQ
-            # board) when called again (e.g. from __del__); marking it freed makes that a no-op.
-            owner.freed = True
+    xclFreeBO.vidpipe_emulated = True  # type: ignore[attr-defined]
+    xrt.xclFreeBO = xclFreeBO
