@@ -1,4 +1,4 @@
-"""`alveo`: the ResNet50 dataflow accelerator on an Alveo card, driven through pynq.
+"""`alveo`: the ResNet50 dataflow accelerator on an Alveo card, driven through pynq 3.0.1.
 
 Exactly the host API of the release (Xilinx/ResNet50-PYNQ):
 
@@ -12,19 +12,26 @@ Exactly the host API of the release (Xilinx/ResNet50-PYNQ):
 Only the filled part of a buffer set is synced (pynq syncs a slice's own bytes). With
 `emulate: true` (or backend `alveo-emu`) the same code runs on hw.emulated's card.
 
-pynq itself: Alveo support ended with pynq 3.0.1 (pynq >= 3.1 probes no PCIe device and its
-kernel drivers have no start/call); both cases give a clear BackendError here.
+pynq: 3.0.1 is the last release with Alveo support (3.1 probes no PCIe device and its kernel
+drivers have no start/call), so another version is a clear BackendError. Two things pynq 3.0.1
+leaves to the host code, done here: its DefaultIP cannot build a call signature for the
+release kernel, whose first argument is named `in` (`kernel_driver()`), and its ERT wait
+handle's wait() returns also when the command failed (`_check_command`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import keyword
 import logging
 import os
 import pickle
 import re
 import sys
+import threading
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +46,10 @@ from pipeline.errors import BackendError
 
 log = logging.getLogger(__name__)
 NUM_CLASSES = 1000
+RESNET50_VLNV = "xilinx.com:hls:resnet50:1.0"  # compile/kernel.xml of the release
 _DEFAULTS = AlveoSettings()
+_users: dict[Any, int] = {}  # pynq device -> open AlveoBackends on it in this process
+_users_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -55,28 +65,78 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _import_pynq() -> Any:
-    """pynq, and pynq.lib which Overlay() imports to register drivers."""
+    """pynq 3.0.x, and pynq.lib which Overlay() imports to register drivers."""
     try:
         pynq = importlib.import_module("pynq")
     except Exception as exc:
         raise BackendError(f"the alveo backend needs pynq, which failed to import ({_one_line(exc)})") from exc
+    version = tuple(int(p) for p in re.findall(r"\d+", str(getattr(pynq, "__version__", "")))[:2])
+    if version != (3, 0):
+        raise BackendError(
+            f"pynq {getattr(pynq, '__version__', '?')} is installed, the alveo backend needs pynq 3.0.x "
+            "(pyproject pins 3.0.1: pynq 3.1 dropped Alveo support)"
+        )
     try:
         importlib.import_module("pynq.lib")
     except Exception as exc:
-        hint = " (pynq 3.1 needs pycparser<3)" if "pycparser" in str(exc) else ""
+        hint = " (pynq needs pycparser<3)" if "pycparser" in str(exc) else ""
         raise BackendError(f"pynq {pynq.__version__}: pynq.lib fails to import ({_one_line(exc)}){hint}") from exc
     return pynq
 
 
-def _no_device_message(pynq: Any) -> str:
-    hints = []
+def _arg_name(name: str) -> str:
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+@functools.cache
+def kernel_driver() -> type:
+    """pynq's driver for the release kernel, registered (by VLNV) on first call.
+
+    It is pynq's DefaultIP, whose start()/call() run the kernel through XRT's ERT, with argument
+    names that are Python keywords renamed (`in` -> `in_`): DefaultIP turns the argument names
+    into an inspect.Signature, which refuses `in`, so plain DefaultIP cannot drive this kernel."""
+    default_ip = importlib.import_module("pynq.overlay").DefaultIP
+
+    def __init__(self: Any, description: dict[str, Any]) -> None:
+        if description.get("registers"):
+            regs = {_arg_name(k): v for k, v in description["registers"].items()}
+            description = {**description, "registers": regs}
+        default_ip.__init__(self, description)
+
+    def body(ns: dict[str, Any]) -> None:
+        ns.update(bindto=[RESNET50_VLNV], __init__=__init__, __module__=__name__, __doc__=kernel_driver.__doc__)
+
+    return types.new_class("Resnet50Kernel", (default_ip,), exec_body=body)
+
+
+def _check_command(handle: Any) -> None:
+    """Raise if the command behind a finished wait handle failed. pynq 3.0.1's ErtWaitHandle
+    keeps the outcome in its future ("Execution failed: <ERT state>") and wait() ignores it."""
+    future = getattr(handle, "_future", None)
+    if future is None or not future.done() or future.cancelled() or future.exception() is None:
+        return
+    ert = importlib.import_module("pynq._3rdparty.ert")
+    states = {v: k for k, v in vars(ert.ert_cmd_state).items() if k.startswith("ERT_")}
+    message = str(future.exception())
+    state = re.search(r"(\d+)\s*$", message)
+    raise RuntimeError(f"{message} ({states.get(int(state.group(1)), '?')})" if state else message)
+
+
+def _last_user(device: Any) -> bool:
+    """One backend less on `device`; True if it was the last one."""
+    with _users_lock:
+        left = _users.pop(device, 1) - 1
+        if left:
+            _users[device] = left
+        return not left
+
+
+def _no_device_message() -> str:
     if "XILINX_XRT" not in os.environ:
-        hints.append("XRT is not set up (source /opt/xilinx/xrt/setup.sh)")
-    version = tuple(int(p) for p in re.findall(r"\d+", pynq.__version__)[:2])
-    if version >= (3, 1):
-        hints.append(f"pynq {pynq.__version__} has no Alveo support (use pynq<=3.0.1)")
-    hints.append("backend alveo-emu runs the same path on an emulated card")
-    return "no Alveo device found by pynq: " + "; ".join(hints)
+        cause = "XRT not found (XILINX_XRT is not set: source /opt/xilinx/xrt/setup.sh)"
+    else:
+        cause = f"XRT in {os.environ['XILINX_XRT']} sees no card"
+    return f"no Alveo device found by pynq: {cause}; alveo-emu runs the same path on an emulated card"
 
 
 def _sanitized(tag: str) -> str:
@@ -88,10 +148,12 @@ def _find_kernel(ol: Any, name: str, xclbin: Path) -> Any:
     if name not in ol.ip_dict:
         kernels = ", ".join(ol.ip_dict) or "no kernels"
         raise BackendError(f"kernel {name!r} (alveo.kernel) is not in {xclbin}: it has {kernels}")
-    kernel = getattr(ol, name)
+    try:
+        kernel = getattr(ol, name)
+    except Exception as exc:
+        raise BackendError(f"pynq cannot create a driver for kernel {name} in {xclbin}: {_one_line(exc)}") from exc
     if not callable(getattr(kernel, "start", None)):
-        pynq = sys.modules["pynq"]
-        raise BackendError(f"pynq {pynq.__version__} cannot start XRT kernels ({name} has no start()): use pynq<=3.0.1")
+        raise BackendError(f"pynq cannot start kernel {name} in {xclbin}: it has no start() (no CTRL register?)")
     return kernel
 
 
@@ -182,10 +244,14 @@ class AlveoBackend:
         weights = load_fc_weights(self._weights_path())
         self._names = self._load_names()
         self.device = self._select_device(pynq)
+        kernel_driver()  # before Overlay(): it binds drivers when it is created
         try:
-            self.overlay = pynq.Overlay(str(xclbin.resolve()), device=self.device)
+            overlay = pynq.Overlay(str(xclbin.resolve()), device=self.device)
         except Exception as exc:
             raise BackendError(f"cannot load {xclbin} on {self.device.name}: {_one_line(exc)}") from exc
+        with _users_lock:
+            self.overlay = overlay
+            _users[self.device] = _users.get(self.device, 0) + 1
         self.kernel = _find_kernel(self.overlay, self.cfg.kernel, xclbin)
         fc_mem = _find_memory(self.overlay, self.cfg.fc_target, "fc_target", xclbin)
         io_mem = _find_memory(self.overlay, self.cfg.io_target, "io_target", xclbin)
@@ -207,8 +273,9 @@ class AlveoBackend:
             raise BackendError(f"cannot allocate {shape} {np.dtype(dtype)} in {name}: {_one_line(exc)}") from exc
 
     def close(self) -> None:
-        """Wait for batches still running (their buffers must outlive them), free every buffer
-        and the overlay. Idempotent; safe after a failed open()."""
+        """Wait for batches still running (their buffers must outlive them), free every buffer,
+        and the overlay when no other backend in this process uses the device. Idempotent; safe
+        after a failed open()."""
         for run in self._running.values():
             try:
                 run.handle.wait()
@@ -220,10 +287,8 @@ class AlveoBackend:
                 buf.freebuffer()
         self.fcbuf, self.inbufs, self.outbufs, self.kernel = None, [], [], None
         overlay, self.overlay = self.overlay, None
-        if overlay is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pynq 3.1's Device.close() warns it is deprecated
-                overlay.free()
+        if overlay is not None and _last_user(self.device):
+            overlay.free()  # closes the device's CU contexts and its XRT handle: nobody else uses them
 
     # -- configuration -------------------------------------------------------------------
     def _xclbin_path(self) -> Path:
@@ -268,7 +333,7 @@ class AlveoBackend:
         else:
             devices = self._real_devices(pynq)
         if not devices:
-            raise BackendError(_no_device_message(pynq))
+            raise BackendError(_no_device_message())
         if not 0 <= self.device_index < len(devices):
             seen = ", ".join(f"{i}: {d.name}" for i, d in enumerate(devices))
             raise BackendError(f"device index {self.device_index} out of range: pynq sees {len(devices)} ({seen})")
@@ -313,6 +378,7 @@ class AlveoBackend:
             raise BackendError(f"{self.name}: wait() on buffer set {buffer_set}, which was not started")
         try:
             run.handle.wait()
+            _check_command(run.handle)
             t2 = time.perf_counter()
             out = self.outbufs[buffer_set][: run.n]
             out.sync_from_device()

@@ -58,8 +58,9 @@ def _alveo_devices() -> list[DeviceInfo]:
     except BackendError as exc:
         return [DeviceInfo("alveo", "-", str(exc))]
     if not devices:
-        return [DeviceInfo("alveo", "-", _no_device_message(pynq))]
-    return [DeviceInfo("alveo", f"{i}: {d.name}", f"pynq device {d.tag}") for i, d in enumerate(devices)]
+        return [DeviceInfo("alveo", "-", _no_device_message())]
+    state = f"pynq {pynq.__version__} device"
+    return [DeviceInfo("alveo", f"{i}: {d.name}", f"{state} {d.tag}") for i, d in enumerate(devices)]
 
 
 def _cpu_device() -> DeviceInfo:
@@ -79,8 +80,12 @@ def _sim_device() -> DeviceInfo:
 
 
 def _emulated_device() -> DeviceInfo:
+    from hw.alveo import _import_pynq
+
     try:
+        pynq = _import_pynq()
         from hw.emulated.device import DEVICE_NAME
-    except Exception as exc:  # needs pynq
-        return DeviceInfo("alveo-emu", "-", f"unavailable ({type(exc).__name__}: {exc})")
-    return DeviceInfo("alveo-emu", f"0: {DEVICE_NAME}", "available: the alveo path through pynq on the cpu model")
+    except Exception as exc:  # needs pynq 3.0
+        return DeviceInfo("alveo-emu", "-", f"unavailable ({exc})")
+    state = f"available: the alveo path through pynq {pynq.__version__} on the cpu model"
+    return DeviceInfo("alveo-emu", f"0: {DEVICE_NAME}", state)

@@ -1,204 +1,317 @@
-"""The emulated U250 as a `pynq.Device`.
+"""The emulated U250 as a pynq 3.0.1 `XrtDevice` whose libxrt calls are emulated.
 
 pynq enumerates devices through `DeviceMeta`: every Device subclass with a `_probe_` is asked
 for its devices when `pynq.Device.devices` is first read, in `_probe_priority_` order. This
 class probes to nothing until `hw.emulated.enable()` asks for cards, so nobody sees it by
 accident; once enabled, its devices appear in `pynq.Device.devices` after the real ones.
 
-What pynq calls on it, and what it does:
-  Overlay(path, device=dev)  -> get_bitfile_metadata (pynq's XclBin parser), download
-  ol.bank0 / ol.PLRAM0       -> get_memory -> EmulatedMemory (pynq's XrtMemory)
-  pynq.allocate(target=mem)  -> allocate_bo, map_bo, get_device_address
-  buf[a:b].sync_to_device()  -> flush(bo, offset, ptr, size)      host mirror -> card copy
-  buf[a:b].sync_from_device()-> invalidate(bo, offset, ptr, size) card copy -> host mirror
-  buf.freebuffer()           -> bo_return.return_pointer -> free_bo
-  ol.resnet50_1              -> open_context; the driver's start() -> execute
-  MMIO on the CU             -> read_registers / write_registers (CTRL status, AP_START)
+It is pynq's XrtDevice with exactly the methods that call libxrt replaced. pynq's own code
+stays: `get_bitfile_metadata` (the XclBin parser), `download` (reads the file, then
+`_xrt_download`, then `post_download`), `get_memory` / `default_memory` (XrtMemory),
+`return_exec_bo`, `name` (from the device info), and above it Overlay, driver binding,
+DefaultIP's ERT start/call, `allocate`, PynqBuffer's syncs and free, ErtWaitHandle.
+
+What pynq calls, and which XRT call it stands in for:
+  Overlay(path, device=dev)   -> _xrt_download: xclLoadXclBin (magic, shell, uuid, live buffers)
+  ol.resnet50_1               -> open_context: xclIPName2Index, xclOpenContext
+  pynq.allocate(target=mem)   -> allocate_bo (xclAllocBO), map_bo (xclMapBO), get_device_address
+  buf[a:b].sync_to_device()   -> flush(bo, offset, ptr, size): xclSyncBO to the device
+  buf[a:b].sync_from_device() -> invalidate(bo, offset, ptr, size): xclSyncBO from the device
+  buf.freebuffer()            -> munmap, then xrt.xclFreeBO -> free_bo (memory.install_free_hook)
+  accel.start(...)            -> get_exec_bo (exec BO), execute_bo (xclExecBuf)
+  handle.wait()               -> _handle_events: xclExecWait, then pynq's completion scan
+  register_map / MMIO         -> read_registers / write_registers (xclRead / xclWrite)
+  ol.free()                   -> free_bitstream (xclCloseContext), close (xclClose)
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import errno
+import logging
 import threading
-from collections.abc import Sequence
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pynq._3rdparty import xclbin
 from pynq.pl_server.device import Device
 from pynq.pl_server.xclbin_parser import XclBin
+from pynq.pl_server.xrt_device import XrtDevice, XrtUUID, _format_xrt_error, xclDeviceUsage
 
-from hw.emulated.kernel import EMULATED_VLNV, Classify, ComputeUnit, WaitHandle, arg_registers
-from hw.emulated.memory import BankAllocator, BoReturn, CallLog, EmulatedBO, EmulatedMemory
-from hw.emulated.xclbin import RESNET50_VLNV
+from hw.emulated.ert import ErtScheduler
+from hw.emulated.kernel import Classify, ComputeUnit, arg_registers
+from hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
+from hw.emulated.xclbin import RESNET50_VLNV, SHELL
 
+log = logging.getLogger(__name__)
 DEVICE_NAME = "xilinx_u250_emulated"
 _CTRL_START, _CTRL_DONE, _CTRL_IDLE = 0x1, 0x2, 0x4
+_RUNS = {RESNET50_VLNV, RESNET50_VLNV.rpartition(":")[0]}  # the kernels this card's "firmware" runs
+
+install_free_hook()
 
 
-class EmulatedDevice(Device):
+@dataclass(frozen=True)
+class _Handle:
+    """What xclOpen returns for the emulated card (XrtDevice keeps it in `.handle`)."""
+
+    tag: str
+    serial: int
+
+
+@dataclass
+class _Card:
+    """What the card holds after xclLoadXclBin: the design's memories, CUs and register files."""
+
+    uuid: str
+    ip_dict: dict[str, Any]
+    banks: dict[int, BankAllocator]
+    cus: dict[int, ComputeUnit]  # by CU index
+    regfiles: dict[str, bytearray]
+
+    def cu_named(self, name: str) -> ComputeUnit | None:
+        return next((cu for cu in self.cus.values() if cu.name == name), None)
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """XrtDevice's `asyncio.get_event_loop()`; a new loop in a thread that has none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return asyncio.get_event_loop()
+        except RuntimeError:
+            return asyncio.new_event_loop()
+
+
+class EmulatedDevice(ErtScheduler, XrtDevice):
     """A U250 whose DDR is host memory and whose resnet50 kernel runs the CPU model."""
 
-    _probe_priority_ = 900  # after real devices (embedded 50, remote 100, xrt 200)
+    _probe_priority_ = 900  # after real devices (embedded 50, xrt 200)
 
     @classmethod
     def _probe_(cls) -> list[EmulatedDevice]:
         return list(_enabled)
 
     def __init__(self, index: int) -> None:
-        super().__init__(f"emulated{index}")
-        self.index = index
-        self.capabilities = {"REGISTER_RW": True, "CALLABLE": True}
+        Device.__init__(self, f"emulated{index}")  # not XrtDevice.__init__: that opens libxrt
+        self.capabilities = {"REGISTER_RW": True, "CALLABLE": True, "ERT": True}
+        self._index = index
+        self._serial = 0
+        self.handle: _Handle | None = None
+        self._get_handle()
+        self._info = xrt_info()
+        self.contexts: dict[str, dict[str, Any]] = {}
+        self.sysfs_path = None
+        self.active_bos: list[tuple[Any, Any]] = []
+        self._bo_cache: list[Any] = []
+        self._loop = _event_loop()
+        self._streams: dict[int, Any] = {}
         self.log = CallLog()
-        self.bo_return = BoReturn(self.free_bo)
         self.classify: Classify | None = None  # None: hw.cpu.CpuModel, created on first use
-        self.timestamp = ""
-        self.bitfile_name = ""
-        self.mem_dict: dict[str, Any] = {}
-        self.ip_dict: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._banks: dict[int, BankAllocator] = {}
+        self._completions = threading.Condition()
+        self._unseen = 0  # completed commands no xclExecWait has returned for yet
+        self._card: _Card | None = None
         self._bos: dict[int, EmulatedBO] = {}
         self._next_bo = 1
-        self._cus: dict[str, ComputeUnit] = {}
-        self._regfiles: dict[str, bytearray] = {}
-        self._uuid = ""
-
-    @property
-    def name(self) -> str:
-        return DEVICE_NAME
 
     def __repr__(self) -> str:
         return f"<EmulatedDevice {self.tag} {DEVICE_NAME}>"
 
-    # -- programming -------------------------------------------------------------------
-    def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False) -> XclBin:
-        parser = XclBin(bitfile_name)
-        for ip in parser.ip_dict.values():
-            if ip["type"] in (RESNET50_VLNV, EMULATED_VLNV):
-                ip["type"] = EMULATED_VLNV  # this card's firmware runs resnet50: bind our driver
-        return parser
+    def _get_handle(self) -> None:
+        self._serial += 1
+        self.handle = _Handle(self.tag, self._serial)
 
-    def gen_cache(self, bitstream: Any, parser: Any = None) -> None:
-        pass
+    @property
+    def device_info(self) -> Any:
+        return self._info
 
-    def download(self, bitstream: Any, parser: Any = None) -> None:
-        if parser is None:
-            parser = self.get_bitfile_metadata(bitstream.bitfile_name)
-        uuid = next((ip["xclbin_uuid"] for ip in parser.ip_dict.values()), "")
+    # -- programming ---------------------------------------------------------------------
+    def _xrt_download(self, data: bytes) -> None:
+        old_contexts, self.contexts = self.contexts, {}  # XrtDevice closes the CU contexts first
+        if not self.handle:
+            self._get_handle()
+        err = self._load_xclbin(bytes(data))
+        if err:
+            self.contexts = old_contexts
+            raise RuntimeError("Programming Device failed: " + _format_xrt_error(err))
+
+    def _load_xclbin(self, data: bytes) -> int:
+        """xclLoadXclBin: 0, or a negative errno as XRT returns it."""
+        try:
+            header = xclbin.axlf.from_buffer_copy(data[: ctypes.sizeof(xclbin.axlf)])
+            parser = XclBin(xclbin_data=bytearray(data))
+        except Exception as exc:
+            log.debug("%s: xclbin rejected: %s", self.tag, exc)
+            return -errno.EINVAL
+        if header.m_magic != b"xclbin2":
+            return -errno.EINVAL
+        shell = bytes(header.m_header.m_platformVBNV).rstrip(b"\0").decode(errors="replace")
+        if shell != SHELL:
+            return -errno.EOPNOTSUPP  # "Shell does not match"
+        uuid = bytes(header.m_header.uuid).hex()
         with self._lock:
-            if uuid != self._uuid:  # the same xclbin again keeps its memory and live buffers, as in XRT
-                if self._bos:  # XRT refuses too: "Possibly buffers still allocated"
-                    raise RuntimeError(f"cannot load another xclbin on {self.tag}: {len(self._bos)} buffers allocated")
-                self._uuid = uuid
-                self._banks = {
-                    m["idx"]: BankAllocator(tag, m["base_address"], m["size"])
-                    for tag, m in parser.mem_dict.items()
-                    if not m["streaming"]
-                }
-        self.close()
-        self._cus = {
-            name: ComputeUnit(self, name, arg_registers(ip["registers"]))
-            for name, ip in parser.ip_dict.items()
-            if ip["type"] == EMULATED_VLNV
-        }
-        self._regfiles = {name: bytearray(ip["addr_range"]) for name, ip in parser.ip_dict.items()}
-        self.log.add("download", detail=bitstream.bitfile_name)
-        self.post_download(bitstream, parser)
+            if self._card is not None and self._card.uuid == uuid:
+                return 0  # already on the card: XRT keeps it, and the buffers in it
+            if any(bo.card is not None for bo in self._bos.values()):
+                return -errno.EPERM  # "Possibly buffers still allocated"
+            old, self._card = self._card, self._program(uuid, parser)
+        for cu in old.cus.values() if old else ():
+            cu.stop()
+        self.log.add("download", detail=f"{shell} {uuid}")
+        return 0
+
+    def _program(self, uuid: str, parser: XclBin) -> _Card:
+        mems = parser.mem_dict.items()
+        banks = {m["idx"]: BankAllocator(tag, m["base_address"], m["size"]) for tag, m in mems
+                 if m["used"] and not m["streaming"]}
+        cus = {ip["cu_index"]: ComputeUnit(self, name, ip["cu_index"], arg_registers(ip["registers"]))
+               for name, ip in parser.ip_dict.items() if ip["type"] in _RUNS}
+        regfiles = {name: bytearray(ip["addr_range"]) for name, ip in parser.ip_dict.items()}
+        return _Card(uuid, parser.ip_dict, banks, cus, regfiles)
+
+    def free_bitstream(self) -> None:
+        self.contexts = {}  # xclCloseContext for each
 
     def close(self) -> None:
-        """Let the CUs finish what is queued and stop their threads (Overlay.free() calls this)."""
-        for cu in self._cus.values():
+        """xclClose: the CUs finish what is queued and their threads end; the handle is gone."""
+        for cu in self._card.cus.values() if self._card else ():
             cu.stop()
+        self.handle = None
+
+    # -- compute unit contexts -----------------------------------------------------------
+    def open_context(self, description: dict[str, Any], shared: bool = True) -> int:
+        cu_name = description["cu_name"]
+        context = self.contexts.get(cu_name)
+        if context:
+            return int(context["idx"])
+        cu_index = self._ip_name_to_index(cu_name)  # XRT >= 2.6 names the index itself
+        description["cu_index"] = cu_index
+        uuid = bytes.fromhex(description["xclbin_uuid"])
+        err = self._open_context(uuid, cu_index)
+        if err:
+            raise RuntimeError(f"Could not open CU context - {err}, {cu_index}")
+        uuid_ctypes = XrtUUID((ctypes.c_char * 16).from_buffer_copy(uuid))
+        self.contexts[cu_name] = {"cu": cu_name, "idx": cu_index, "uuid_ctypes": uuid_ctypes, "shared": shared}
+        return cu_index
+
+    def close_context(self, cu_name: str) -> None:
+        if cu_name not in self.contexts:
+            raise RuntimeError(f"CU context ({cu_name}) is not open.")
+        self.contexts.pop(cu_name)
+
+    def _ip_name_to_index(self, cu_name: str) -> int:
+        ips = self._card.ip_dict.values() if self._card else ()
+        return next((int(ip["cu_index"]) for ip in ips if ip.get("cu_name") == cu_name), -errno.ENOENT)
+
+    def _open_context(self, uuid: bytes, cu_index: int) -> int:
+        if not self.handle or self._card is None or cu_index < 0:
+            return -errno.EINVAL
+        return 0 if self._card.uuid == uuid.hex() else -errno.EINVAL  # another xclbin is loaded
 
     # -- memory --------------------------------------------------------------------------
-    @property
-    def default_memory(self) -> EmulatedMemory:
-        active = [m for m in self.mem_dict.values() if m["used"] and not m["streaming"]]
-        if len(active) != 1:
-            raise RuntimeError("Multiple memories active in design: specify the memory using the `target` parameters")
-        return self.get_memory(active[0])
-
-    def get_memory(self, desc: dict[str, Any]) -> EmulatedMemory:
-        if desc["streaming"]:
-            raise RuntimeError("the emulated card has no streaming connections")
-        return EmulatedMemory(self, desc)
-
-    def get_memory_by_idx(self, idx: int) -> EmulatedMemory:
-        return self.get_memory(next(m for m in self.mem_dict.values() if m["idx"] == idx))
-
-    def get_memory_by_name(self, name: str) -> EmulatedMemory:
-        return self.get_memory(self.mem_dict[name])
-
     def allocate_bo(self, size: int, idx: int, cacheable: int = 0) -> EmulatedBO:
         with self._lock:
-            if idx not in self._banks:
-                raise RuntimeError(f"BO allocation failed: no memory with index {idx} (is an xclbin loaded?)")
+            bank = self._card.banks.get(idx) if self._card and self.handle else None
+            if bank is None:
+                raise RuntimeError(f"Allocate failed: no memory with index {idx} in the loaded xclbin")
             if size <= 0:
-                raise RuntimeError(f"BO allocation failed: size {size}")
-            bank = self._banks[idx]
+                raise RuntimeError(f"Allocate failed: size {size}")
             address = bank.place(size)
-            bo = EmulatedBO(self._next_bo, bank.tag, address, size, np.zeros(size, np.uint8), np.zeros(size, np.uint8))
-            self._bos[bo.handle] = bo
-            self._next_bo += 1
+            bo = self._new_bo(size, bank.tag, address)
         self.log.add("allocate_bo", bo=bo.handle, mem=bo.mem, size=size, detail=f"{address:#x}")
         return bo
 
+    def _new_bo(self, size: int, mem: str, address: int) -> EmulatedBO:
+        handle, self._next_bo = self._next_bo, self._next_bo + 1
+        card = np.zeros(size, np.uint8) if mem else None
+        fd, view = host_pages(size, f"{self.tag}-bo{handle}")
+        bo = EmulatedBO(handle, mem, address, size, fd, view, card, self.free_bo)
+        self._bos[handle] = bo
+        return bo
+
     def map_bo(self, bo: EmulatedBO) -> Any:
-        return bo.host
+        return (ctypes.c_char * bo.size).from_address(map_host(bo))
 
     def get_device_address(self, bo: EmulatedBO) -> int:
         return bo.address
 
     def free_bo(self, bo: EmulatedBO) -> None:
+        """xclFreeBO (pynq calls it after unmapping its view of the BO)."""
         with self._lock:
             if bo.freed:
                 return
             bo.freed = True
             self._bos.pop(bo.handle, None)
-            for bank in self._banks.values():
+            for bank in self._card.banks.values() if self._card and bo.card is not None else ():
                 if bank.tag == bo.mem:
                     bank.release(bo.address)
-        self.log.add("free_bo", bo=bo.handle, mem=bo.mem, size=bo.size)
+        bo.unmap()
+        if bo.card is not None:
+            self.log.add("free_bo", bo=bo.handle, mem=bo.mem, size=bo.size)
 
     def live_bos(self) -> list[EmulatedBO]:
+        """The buffers allocated in the card's memories (exec BOs not included)."""
         with self._lock:
-            return list(self._bos.values())
+            return [bo for bo in self._bos.values() if bo.card is not None]
 
-    def _checked(self, what: str, bo: EmulatedBO, offset: int, size: int) -> None:
-        if bo.freed:
-            raise RuntimeError(f"Buffer {what} Failed: BO {bo.handle} was freed")
-        if offset < 0 or offset + size > bo.size:
-            raise RuntimeError(f"Buffer {what} Failed: [{offset}, {offset + size}) outside BO of {bo.size} bytes")
+    def get_usage(self) -> Any:
+        usage = xclDeviceUsage()
+        tags = {bank.tag: idx for idx, bank in self._card.banks.items()} if self._card else {}
+        for bo in self.live_bos():
+            idx = tags.get(bo.mem, 8)
+            if idx < 8:
+                usage.ddrMemUsed[idx] += bo.size
+                usage.ddrBOAllocated[idx] += 1
+        return usage
+
+    def _checked(self, what: str, bo: EmulatedBO, offset: int, size: int) -> np.ndarray:
+        if not self.handle:
+            raise RuntimeError(f"{what} Failed: the device is closed")
+        if bo.freed or bo.card is None:
+            raise RuntimeError(f"{what} Failed: BO {bo.handle} is not a live buffer in card memory")
+        if offset < 0 or size < 0 or offset + size > bo.size:
+            raise RuntimeError(f"{what} Failed: [{offset}, {offset + size}) outside BO of {bo.size} bytes")
+        return bo.card
 
     def flush(self, bo: EmulatedBO, offset: int, ptr: int, size: int) -> None:
-        self._checked("Flush", bo, offset, size)
-        bo.card[offset : offset + size] = bo.host[offset : offset + size]
+        self._checked("Flush", bo, offset, size)[offset : offset + size] = bo.host(offset, size)
         bo.mark_synced(offset, offset + size)
         self.log.add("flush", bo=bo.handle, mem=bo.mem, offset=offset, size=size)
 
     def invalidate(self, bo: EmulatedBO, offset: int, ptr: int, size: int) -> None:
-        self._checked("Invalidate", bo, offset, size)
-        bo.host[offset : offset + size] = bo.card[offset : offset + size]
+        card = self._checked("Invalidate", bo, offset, size)
+        bo.host(offset, size)[:] = card[offset : offset + size]
         self.log.add("invalidate", bo=bo.handle, mem=bo.mem, offset=offset, size=size)
+
+    def buffer_write(self, bo: EmulatedBO, bo_offset: int, buf: Any, buf_offset: int = 0, count: int = -1) -> None:
+        view = memoryview(buf).cast("B")[buf_offset:] if count == -1 else memoryview(buf).cast("B")[buf_offset:][:count]
+        self._checked("Buffer Write", bo, bo_offset, len(view))[bo_offset : bo_offset + len(view)] = view
+        bo.mark_synced(bo_offset, bo_offset + len(view))
+
+    def buffer_read(self, bo: EmulatedBO, bo_offset: int, buf: Any, buf_offset: int = 0, count: int = -1) -> None:
+        view = memoryview(buf).cast("B")[buf_offset:] if count == -1 else memoryview(buf).cast("B")[buf_offset:][:count]
+        if view.readonly:
+            raise RuntimeError("Buffer not writable")
+        view[:] = self._checked("Buffer Read", bo, bo_offset, len(view))[bo_offset : bo_offset + len(view)].tobytes()
 
     def bo_at(self, address: int, size: int) -> tuple[EmulatedBO, int]:
         """The live BO holding [address, address+size) and the offset in it (what the CU's
         AXI master would reach); an error if no single BO holds it."""
         with self._lock:
             for bo in self._bos.values():
-                if bo.address <= address and address + size <= bo.address + bo.size:
+                if bo.card is not None and bo.address <= address and address + size <= bo.address + bo.size:
                     return bo, address - bo.address
         raise RuntimeError(f"no allocated buffer holds [{address:#x}, {address + size:#x})")
 
-    # -- kernels -------------------------------------------------------------------------
-    def open_context(self, description: dict[str, Any], shared: bool = True) -> int:
-        return int(description["cu_index"])
-
-    def execute(self, cu: str, regs: bytes, waitfor: Sequence[WaitHandle] = ()) -> WaitHandle:
-        """Queue one run of `cu` with its packed registers (what XRT's ERT start command carries)."""
-        if cu not in self._cus:
-            raise RuntimeError(f"{cu} is not a kernel this emulated card can run")
-        self._regfiles[cu][4 : len(regs)] = regs[4:]  # the argument registers, as read back via MMIO
-        return self._cus[cu].submit(regs, waitfor)
+    # -- execution: ErtScheduler ------------------------------------------------------------
+    def report_error(self, cu_name: str, exc: BaseException) -> None:
+        """A command failed: XRT only sets its state to ERROR; the reason goes to the log."""
+        self.log.add("cu_error", detail=f"{cu_name}: {exc}")
+        log.error("%s: %s failed: %s", self.tag, cu_name, exc)
 
     def classifier(self) -> Classify:
         """The CPU model behind the kernel, created once per device on first use."""
@@ -209,27 +322,41 @@ class EmulatedDevice(Device):
                 self.classify = CpuModel().classify
             return self.classify
 
+    # -- registers -------------------------------------------------------------------------
     def _register_target(self, address: int) -> tuple[str, int]:
-        for name, ip in self.ip_dict.items():
+        for name, ip in self._card.ip_dict.items() if self._card else ():
             if ip["phys_addr"] <= address < ip["phys_addr"] + ip["addr_range"]:
                 return name, address - ip["phys_addr"]
         raise RuntimeError(f"no IP at register address {address:#x}")
 
     def read_registers(self, address: int, length: int) -> bytes:
         name, offset = self._register_target(address)
-        regs = self._regfiles[name]
-        if offset == 0 and name in self._cus:
-            status = _CTRL_IDLE | _CTRL_DONE if self._cus[name].idle else 0
+        assert self._card is not None
+        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
+        if offset == 0 and cu is not None:
+            status = _CTRL_IDLE | _CTRL_DONE if cu.idle else 0
             regs[0:4] = (int.from_bytes(regs[0:4], "little") & ~0x7 | status).to_bytes(4, "little")
         return bytes(regs[offset : offset + length])
 
     def write_registers(self, address: int, data: bytes) -> None:
         name, offset = self._register_target(address)
-        regs = self._regfiles[name]
+        assert self._card is not None
+        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
         regs[offset : offset + len(data)] = data
-        if offset == 0 and data[0] & _CTRL_START and name in self._cus:
+        if offset == 0 and data[0] & _CTRL_START and cu is not None:
             regs[0] &= ~_CTRL_START  # AP_START self-clears once the CU takes the command
-            self._cus[name].submit(bytes(regs))
+            cu.submit(bytes(regs), lambda state: None)  # the sw path: pynq polls AP_IDLE
+
+
+def xrt_info() -> Any:
+    """The xclDeviceInfo2 XrtDevice reads its name (and clocks) from."""
+    from pynq._3rdparty import xrt
+
+    info = xrt.xclDeviceInfo2()
+    info.mName = DEVICE_NAME.encode()
+    info.mVendorId, info.mDeviceId = 0x10EE, 0x5005  # Xilinx, U250
+    info.mDDRBankCount, info.mDDRSize = 4, 64 << 30
+    return info
 
 
 _enabled: list[EmulatedDevice] = []

@@ -1,12 +1,4 @@
-"""The emulated `resnet50` compute unit, and the ERT start command it is driven by.
-
-pynq 3.0.1 starts an XRT kernel with its own `DefaultIP._start_ert`: it packs the arguments
-with the kernel's register layout (buffers as their `device_address`), writes an
-`ert_start_kernel_cmd` (header, CU mask, register payload) into an exec BO and submits it
-(`XrtDevice.execute_bo` -> xclExecBuf). The emulated device decodes that packet here
-(`decode_start`), queues the payload on the CU and, when the CU is done, writes the command
-state (COMPLETED or ERROR) back into the packet, as the ERT firmware does; pynq's
-`ErtWaitHandle` reads it from there.
+"""The emulated `resnet50` compute unit.
 
 The compute unit is one worker thread with a command queue, like XRT's scheduler in front of a
 single CU: a command submitted while one runs waits for it. It reads its arguments back from
@@ -16,7 +8,6 @@ runs the CPU classifier and writes top-5 ids to the card-side copy of the output
 
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import struct
@@ -30,7 +21,6 @@ from pynq._3rdparty import ert
 
 if TYPE_CHECKING:
     from hw.emulated.device import EmulatedDevice
-    from hw.emulated.memory import EmulatedBO
 
 IMAGE_BYTES = 224 * 224 * 3
 FC_SHAPE = (1000, 2048)
@@ -61,28 +51,6 @@ def arg_registers(registers: dict[str, Any]) -> list[ArgReg]:
 
 def decode(regs: bytes, args: Sequence[ArgReg]) -> list[int]:
     return [struct.unpack_from("<Q" if a.size == 8 else "<I", regs, a.offset)[0] for a in args]
-
-
-@dataclass(frozen=True)
-class StartCommand:
-    opcode: int
-    cu_mask: int
-    regs: bytes  # the CU's register file from offset 0, as the packet carries it
-
-
-def decode_start(bo: EmulatedBO) -> StartCommand:
-    """The ert_start_kernel_cmd pynq wrote into an exec BO (copied: the BO is pynq's again)."""
-    header = ert.ert_start_kernel_cmd.from_buffer_copy(bo.view[: ctypes.sizeof(ert.ert_start_kernel_cmd)])
-    fields = header.m_uert.m_start_cmd_struct
-    words = max(int(fields.count) - 1 - int(fields.extra_cu_masks), 0)  # payload: cu masks, then registers
-    start = 8 + 4 * int(fields.extra_cu_masks)
-    return StartCommand(int(fields.opcode), int(header.cu_mask), bytes(bo.view[start : start + 4 * words]))
-
-
-def set_state(bo: EmulatedBO, state: int) -> None:
-    """Write the command state into the packet header (bits 0-3), where pynq polls it."""
-    (header,) = struct.unpack_from("<I", bo.view, 0)
-    struct.pack_into("<I", bo.view, 0, (header & ~0xF) | state)
 
 
 class ComputeUnit:

@@ -19,6 +19,7 @@ and ExecBo's finaliser): `install_free_hook` routes it to the emulated device wh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import os
@@ -82,7 +83,8 @@ class EmulatedBO:
     mem: str
     address: int
     size: int
-    view: mmap.mmap  # the device's own mapping of the BO's host pages
+    fd: int  # the memfd holding the BO's host pages
+    view: mmap.mmap  # the device's own mapping of them
     card: np.ndarray | None  # the card-side copy (None: exec BO)
     release: Callable[[EmulatedBO], None]  # the device's free_bo
     freed: bool = False
@@ -106,25 +108,25 @@ class EmulatedBO:
         return np.frombuffer(self.view, np.uint8, size, offset)
 
     def unmap(self) -> None:
-        try:
+        os.close(self.fd)
+        with contextlib.suppress(BufferError):  # someone still holds a view: it goes when they let go
             self.view.close()
-        except BufferError:  # someone still holds a view: the mapping goes when they let go
-            pass
 
 
-def host_pages(size: int, name: str) -> mmap.mmap:
-    """`size` bytes of shared memory (a memfd), mapped once for the device."""
+def host_pages(size: int, name: str) -> tuple[int, mmap.mmap]:
+    """`size` bytes of shared memory (a memfd) and the device's mapping of them."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
-        return mmap.mmap(fd, size)  # keeps its own duplicate of fd: map_host maps that one
-    finally:
+        return fd, mmap.mmap(fd, size)
+    except BaseException:
         os.close(fd)
+        raise
 
 
 def map_host(bo: EmulatedBO) -> int:
     """A new mapping of the BO's host pages, as xclMapBO makes; pynq munmaps it on free."""
-    ptr = _libc.mmap(None, bo.size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, bo.view.fileno(), 0)
+    ptr = _libc.mmap(None, bo.size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, bo.fd, 0)
     if ptr is None or ptr == _MAP_FAILED:
         err = ctypes.get_errno()
         raise RuntimeError(f"Failed to map BO {bo.handle}: {os.strerror(err)}")
@@ -166,7 +168,7 @@ def install_free_hook() -> None:
     if getattr(current, "vidpipe_emulated", False):
         return
 
-    def xclFreeBO(handle: Any, bo: Any) -> Any:  # noqa: N802 - XRT's name
+    def xclFreeBO(handle: Any, bo: Any) -> Any:
         if isinstance(bo, EmulatedBO):
             bo.release(bo)
             return None

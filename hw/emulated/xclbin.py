@@ -122,8 +122,11 @@ def _connectivity() -> bytes:
     return _array_section(x.connectivity, "m_connection", items)
 
 
-def build_xclbin() -> bytes:
-    """The whole file: axlf header, section headers, 8-byte aligned sections."""
+def build_xclbin(shell: str = SHELL, build: str = "") -> bytes:
+    """The whole file: axlf header, section headers, 8-byte aligned sections.
+
+    `shell` is the platform it is built for; `build` names another build of the same design
+    (it changes only the uuid)."""
     k = x.AXLF_SECTION_KIND
     sections = [
         (k.EMBEDDED_METADATA, "EMBEDDED_METADATA", _metadata_xml()),
@@ -145,9 +148,9 @@ def build_xclbin() -> bytes:
     hdr = top.m_header
     hdr.m_length = offset + len(body)
     hdr.m_versionMajor, hdr.m_mode, hdr.m_numSections = 2, x.XCLBIN_MODE.XCLBIN_SW_EMU, len(sections)
-    shell = SHELL.encode()
-    ctypes.memmove(hdr.m_platformVBNV, shell, len(shell))
-    uuid = hashlib.sha256(body).digest()[:16]  # stable: same design, same uuid
+    vbnv = shell.encode()
+    ctypes.memmove(hdr.m_platformVBNV, vbnv, len(vbnv))
+    uuid = hashlib.sha256(vbnv + build.encode() + body).digest()[:16]  # stable: same build, same uuid
     ctypes.memmove(hdr.uuid, uuid, 16)
     head = bytes(top)[: x.axlf.m_sections.offset] + b"".join(headers)
     return head.ljust(offset, b"\0") + body

@@ -1,9 +1,11 @@
-"""The alveo backend through pynq on the emulated U250: pynq's own Overlay, allocate, sync and
-free run; the device records what it was asked to do, and the tests assert on that record."""
+"""The alveo backend through pynq 3.0.1 on the emulated U250: pynq's own Overlay, allocate, sync,
+ERT start/wait and free run; the device records what it was asked to do, and the tests assert
+on that record. (FakeModel and the card fixtures are in conftest.py.)"""
 
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 import threading
 import time
@@ -21,50 +23,9 @@ import hw.emulated as emu
 from hw.alveo import AlveoBackend, load_label_file
 from hw.settings import AlveoSettings, BackendSettings
 from pipeline.errors import BackendError
+from tests.hw.conftest import FakeModel
 
 IMAGE = 224 * 224 * 3
-
-
-class FakeModel:
-    """Stands in for CpuModel.classify: ids derived from the pixels, optionally held on a gate."""
-
-    def __init__(self) -> None:
-        self.gate: threading.Event | None = None
-        self.entered = threading.Event()
-        self.fail = False
-
-    @staticmethod
-    def expected(batch: np.ndarray) -> np.ndarray:
-        sums = batch.reshape(len(batch), -1).astype(np.int64).sum(axis=1)
-        return ((sums[:, None] + np.arange(5)) % 1000).astype(np.uint32)
-
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.entered.set()
-        if self.gate is not None:
-            assert self.gate.wait(10), "test never opened the gate"
-        if self.fail:
-            raise RuntimeError("model exploded")
-        return self.expected(batch), np.full((len(batch), 5), 0.2, np.float32)
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("card")
-    np.save(d / "fc.npy", np.random.default_rng(0).integers(-128, 128, (1000, 2048), dtype=np.int8))
-    return {"xclbin": emu.write_emulated_xclbin(d / "resnet50.xclbin"), "fc": d / "fc.npy", "dir": d}
-
-
-@pytest.fixture
-def model() -> FakeModel:
-    return FakeModel()
-
-
-@pytest.fixture
-def card(model: FakeModel) -> Iterator[emu.EmulatedDevice]:
-    emu.disable()
-    (device,) = emu.enable(1, classify=model)
-    yield device
-    emu.disable()
 
 
 @pytest.fixture
@@ -167,28 +128,6 @@ def test_two_backends_on_one_card_share_its_memory(card: emu.EmulatedDevice, set
         second.close()
 
 
-def test_card_copy_semantics_a_missing_sync_reads_stale_data(card: emu.EmulatedDevice, files: dict[str, Path]) -> None:
-    ol = pynq.Overlay(str(files["xclbin"]), device=card)
-    accel = ol.resnet50_1
-    assert "in_" in str(accel.signature) and {"bank0", "PLRAM0"} <= set(dir(ol))
-    with pynq.allocate((1000, 2048), dtype=np.int8, target=ol.PLRAM0) as fc, \
-            pynq.allocate((2, 224, 224, 3), dtype=np.int8, target=ol.bank0) as inb, \
-            pynq.allocate((2, 5), dtype=np.uint32, target=ol.bank0) as outb:
-        with pytest.raises(emu.KernelError, match="never synced"):
-            accel.start(inb, outb, fc, 1).wait(10)
-        fc.sync_to_device()
-        inb[:] = _images(2, 4)  # host side only: no sync_to_device
-        accel.call(inb, outb, fc, 2)
-        assert not outb.any()  # results stay on the card until sync_from_device
-        outb.sync_from_device()
-        assert np.array_equal(outb, FakeModel.expected(np.zeros((2, 224, 224, 3), np.int8)))
-        inb[1:].sync_to_device()  # a slice syncs exactly its own bytes
-        assert card.log.calls("flush")[-1].offset == IMAGE and card.log.calls("flush")[-1].size == IMAGE
-        assert accel.register_map.CTRL.AP_IDLE == 1
-    assert card.live_bos() == [] and fc.freed
-    ol.free()
-
-
 def test_results_equal_the_cpu_model(card: emu.EmulatedDevice, settings: BackendSettings, int8_model: Path,
                                      photo_tensors: dict[str, np.ndarray]) -> None:
     from hw.cpu import CpuBackend, CpuModel
@@ -240,7 +179,11 @@ def test_configuration_errors(card: emu.EmulatedDevice, settings: BackendSetting
     assert card.live_bos() == []
 
 
-def test_pynq_missing_or_broken(settings: BackendSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pynq_missing_broken_or_without_alveo(settings: BackendSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pynq.__version__ == "3.0.1"
+    monkeypatch.setattr(pynq, "__version__", "3.1.2")
+    assert "pynq 3.1.2 is installed, the alveo backend needs pynq 3.0.x" in _open_error(settings)[0]
+    monkeypatch.undo()
     monkeypatch.setitem(sys.modules, "pynq.lib", None)
     assert "pynq.lib fails to import" in _open_error(settings)[0]
     monkeypatch.setitem(sys.modules, "pynq", None)
@@ -263,11 +206,13 @@ def test_close_frees_everything_also_after_a_failed_open(card: emu.EmulatedDevic
         ok.start(0, 1)
 
 
-def test_kernel_failure_and_misuse(backend: AlveoBackend, model: FakeModel) -> None:
+def test_kernel_failure_and_misuse(backend: AlveoBackend, model: FakeModel, card: emu.EmulatedDevice) -> None:
     model.fail = True
     backend.start(0, 1)
-    with pytest.raises(BackendError, match="resnet50_1 failed on 1 images: KernelError: resnet50_1: model exploded"):
-        backend.wait(0)
+    message = "resnet50_1 failed on 1 images: RuntimeError: Execution failed: 5 (ERT_CMD_STATE_ERROR)"
+    with pytest.raises(BackendError, match=re.escape(message)):
+        backend.wait(0)  # pynq's wait() returns on a failed command: the backend reads the outcome
+    assert [c.detail for c in card.log.calls("cu_error")] == ["resnet50_1: model exploded"]
     with pytest.raises(BackendError, match="not started"):
         backend.wait(1)
     with pytest.raises(BackendError, match="max_batch is 4"):
