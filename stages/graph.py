@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
+
 from hw.base import INPUT_SHAPE
 from hw.registry import backend_device_count
 from pipeline.channels import Channel
@@ -64,6 +66,7 @@ def run_graph(
     """Run to completion; returns the supervisor (to ask whether it was interrupted).
     Raises StageFailed if a stage failed (everything is already cleaned up then)."""
     ctx = multiprocessing.get_context(job.runtime.start_method)
+    cv2.setNumThreads(1)  # forked stages inherit it (see run_preprocess); the main process only probes files
     abort = ctx.Event()
     frames = SlotRing(ctx, graph.frame_slots, graph.frame_bytes, "frames")
     tensors = SlotRing(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")

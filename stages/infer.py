@@ -6,7 +6,8 @@
 
 Every buffer set is either free or in flight; a set is refilled only after its wait().
 May block: on the inbox (bounded by batch_timeout once a batch has begun), on wait() for the
-oldest batch when no set is free, and on a full output queue.
+oldest batch when no set is free, and on a full output queue. The results of a batch go to
+the sink as one queue item (Channel.put_many).
 """
 
 from __future__ import annotations
@@ -122,7 +123,11 @@ class _Batcher:
         self.free_sets.append(job.buffer_set)
         n = len(job.refs)
         timings = {"upload": output.upload_s / n, "compute": output.compute_s / n, "download": output.download_s / n}
-        for i, ref in enumerate(job.refs):
-            scores = None if output.scores is None else tuple(float(s) for s in output.scores[i])
-            top5 = tuple(int(c) for c in output.top5[i])
-            self.out.put(Result(ref.frame, top5, scores, ref.t_preprocessed, job.t_start, t_done, timings))
+        top5 = output.top5.tolist()  # python ints/floats, converted once per batch
+        scores = None if output.scores is None else output.scores.tolist()
+        results = [
+            Result(ref.frame, tuple(top5[i]), None if scores is None else tuple(scores[i]), ref.t_preprocessed,
+                   job.t_start, t_done, timings)
+            for i, ref in enumerate(job.refs)
+        ]
+        self.out.put_many(results)  # the whole batch as one queue item: one hop, not n

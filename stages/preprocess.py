@@ -6,6 +6,7 @@ exactly this tensor. cv2.resize writes straight into the shared-memory slot (no 
 
 May block: on a free tensor slot and on a full output queue. Live frames older than the
 staleness budget are dropped here, before any work is spent on them, and counted.
+Inputs that came as one batch (Channel.put_many: file sources) leave as one batch.
 """
 
 from __future__ import annotations
@@ -47,19 +48,29 @@ def run_preprocess(
     mode: str,
     stale_after_s: float,
 ) -> None:
-    cv2.setNumThreads(1)  # parallelism comes from the worker processes
+    # Parallelism comes from the worker processes. Under fork the parent already set one thread
+    # (graph.run_graph): resetting a thread pool inherited through fork hangs in OpenCV.
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
     while True:
-        item: Any = inbox.get()
-        if isinstance(item, Stop):
-            return
-        if not isinstance(item, FrameRef):
-            out.put(item)  # stream start/end markers travel with the frames
-            continue
-        if stale_after_s > 0 and time.time() - item.t_capture > stale_after_s:
-            out.put(TensorRef(replace(item, dropped=True), -1, time.time()))  # the sink counts it
-            continue
-        slot = tensors.acquire_or_abort(inbox.aborted)
-        frame = frames.view(item.slot, (item.height, item.width, 3))
-        preprocess_frame(frame, tensors.view(slot, INPUT_SHAPE), mode)
-        out.put(TensorRef(item, slot, time.time()))
+        done: list[Any] = []  # what one batch of inputs became: sent on as one batch (put_many)
+        for item in inbox.get_many():
+            if isinstance(item, Stop):
+                out.put_many(done)
+                return
+            if not isinstance(item, FrameRef):
+                done.append(item)  # stream start/end markers travel with the frames
+                continue
+            if stale_after_s > 0 and time.time() - item.t_capture > stale_after_s:
+                done.append(TensorRef(replace(item, dropped=True), -1, time.time()))  # the sink counts it
+                continue
+            slot = tensors.acquire(timeout=0)
+            if slot is None:  # no free tensor slot: pass on what we hold before waiting for one
+                out.put_many(done)
+                done.clear()
+                slot = tensors.acquire_or_abort(inbox.aborted)
+            frame = frames.view(item.slot, (item.height, item.width, 3))
+            preprocess_frame(frame, tensors.view(slot, INPUT_SHAPE), mode)
+            done.append(TensorRef(item, slot, time.time()))
+        out.put_many(done)
 

@@ -34,3 +34,14 @@ def test_alveo_emu_labels_every_frame_as_cpu(cat_video: Path, tmp_path: Path, in
     assert len(emulated) == 12
     assert emulated == cpu
     assert {frame[0] for frame in emulated} <= {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+
+
+def test_two_cards_share_the_work_and_agree_with_cpu(cat_video: Path, tmp_path: Path, int8_model: Path) -> None:
+    """One infer process per card, the batches spread over both; results still in order."""
+    config = tmp_path / "two.yaml"
+    config.write_text("backend:\n  name: alveo-emu\n  max_batch: 2\n  alveo:\n    devices: [0, 1]\n")
+    code = cli.main(["label", str(cat_video), "--config", str(config), "--out", str(tmp_path / "two"),
+                     "--no-progress", "--no-video"])
+    assert code == 0
+    records = [json.loads(line) for line in (tmp_path / "two" / "cat.jsonl").read_text().splitlines()]
+    assert [r["top5"] for r in records] == _label(cat_video, tmp_path / "cpu", "cpu")
