@@ -42,11 +42,13 @@ class TimedOutputs:
         self.inner = inner
         self.times: list[float] = []
         self.compute: list[float] = []  # the card's compute time per image (s)
+        self.latency: list[float] = []  # decode -> written (s)
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
         self.inner.write(result, frame, t_sink)
         self.times.append(time.monotonic())
         self.compute.append(result.timings.get("compute", 0.0))
+        self.latency.append(time.time() - result.frame.t_capture)
 
     def drop(self, result: Result) -> None:
         self.inner.drop(result)
@@ -55,6 +57,7 @@ class TimedOutputs:
         summary = self.inner.finish(end)
         summary["bench_times"] = self.times
         summary["bench_compute"] = self.compute
+        summary["bench_latency"] = self.latency
         return summary
 
 
@@ -89,18 +92,19 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     run_graph(job, graph, sources, TimedOutputsFactory(job), on_event, setup_main_logging(logging.WARNING),
               logging.WARNING)
     t_end = time.monotonic()
-    writes = sorted(pair for d in done.values()
-                    for pair in zip(d["summary"]["bench_times"], d["summary"]["bench_compute"], strict=True))
+    keys = ("bench_times", "bench_compute", "bench_latency")
+    writes = sorted(row for d in done.values() for row in zip(*(d["summary"][k] for k in keys), strict=True))
     return {
         "t_process": T_PROCESS,
         "t_graph": t_graph,
         "t_end": t_end,
-        "times": [t for t, _ in writes],
-        "compute": [c for _, c in writes],
+        "times": [w[0] for w in writes],
+        "compute": [w[1] for w in writes],
+        "latency": [w[2] for w in writes],
         "frames": sum(d["frames"] for d in done.values()),
         "errors": {**report.failed, **{k: d["error"] for k, d in done.items() if d["error"]}},
         "plan": {"frame_slots": graph.frame_slots, "frame_bytes": graph.frame_bytes,
-                 "tensor_slots": graph.tensor_slots, "workers": graph.workers},
+                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.backend.max_batch},
     }
 
 

@@ -14,6 +14,7 @@ A ring pickles by segment name (only while spawning a process, like its lock and
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
@@ -84,7 +85,7 @@ class SlotRing:
     def view(self, slot: int, shape: tuple[int, ...], dtype: np.dtype | type = np.uint8) -> np.ndarray:
         """A numpy view of `slot` (no copy); valid until the ring is closed."""
         dt = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dt.itemsize
+        nbytes = math.prod(shape) * dt.itemsize  # math.prod: np.prod costs ~4 us, several calls per frame
         if nbytes > self.slot_bytes:
             raise ValueError(f"{self.label}: {shape} {dt} needs {nbytes} bytes, slots hold {self.slot_bytes}")
         assert self._shm.buf is not None

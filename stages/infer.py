@@ -73,6 +73,8 @@ class _Batcher:
             if batch:
                 if not self.free_sets:
                     self._finish_oldest()
+                    if not stop:  # what arrived during the wait rides along: fuller batches
+                        stop = self._collect(batch, wait=False)[1]
                 self._launch(batch)
             elif self.in_flight:
                 self._finish_oldest()  # nothing new to overlap with: read back the oldest
@@ -81,17 +83,18 @@ class _Batcher:
                     self._finish_oldest()
                 return
 
-    def _collect(self) -> tuple[list[TensorRef], bool]:
-        """Up to max_batch tensors; waits at most batch_timeout once the first has arrived
-        (or, with batches in flight, only that long for the first one)."""
-        batch: list[TensorRef] = []
-        deadline = None if not self.in_flight else time.monotonic() + self.timeout_s
+    def _collect(self, batch: list[TensorRef] | None = None, wait: bool = True) -> tuple[list[TensorRef], bool]:
+        """Up to max_batch tensors (added to `batch`); waits at most batch_timeout once the first
+        has arrived (or, with batches in flight, only that long for the first one).
+        wait=False: only what is already queued."""
+        batch = [] if batch is None else batch
+        deadline = None if wait and not self.in_flight else time.monotonic() + (self.timeout_s if wait else 0.0)
         while len(batch) < self.max_batch:
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
+            if wait and remaining is not None and remaining <= 0:
+                break  # (wait=False: non-blocking gets until the queue is empty)
             try:
-                item: Any = self.inbox.get(timeout=remaining)
+                item: Any = self.inbox.get(timeout=None if remaining is None else max(remaining, 0.0))
             except queue.Empty:
                 break
             if isinstance(item, Stop):

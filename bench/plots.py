@@ -1,0 +1,105 @@
+"""PNG plots of one benchmark run (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+if TYPE_CHECKING:
+    from bench.report import Results
+
+CARD_FPS = 1958.0
+
+
+def plot_throughput(results: Results, path: Path) -> Path:
+    n = len(results.throughput)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 3.2 * n), squeeze=False)
+    for ax, res in zip(axes[:, 0], results.throughput, strict=True):
+        labels = [res.ceiling.name, res.naive.name] + [cfg.label for cfg, _ in res.runs]
+        values = [res.ceiling.fps, res.naive.fps] + [r.steady_fps for _, r in res.runs]
+        totals = [res.ceiling.fps, res.naive.fps] + [r.total_fps for _, r in res.runs]
+        if res.onnx is not None:
+            labels.append(res.onnx.name)
+            values.append(res.onnx.fps)
+            totals.append(res.onnx.fps)
+        y = range(len(labels))
+        ax.barh(y, values, color="tab:blue", label="steady state")
+        ax.barh(y, totals, color="tab:orange", height=0.35, label="total (incl. start-up)")
+        ax.axvline(CARD_FPS, color="tab:red", linestyle="--", label="U250 1958 fps")
+        ax.set_yticks(list(y), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("frames / s")
+        ax.set_title(f"throughput, {res.input}")
+        ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(results: Results, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.25
+    for i, (q, attr) in enumerate((("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))):
+        xs = [k + (i - 1) * width for k in range(len(results.latency))]
+        ax.bar(xs, [getattr(r, attr) for r in results.latency], width, label=q)
+    ax.axhline(15, color="tab:red", linestyle="--", label="15 ms target (normal load)")
+    ax.set_xticks(range(len(results.latency)), [r.name for r in results.latency], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("end-to-end latency, ms")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_transport(results: Results, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    labels = [f"{t.payload}\n{t.method}" for t in results.transport]
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], [t.latency_us for t in results.transport], 0.4, label="one-way latency")
+    ax.bar([x + 0.2 for x in xs], [t.streamed_us for t in results.transport], 0.4, label="streamed, per frame")
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("microseconds per frame")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_scaling(results: Results, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, axis in zip(axes, ("workers", "streams"), strict=True):
+        runs = [s for s in results.scaling if s.axis == axis]
+        ax.plot([s.value for s in runs], [s.run.steady_fps for s in runs], "o-", label="steady state")
+        ax.plot([s.value for s in runs], [s.run.total_fps for s in runs], "s--", label="total")
+        ax.axhline(CARD_FPS, color="tab:red", linestyle="--", label="U250 1958 fps")
+        ax.set_xlabel("preprocess workers" if axis == "workers" else "streams (files)")
+        ax.set_xticks([s.value for s in runs])
+    axes[0].set_ylabel("frames / s (all streams)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_all(results: Results, folder: Path) -> list[Path]:
+    out = []
+    if results.throughput:
+        out.append(plot_throughput(results, folder / "throughput.png"))
+    if results.latency:
+        out.append(plot_latency(results, folder / "latency.png"))
+    if results.transport:
+        out.append(plot_transport(results, folder / "transport.png"))
+    if results.scaling:
+        out.append(plot_scaling(results, folder / "scaling.png"))
+    return out

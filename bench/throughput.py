@@ -1,0 +1,97 @@
+"""Throughput: vidpipe against the decode ceiling and the naive loop, on each input, in one run.
+
+Rows per input: decode ceiling, naive loop (sim, batch 1), vidpipe on sim at batch 1 / 8 / 32
+(JSONL only), batch 32 with the annotated H.264 video, batch 256 (the card's asymptotic rate is
+2000 fps; 1958 fps needs batch >= 140 on the sim timing model), vidpipe on cpu and the bare
+onnxruntime loop on the same, already decoded, tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.baselines import Baseline, bare_onnx_loop, best_of, decode_ceiling, decoded_tensors, naive_sim_loop
+from bench.runner import VidpipeRun, repeat_vidpipe
+from hw.paths import default_model_path
+from hw.settings import BackendSettings
+from hw.sim import SimBackend
+
+CPU_BATCH = 8
+ONNX_FRAMES = 384  # tensors for the bare onnxruntime loop (decoded once, held in memory)
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    job: dict[str, Any]
+    sim_batch: int = 0  # the sim card's batch size (for its modeled maximum), 0: not on sim
+    repeat: bool = True  # repeated (best kept); the slow, informative runs run once
+
+
+def sim_max_fps(batch: int) -> float:
+    """The sim card's throughput with full batches of `batch` (one compute unit)."""
+    return batch / SimBackend(BackendSettings(name="sim", max_batch=batch)).latency_s(batch)
+
+
+def configs(quick: bool) -> list[Config]:
+    def sim(batch: int, video: bool = False, fork: bool = False) -> Config:
+        label = f"vidpipe sim b{batch}" + (" +H.264" if video else "") + (" (fork)" if fork else "")
+        job = {"backend": {"name": "sim", "max_batch": batch}, "output": {"video": video},
+               "runtime": {"start_method": "fork" if fork else "spawn"}}
+        return Config(label, job, batch, repeat=batch >= 8 and not video and not fork)
+
+    cpu = Config(f"vidpipe cpu b{CPU_BATCH}", {"backend": {"name": "cpu", "max_batch": CPU_BATCH}}, repeat=False)
+    if quick:
+        return [sim(8), sim(32, video=True), cpu]
+    # fork: the same run with the stage processes forked instead of spawned (start-up cost)
+    return [sim(1), sim(8), sim(32), sim(32, fork=True), sim(32, video=True), sim(256), cpu]
+
+
+@dataclass
+class InputResult:
+    input: str
+    ceiling: Baseline
+    naive: Baseline
+    runs: list[tuple[Config, VidpipeRun]] = field(default_factory=list)
+    onnx: Baseline | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "ceiling": self.ceiling.to_json(),
+            "naive": self.naive.to_json(),
+            "onnx": self.onnx.to_json() if self.onnx else None,
+            "runs": [{"label": c.label, "sim_batch": c.sim_batch,
+                      "sim_max_fps": sim_max_fps(c.sim_batch) if c.sim_batch else None, **r.to_json()}
+                     for c, r in self.runs],
+        }
+
+
+def have_cpu_model() -> bool:
+    return default_model_path().is_file()
+
+
+def run_input(name: str, clip: Path, workdir: Path, quick: bool, repeat: int) -> InputResult:
+    print(f"throughput {name}: baselines ...", flush=True)
+    result = InputResult(
+        name,
+        best_of([decode_ceiling(clip) for _ in range(repeat)]),
+        naive_sim_loop(clip),  # slow and steady (the card's 2 ms per frame dominates): once
+    )
+    for cfg in configs(quick):
+        if cfg.job["backend"]["name"] == "cpu" and not have_cpu_model():
+            print(f"  {cfg.label}: skipped, no cpu model (make model)")
+            continue
+        print(f"  {cfg.label} ...", flush=True)
+        runs = repeat if cfg.repeat else 1
+        result.runs.append((cfg, repeat_vidpipe(cfg.label, [clip], cfg.job, workdir, runs)))
+    if have_cpu_model():
+        tensors = decoded_tensors(clip, 64 if quick else ONNX_FRAMES)
+        result.onnx = bare_onnx_loop(tensors, CPU_BATCH)
+    return result
+
+
+def run(clips: dict[str, Path], workdir: Path, quick: bool, repeat: int) -> list[InputResult]:
+    return [run_input(name, clip, workdir, quick, repeat) for name, clip in clips.items()]
