@@ -84,6 +84,7 @@ def plot_scaling(results: Results, path: Path) -> Path:
         ax.axhline(CARD_FPS, color="tab:red", linestyle="--", label="U250 1958 fps")
         ax.set_xlabel("preprocess workers" if axis == "workers" else "streams (files)")
         ax.set_xticks([s.value for s in runs])
+    axes[0].set_ylim(bottom=0)
     axes[0].set_ylabel("frames / s (all streams)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
