@@ -13,6 +13,7 @@ A ring pickles by segment name (only while spawning a process, like its lock and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -93,19 +94,15 @@ class SlotRing:
 
     def close(self) -> None:
         """Detach this process; views must be dropped first."""
-        try:
+        with contextlib.suppress(BufferError):  # a numpy view still references it: freed at exit
             self._shm.close()
-        except BufferError:
-            pass  # a numpy view still references the buffer; the OS frees it at exit
 
     def unlink(self) -> None:
         """Remove the segment (creator only; idempotent)."""
         if os.getpid() != self._creator_pid:
             return
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._shm.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def _segment_name(label: str) -> str:

@@ -1,7 +1,7 @@
 """Builds the process graph of a job and runs it under the supervisor.
 
-    sources (tier 0) --pre_q--> preprocess x N (tier 1) --infer_q--> infer x cards (tier 2)
-                                                                  --sink_q--> sink (tier 3)
+sources (tier 0) --pre_q--> preprocess x N (tier 1) --infer_q--> infer x cards (tier 2)
+                                                              --sink_q--> sink (tier 3)
 """
 
 from __future__ import annotations
@@ -78,17 +78,43 @@ def run_graph(
     sink_q = Channel(ctx, "sink-in", max(qsize, 2 * job.backend.max_batch * job.backend.buffer_sets), abort)
     tiers = [
         Tier("sources", tuple(make_sources(frames, pre_q)), max_running=_max_sources(job)),
-        Tier("preprocess", tuple(
-            ProcSpec(f"preprocess-{i}", run_preprocess, (frames, tensors, pre_q, infer_q, job.preprocess.resize, stale_after_s))
-            for i in range(graph.workers)
-        ), inbox=pre_q),
-        Tier("infer", tuple(
-            ProcSpec(f"infer-{i}", run_infer, (job.backend, i, tensors, infer_q, sink_q)) for i in range(graph.infer_procs)
-        ), inbox=infer_q),
-        Tier("sink", (ProcSpec("sink", run_sink, (frames, sink_q, make_outputs, (pre_q, infer_q, sink_q))),), inbox=sink_q),
+        Tier(
+            "preprocess",
+            tuple(
+                ProcSpec(
+                    f"preprocess-{i}",
+                    run_preprocess,
+                    (frames, tensors, pre_q, infer_q, job.preprocess.resize, stale_after_s),
+                )
+                for i in range(graph.workers)
+            ),
+            inbox=pre_q,
+        ),
+        Tier(
+            "infer",
+            tuple(
+                ProcSpec(f"infer-{i}", run_infer, (job.backend, i, tensors, infer_q, sink_q))
+                for i in range(graph.infer_procs)
+            ),
+            inbox=infer_q,
+        ),
+        Tier(
+            "sink",
+            (ProcSpec("sink", run_sink, (frames, sink_q, make_outputs, (pre_q, infer_q, sink_q))),),
+            inbox=sink_q,
+        ),
     ]
-    sup = Supervisor(ctx, tiers, [frames, tensors], [pre_q, infer_q, sink_q], on_event, log_queue, log_level,
-                     job.runtime.drain_timeout_s, abort=abort)
+    sup = Supervisor(
+        ctx,
+        tiers,
+        [frames, tensors],
+        [pre_q, infer_q, sink_q],
+        on_event,
+        log_queue,
+        log_level,
+        job.runtime.drain_timeout_s,
+        abort=abort,
+    )
     log.debug("graph: %s", graph)
     sup.run()
     return sup

@@ -46,7 +46,9 @@ class _InFlight:
     t_start: float
 
 
-def run_infer(ctx: StageContext, settings: BackendSettings, device_index: int, tensors: SlotRing, inbox: Channel, out: Channel) -> None:
+def run_infer(
+    ctx: StageContext, settings: BackendSettings, device_index: int, tensors: SlotRing, inbox: Channel, out: Channel
+) -> None:
     backend = create_backend(settings, device_index)
     try:
         backend.open()
@@ -57,7 +59,9 @@ def run_infer(ctx: StageContext, settings: BackendSettings, device_index: int, t
 
 
 class _Batcher:
-    def __init__(self, backend: Accelerator, settings: BackendSettings, tensors: SlotRing, inbox: Channel, out: Channel) -> None:
+    def __init__(
+        self, backend: Accelerator, settings: BackendSettings, tensors: SlotRing, inbox: Channel, out: Channel
+    ) -> None:
         self.backend = backend
         self.max_batch = min(settings.max_batch, backend.max_batch)
         self.timeout_s = settings.batch_timeout_ms / 1000.0
@@ -129,8 +133,15 @@ class _Batcher:
         top5 = output.top5.tolist()  # python ints/floats, converted once per batch
         scores = None if output.scores is None else output.scores.tolist()
         results = [
-            Result(ref.frame, tuple(top5[i]), None if scores is None else tuple(scores[i]), ref.t_preprocessed,
-                   job.t_start, t_done, timings)
+            Result(
+                ref.frame,
+                tuple(top5[i]),
+                None if scores is None else tuple(scores[i]),
+                ref.t_preprocessed,
+                job.t_start,
+                t_done,
+                timings,
+            )
             for i, ref in enumerate(job.refs)
         ]
         self.out.put_many(results)  # the whole batch as one queue item: one hop, not n

@@ -38,7 +38,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def test_labels_every_frame_in_order_with_real_labels(clips: Path, tmp_path: Path, start_method: str, no_leaks: None) -> None:
+def test_labels_every_frame_in_order_with_real_labels(
+    clips: Path, tmp_path: Path, start_method: str, no_leaks: None
+) -> None:
     out = tmp_path / "out"
     args = ["label", str(clips), "--out", str(out), "--batch", "4", "--workers", "2", "--start-method", start_method]
     code = main([*args, "--no-progress"])
