@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -50,13 +50,7 @@ def plot_latency(results: Results, path: Path) -> Path:
         ax.bar(xs, [getattr(r, attr) for r in results.latency], width, label=q)
     ax.axhline(15, color="tab:red", linestyle="--", label="15 ms target (normal load)")
     ax.set_xticks(range(len(results.latency)), [r.name for r in results.latency], fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("end-to-end latency, ms")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_log_bars(fig, ax, "end-to-end latency, ms", path)
 
 
 def plot_transport(results: Results, path: Path) -> Path:
@@ -66,8 +60,12 @@ def plot_transport(results: Results, path: Path) -> Path:
     ax.bar([x - 0.2 for x in xs], [t.latency_us for t in results.transport], 0.4, label="one-way latency")
     ax.bar([x + 0.2 for x in xs], [t.streamed_us for t in results.transport], 0.4, label="streamed, per frame")
     ax.set_xticks(list(xs), labels, fontsize=7)
+    return _save_log_bars(fig, ax, "microseconds per frame", path)
+
+
+def _save_log_bars(fig: Any, ax: Any, ylabel: str, path: Path) -> Path:
     ax.set_yscale("log")
-    ax.set_ylabel("microseconds per frame")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
