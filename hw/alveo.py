@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput, check_start
 from hw.fcweights import FC_SHAPE, load_fc_weights
 from hw.settings import AlveoSettings, BackendSettings
 from pipeline.errors import BackendError
@@ -357,12 +357,7 @@ class AlveoBackend:
 
     def start(self, buffer_set: int, n: int) -> None:
         self._check_open()
-        if not 0 <= buffer_set < self.buffer_sets:
-            raise BackendError(f"{self.name}: buffer set {buffer_set} out of range 0..{self.buffer_sets - 1}")
-        if buffer_set in self._running:
-            raise BackendError(f"{self.name}: buffer set {buffer_set} started again before wait()")
-        if not 1 <= n <= self.max_batch:
-            raise BackendError(f"{self.name}: batch of {n} images, max_batch is {self.max_batch}")
+        check_start(self.name, buffer_set, n, self.buffer_sets, self.max_batch, self._running)
         try:
             t0 = time.perf_counter()
             self.inbufs[buffer_set][:n].sync_to_device()  # only the filled images cross PCIe

@@ -14,6 +14,7 @@ Backends may add scores. Work is asynchronous so the infer stage keeps two batch
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,18 @@ import numpy as np
 INPUT_SHAPE = (224, 224, 3)
 INPUT_DTYPE = np.int8
 TOP_K = 5
+
+
+def check_start(name: str, buffer_set: int, n: int, buffer_sets: int, max_batch: int, running: Container[int]) -> None:
+    """The misuse every backend refuses in start(): a set out of range or still in flight, a bad n."""
+    from pipeline.errors import BackendError
+
+    if not 0 <= buffer_set < buffer_sets:
+        raise BackendError(f"{name}: buffer set {buffer_set} out of range 0..{buffer_sets - 1}")
+    if buffer_set in running:
+        raise BackendError(f"{name}: buffer set {buffer_set} started again before wait()")
+    if not 1 <= n <= max_batch:
+        raise BackendError(f"{name}: batch of {n} images, max_batch is {max_batch}")
 
 
 @dataclass(frozen=True)

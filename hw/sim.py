@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput, check_start
 from hw.settings import BackendSettings
 from pipeline.errors import BackendError
 
@@ -65,12 +65,7 @@ class SimBackend:
 
     def start(self, buffer_set: int, n: int) -> None:
         self._opened()
-        if not 0 <= buffer_set < self.buffer_sets:
-            raise BackendError(f"sim: buffer set {buffer_set} out of range 0..{self.buffer_sets - 1}")
-        if buffer_set in self._running:
-            raise BackendError(f"sim: buffer set {buffer_set} started again before wait()")
-        if not 1 <= n <= self.max_batch:
-            raise BackendError(f"sim: batch of {n} images, max_batch is {self.max_batch}")
+        check_start("sim", buffer_set, n, self.buffer_sets, self.max_batch, self._running)
         begin = max(time.perf_counter(), self._cu_free_at)  # one CU: queue behind the running batch
         end = begin + self.latency_s(n)
         self._cu_free_at = end
