@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from hw.base import Accelerator, DeviceInfo
@@ -21,6 +22,19 @@ def backend_device_count(settings: BackendSettings) -> int:
     """How many infer processes the backend wants: one per configured card for alveo, else 1."""
     _check_name(settings)
     return len(settings.alveo.devices) if settings.name in _ALVEO else 1
+
+
+def cpu_model_needed(settings: BackendSettings) -> Path | None:
+    """The cpu model file this backend loads (cpu, and the emulated card that runs it), or None.
+
+    The CLI checks it before starting any process: a missing model is one line, not a failed stage."""
+    _check_name(settings)
+    emulated = settings.name == "alveo-emu" or (settings.name == "alveo" and settings.alveo.emulate)
+    if settings.name != "cpu" and not emulated:
+        return None
+    from hw.paths import default_model_path
+
+    return Path(settings.cpu.model).expanduser() if settings.cpu.model else default_model_path()
 
 
 def create_backend(settings: BackendSettings, device_index: int = 0) -> Accelerator:
