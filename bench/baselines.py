@@ -22,7 +22,7 @@ import numpy as np
 from hw.base import INPUT_DTYPE, INPUT_SHAPE
 from hw.settings import BackendSettings
 from hw.sim import SimBackend
-from stages.overlay import draw_labels
+from stages.outputs.overlay import draw_labels
 from stages.preprocess import SIZE, preprocess_frame
 
 

@@ -63,7 +63,7 @@ def run_live(name: str, clip: Path, frames_in: int, fps: float, workdir: Path, s
     config = out_dir / "live.yaml"
     config.write_text(json.dumps(_live_job(clip, out_dir, sim)))  # JSON is YAML
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "stages.cli", "run", str(config), "-q"], cwd=REPO, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "stages.jobs.cli", "run", str(config), "-q"], cwd=REPO, timeout=600)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"live bench run {name!r} failed (exit code {proc.returncode})")

@@ -1,7 +1,7 @@
 """One vidpipe label run in its own process, timed: `python -m bench.vidpipe_run SPEC.json RESULT.json`.
 
 SPEC holds the job as a config mapping (the YAML structure) and the launcher's monotonic clock
-at launch. The run is what `vidpipe label` does (probe, plan, run_graph under the supervisor),
+at launch. The run is what `vidpipe label` does (a LabelJob on run_graph under the supervisor),
 with the label outputs wrapped to note the monotonic time of every frame written: from these
 the launcher gets the startup cost (launch -> first frame written), the steady-state rate and
 the total. CLOCK_MONOTONIC is system wide on Linux, so times from the sink compare directly.
@@ -16,23 +16,31 @@ T_PROCESS = time.monotonic()  # before the heavy imports: they are part of the c
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pipeline.channels import Channel  # noqa: E402
-from pipeline.config import from_mapping  # noqa: E402
+from pipeline.config import from_mapping, replace_path  # noqa: E402
+from pipeline.events import Event  # noqa: E402
 from pipeline.logs import setup_main_logging, shutdown_main_logging  # noqa: E402
-from pipeline.shm import SlotRing  # noqa: E402
-from pipeline.supervisor import ProcSpec  # noqa: E402
 from stages.config import JobConfig  # noqa: E402
-from stages.descriptors import Result, StreamEnd, StreamStart  # noqa: E402
-from stages.file_source import run_file_source  # noqa: E402
-from stages.graph import plan, run_graph  # noqa: E402
-from stages.infer import LabelInfo  # noqa: E402
-from stages.label_job import JobReport, probe_inputs  # noqa: E402
-from stages.label_outputs import LabelOutputs, LabelOutputsFactory  # noqa: E402
+from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart  # noqa: E402
+from stages.events import OutputSummary, StreamDone  # noqa: E402
+from stages.jobs.graph import run_graph  # noqa: E402
+from stages.jobs.label import LabelJob  # noqa: E402
+from stages.outputs.label import LabelOutputs, LabelOutputsFactory  # noqa: E402
+
+
+@dataclass(frozen=True)
+class TimedSummary(OutputSummary):
+    """The label outputs' summary plus, per frame written: monotonic time, card compute (s) and
+    decode -> written latency (s)."""
+
+    times: tuple[float, ...] = ()
+    compute: tuple[float, ...] = ()
+    latency: tuple[float, ...] = ()
 
 
 class TimedOutputs:
@@ -53,12 +61,9 @@ class TimedOutputs:
     def drop(self, result: Result) -> None:
         self.inner.drop(result)
 
-    def finish(self, end: StreamEnd | None) -> dict[str, Any]:
+    def finish(self, end: StreamEnd | None) -> TimedSummary:
         summary = self.inner.finish(end)
-        summary["bench_times"] = self.times
-        summary["bench_compute"] = self.compute
-        summary["bench_latency"] = self.latency
-        return summary
+        return TimedSummary(summary.top, summary.segments, tuple(self.times), tuple(self.compute), tuple(self.latency))
 
 
 class TimedOutputsFactory(LabelOutputsFactory):
@@ -68,32 +73,31 @@ class TimedOutputsFactory(LabelOutputsFactory):
         return TimedOutputs(super().__call__(start, labels))
 
 
+class TimedLabelJob(LabelJob):
+    """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner."""
+
+    def outputs(self) -> TimedOutputsFactory:
+        return TimedOutputsFactory(self.config.output, self.config.postprocess)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StreamDone):
+            self.report.done[event.stream] = event
+        else:
+            super().on_event(event)
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    job = from_mapping(JobConfig, spec["job"], source="bench spec")
-    report = JobReport()
-    infos = probe_inputs(list(job.inputs), report)
-    if not infos or report.failed:
-        raise SystemExit(f"bench: unreadable inputs: {report.failed}")
-    Path(job.output.dir).mkdir(parents=True, exist_ok=True)
-    graph = plan(job, max(i.width * i.height * 3 for i in infos))
-
-    def sources(frames: SlotRing, out: Channel) -> list[ProcSpec]:
-        return [ProcSpec(f"decode:{i.stream}", run_file_source, (i, frames, out)) for i in infos]
-
-    done: dict[str, dict[str, Any]] = {}
-
-    def on_event(kind: str, stage: str, data: dict[str, Any]) -> None:
-        if kind == "stream_done":
-            done[data["stream"]] = data
-        elif kind == "source_error":
-            report.failed[data["stream"]] = data["message"]
-
+    config = from_mapping(JobConfig, spec["job"], source="bench spec")
+    job = TimedLabelJob(replace_path(config, "output.progress", False))
+    shape = job.prepare()
+    if job.report.failed:
+        raise SystemExit(f"bench: unreadable inputs: {job.report.failed}")
     t_graph = time.monotonic()
-    run_graph(job, graph, sources, TimedOutputsFactory(job), on_event, setup_main_logging(logging.WARNING),
-              logging.WARNING)
+    graph = run_graph(job, shape, setup_main_logging(logging.WARNING), logging.WARNING).plan
     t_end = time.monotonic()
-    keys = ("bench_times", "bench_compute", "bench_latency")
-    writes = sorted(row for d in done.values() for row in zip(*(d["summary"][k] for k in keys), strict=True))
+    done = job.report.done.values()
+    summaries = [d.summary for d in done if isinstance(d.summary, TimedSummary)]
+    writes = sorted(row for s in summaries for row in zip(s.times, s.compute, s.latency, strict=True))
     return {
         "t_process": T_PROCESS,
         "t_graph": t_graph,
@@ -101,10 +105,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "times": [w[0] for w in writes],
         "compute": [w[1] for w in writes],
         "latency": [w[2] for w in writes],
-        "frames": sum(d["frames"] for d in done.values()),
-        "errors": {**report.failed, **{k: d["error"] for k, d in done.items() if d["error"]}},
+        "frames": sum(d.frames for d in done),
+        "errors": {**job.report.failed, **{d.stream: d.error for d in done if d.error}},
         "plan": {"frame_slots": graph.frame_slots, "frame_bytes": graph.frame_bytes,
-                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.backend.max_batch},
+                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": config.backend.max_batch},
     }
 
 

@@ -2,7 +2,7 @@
 
 A put blocks while the queue is full (back-pressure: the `block` policy, lossless), but wakes
 every `poll_s` to notice an abort so no process hangs on a dead neighbour. Lossy policies for
-live sources happen before a frame gets a slot (stages.live_source keeps only the newest frame),
+live sources happen before a frame gets a slot (stages.sources.live keeps only the newest frame),
 so queues themselves never drop.
 
 Every queue item costs a pickle, a lock, a pipe write, a wake-up of the queue's feeder thread and

@@ -1,63 +1,209 @@
-"""The process side of a stage: what runs inside every stage process.
+"""The Stage base: what runs inside every stage process, and the rules a stage follows.
 
-A stage target is a top-level function `target(ctx: StageContext, *args)`; it loops over its
-inbox until it takes a STOP, and uses try/finally so its outputs are closed even on abort.
-`run_stage` wraps it: SIGINT is ignored (the supervisor coordinates Ctrl-C), logs go to the main
-process, and any exception is sent to the supervisor as a `failed` event with its traceback text
-(as concurrent.futures does with _RemoteTraceback) before the process exits non-zero.
+    class Doubler(Stage[DoublerParams]):
+        def handle(self, item):            # one inbox item (markers never get here)
+            self.emit(item * 2)            # queued, sent with the rest of this inbox batch
+
+A stage is a subclass with one typed, frozen parameter dataclass (`self.params`), an inbox and an
+outbox (bounded Channels, or None for a source / a sink). `run()` drives its lifecycle:
+
+    open()                      acquire resources (a device, a capture, a server). May block.
+    loop                        inbox stages: for each inbox batch (the items one put_many sent),
+        handle_batch(items)       handle(item) for each item the stage accepts (`accepts`); every
+        flush()                   other item (stream markers...) is passed on in order; then what
+                                  was emitted leaves as ONE queue item (batched puts).
+                                  `poll_s()` seconds without input: on_idle() (batch deadlines).
+                                Source stages (no inbox) override `produce()` instead.
+    finish()                    on STOP (end of stream, not on abort): flush what is held.
+    close()                     always, in reverse order of open: release everything. Must not
+                                block for long; outputs are finalized so files stay playable.
+
+Rules, as Bytewax's inputs.py writes them for its sources:
+* May block: `open()`, `handle()` on a full outbox or a free slot (`acquire()`), a source's
+  `produce()` on its input. Every blocking wait wakes on abort (Channel/SlotRing poll it).
+* On abort (a stage failed, a second Ctrl-C) `Aborted` unwinds the loop at its next wait:
+  `finish()` is skipped, `close()` still runs. On STOP `finish()` runs, then `close()`.
+* A stage never sleeps to synchronise: it waits on its inbox, a slot or an event with a timeout.
+
+`run_stage` is the process entry point the supervisor starts: SIGINT is ignored (the supervisor
+coordinates Ctrl-C), logs go to the main process, and any exception reaches the supervisor as a
+`StageFailure` event with its traceback text (as concurrent.futures does with _RemoteTraceback)
+before the process exits non-zero. `pipeline.testing` runs a stage in-process instead.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import queue
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.synchronize import Event
-from typing import Any
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Any, Generic, TypeVar
 
-from pipeline.channels import Aborted
-from pipeline.errors import VidpipeError
+from pipeline.channels import Aborted, Channel, Stop
+from pipeline.errors import VidpipeError, one_line
+from pipeline.events import Event, StageFailure
 from pipeline.logs import setup_stage_logging
+from pipeline.shm import SlotRing
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
 class StageContext:
-    """What every stage gets: its name, the graph's abort/stop events and the event queue."""
+    """What every stage gets from the supervisor: its name, the graph's events and the event queue."""
 
     name: str
-    abort: Event  # tear down now: return as soon as possible
-    stop_sources: Event  # drain: sources end their streams, everything else finishes its work
+    abort: MpEvent  # tear down now: return as soon as possible
+    stop_sources: MpEvent  # drain: sources end their streams, everything else finishes its work
     events: Any  # multiprocessing Queue to the supervisor (unbounded, small messages)
 
-    def report(self, kind: str, **data: Any) -> None:
-        """Send an event (progress, source error, stats...) to the supervisor."""
-        self.events.put((kind, self.name, data))
+    def report(self, event: Event) -> None:
+        """Send a typed event (progress, a source's problem, a stream done...) to the supervisor."""
+        self.events.put((self.name, event))
 
 
-def run_stage(
-    ctx: StageContext,
-    target: Callable[..., None],
-    args: tuple[Any, ...],
-    log_queue: Any,
-    log_level: int,
-) -> None:
+class Stage(Generic[P]):
+    """Base of every stage process; see the module docstring for the lifecycle and its rules."""
+
+    accepts: tuple[type, ...] = (object,)  # inbox items handle() gets; others are passed on
+
+    def __init__(self, params: P, inbox: Channel | None = None, outbox: Channel | None = None) -> None:
+        self.params = params
+        self.inbox = inbox
+        self.outbox = outbox
+        self._pending: list[Any] = []
+        self._ctx: StageContext | None = None
+
+    # -- the lifecycle a subclass fills in ---------------------------------------------------
+    def open(self) -> None:
+        """Acquire resources. May block."""
+
+    def handle(self, item: Any) -> None:
+        """One accepted inbox item. May block (outbox, slots)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement handle() or produce()")
+
+    def handle_batch(self, items: Sequence[Any]) -> None:
+        """Items that travelled together; by default handle() each accepted one, pass the rest on."""
+        for item in items:
+            if isinstance(item, self.accepts):
+                self.handle(item)
+            else:
+                self.emit(item)
+
+    def poll_s(self) -> float | None:
+        """How long to wait for input before on_idle() (None: until input or abort)."""
+        return None
+
+    def on_idle(self) -> None:
+        """No input for poll_s() seconds."""
+
+    def produce(self) -> None:
+        """Source stages (no inbox): emit items until the input ends or `stopping` is set."""
+        raise NotImplementedError(f"{type(self).__name__} has no inbox and must implement produce()")
+
+    def finish(self) -> None:
+        """End of stream (STOP): hand on everything still held. Skipped on abort."""
+
+    def close(self) -> None:
+        """Release everything; runs on every exit, abort included."""
+
+    # -- what a subclass uses -----------------------------------------------------------------
+    @property
+    def ctx(self) -> StageContext:
+        assert self._ctx is not None, "the stage is not running"
+        return self._ctx
+
+    @property
+    def stopping(self) -> bool:
+        """Ctrl-C: sources end their streams now (the rest of the graph drains)."""
+        return self.ctx.stop_sources.is_set()
+
+    def aborted(self) -> bool:
+        return self.ctx.abort.is_set() or (self.outbox is not None and self.outbox.aborted())
+
+    def emit(self, item: Any) -> None:
+        """Queue `item` for the outbox; it leaves with the next flush()."""
+        self._pending.append(item)
+
+    @property
+    def held(self) -> int:
+        """Items emitted and not yet sent."""
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Send what was emitted, in order, as one queue item. May block on a full outbox."""
+        if self._pending and self.outbox is not None:
+            items, self._pending = self._pending, []
+            self.outbox.put_many(items)
+        self._pending.clear()
+
+    def send(self, item: Any) -> None:
+        """Emit and flush at once (live items: no batching latency)."""
+        self.emit(item)
+        self.flush()
+
+    def acquire(self, ring: SlotRing) -> int:
+        """A free slot of `ring`; if none is free, flush first: held items must not keep the rest
+        of the graph from freeing slots (acquire-or-flush). Blocks until a slot or abort."""
+        slot = ring.acquire(timeout=0)
+        if slot is None:
+            self.flush()
+            slot = ring.acquire_or_abort(self.aborted)
+        return slot
+
+    def report(self, event: Event) -> None:
+        self.ctx.report(event)
+
+    # -- the driver ---------------------------------------------------------------------------
+    def run(self, ctx: StageContext) -> None:
+        """open -> loop -> finish (on STOP) -> close (always)."""
+        self._ctx = ctx
+        try:
+            self.open()
+            if self.inbox is None:
+                self.produce()
+            elif not self._inbox_loop(self.inbox):
+                return
+            self.finish()
+            self.flush()
+        finally:
+            self.close()
+
+    def _inbox_loop(self, inbox: Channel) -> bool:
+        """Until STOP (True). Items after a STOP in the same batch cannot exist: STOP comes last."""
+        while True:
+            try:
+                items = inbox.get_many(timeout=self.poll_s())
+            except queue.Empty:
+                self.on_idle()
+                continue
+            stop = bool(items) and isinstance(items[-1], Stop)
+            self.handle_batch(items[:-1] if stop else items)
+            self.flush()
+            if stop:
+                return True
+
+
+def run_stage(ctx: StageContext, stage: Stage[Any], log_queue: Any, log_level: int) -> None:
+    """Process entry point: run `stage` and report how it ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _name_process(ctx.name)
     setup_stage_logging(log_queue, log_level)
     code = 0
     try:
-        target(ctx, *args)
+        stage.run(ctx)
     except Aborted:
         log.debug("aborted")
     except BaseException as exc:
-        detail = str(exc) if isinstance(exc, VidpipeError) else f"{type(exc).__name__}: {exc}"
-        ctx.report("failed", detail=detail, traceback=traceback.format_exc(), user_error=isinstance(exc, VidpipeError))
+        user_error = isinstance(exc, VidpipeError)
+        ctx.report(StageFailure(ctx.name, one_line(exc), traceback.format_exc(), user_error))
         code = 1
     finally:
         ctx.events.close()

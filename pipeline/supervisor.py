@@ -27,19 +27,19 @@ from typing import Any
 
 from pipeline.channels import STOP, Channel
 from pipeline.errors import StageFailed
+from pipeline.events import Event, StageFailure
 from pipeline.shm import SlotRing
-from pipeline.stage import StageContext, run_stage
+from pipeline.stage import Stage, StageContext, run_stage
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ProcSpec:
-    """One stage process: `target(ctx, *args)` runs in it (top-level function, picklable args)."""
+    """One stage process: `stage.run(ctx)` runs in it (the stage pickles under spawn)."""
 
     name: str
-    target: Callable[..., None]
-    args: tuple[Any, ...] = ()
+    stage: Stage[Any]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Supervisor:
         tiers: Sequence[Tier],
         rings: Sequence[SlotRing],
         channels: Sequence[Channel],
-        on_event: Callable[[str, str, dict[str, Any]], None],
+        on_event: Callable[[Event], None],
         log_queue: Any = None,
         log_level: int = logging.INFO,
         drain_timeout_s: float = 30.0,
@@ -140,15 +140,15 @@ class Supervisor:
 
     def _drain_events(self) -> None:
         while self._events._reader.poll():
-            kind, stage, data = self._events.get()
-            if kind == "failed":
+            _stage, event = self._events.get()
+            if isinstance(event, StageFailure):
                 if self._failure is None:
-                    self._failure = StageFailed(stage, data["detail"], data.get("traceback", ""))
+                    self._failure = StageFailed(event.stage, event.detail, event.traceback)
                     # a user mistake (no card, bad weights...) is one line; a bug keeps its traceback in the log
-                    level = logging.DEBUG if data.get("user_error") else logging.ERROR
-                    log.log(level, "stage %s failed:\n%s", stage, data.get("traceback", ""))
+                    level = logging.DEBUG if event.user_error else logging.ERROR
+                    log.log(level, "stage %s failed:\n%s", event.stage, event.traceback)
             else:
-                self._on_event(kind, stage, data)
+                self._on_event(event)
 
     def _reap(self, ts: _TierState, proc: BaseProcess) -> None:
         proc.join()
@@ -187,7 +187,7 @@ class Supervisor:
         sctx = StageContext(spec.name, self.abort, self.stop_sources, self._events)
         proc = self._ctx.Process(  # type: ignore[attr-defined]
             target=run_stage,
-            args=(sctx, spec.target, spec.args, self._log_queue, self._log_level),
+            args=(sctx, spec.stage, self._log_queue, self._log_level),
             name=spec.name,
             daemon=False,
         )

@@ -50,7 +50,7 @@ class RuntimeSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """One live source (job: live)."""
+    """One live source (job: live): what to open and how its capture thread behaves."""
 
     uri: str  # camera index, /dev/videoN, rtsp://..., http(s)://..., image folder, file
     name: str = ""  # stream id; default derived from the uri
@@ -58,7 +58,13 @@ class SourceSettings:
     loop: bool = False  # files and image folders: start over at the end
     slideshow_fps: float = 1.0  # image folders: images per second
     stall_timeout_s: float = 5.0  # no frame for this long: stalled, reconnect
+    open_timeout_s: float = 10.0  # network streams: FFmpeg's open timeout
     max_retries: int = 5  # failed opens in a row before a source that never streamed gives up
+    retry_forever: bool = True  # once it has streamed, reconnect without limit
+    backoff_initial_s: float = 0.5  # first delay between reconnect attempts (doubles each time)
+    backoff_max_s: float = 30.0  # the delay's cap
+    backoff_jitter: float = 0.5  # each delay is drawn from [d * (1 - jitter), d]
+    fps_window_s: float = 2.0  # capture fps is measured over this window
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 shared-memory slot rings (pipeline.shm) and a descriptor names the slot.
 
     source --FrameRef--> preprocess --TensorRef--> infer --Result--> sink
-    source --StreamStart/StreamEnd------------------------------------> sink (via the same path)
+    source --StreamStart/StreamEnd/SourceStatus-------------------------> sink (markers, same path)
+    infer  --LabelInfo (once, before its first Result)-----------------> sink
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 
@@ -71,16 +73,46 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)  # per-image upload/compute/download s
 
 
+class SourceState(enum.Enum):
+    """Where a live source's capture state machine is (stages.sources.capture)."""
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    BACKING_OFF = "backing_off"
+    FAILED = "failed"  # gave up: see the capture's error
+    ENDED = "ended"  # a finite source (file without loop, slideshow without loop) is over
+    CLOSED = "closed"
+
+
+FINAL_STATES = (SourceState.FAILED, SourceState.ENDED, SourceState.CLOSED)
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     """A live source's state, sent along the data path about once a second."""
 
     stream: str
-    state: str
+    state: SourceState
     reconnects: int
     capture_drops: int  # frames the camera delivered that were replaced by newer ones
     fps: float
     error: str = ""
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """Sent once by each infer process before its first result: how to name class ids."""
+
+    backend: str
+    names: tuple[str, ...]
+    meaningful: bool  # False: the backend's ids mean nothing (sim)
+
+    def display_names(self) -> tuple[str, ...]:
+        """Class names, or a plain statement that this backend's ids mean nothing (sim)."""
+        if self.meaningful:
+            return self.names
+        return tuple(f"{self.backend}: no label" for _ in self.names)
 
 
 class QueueDepths(dict[str, int]):

@@ -12,16 +12,14 @@ Inputs that came as one batch (Channel.put_many: file sources) leave as one batc
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from hw.base import INPUT_SHAPE
-from pipeline.channels import Channel, Stop
 from pipeline.shm import SlotRing
-from pipeline.stage import StageContext
+from pipeline.stage import Stage
 from stages.descriptors import FrameRef, TensorRef
 
 SIZE = (INPUT_SHAPE[1], INPUT_SHAPE[0])  # cv2 wants (width, height)
@@ -39,38 +37,31 @@ def preprocess_frame(frame: np.ndarray, out: np.ndarray | None = None, mode: str
     return cv2.resize(frame, SIZE, dst=out, interpolation=cv2.INTER_LINEAR)
 
 
-def run_preprocess(
-    ctx: StageContext,
-    frames: SlotRing,
-    tensors: SlotRing,
-    inbox: Channel,
-    out: Channel,
-    mode: str,
-    stale_after_s: float,
-) -> None:
-    # Parallelism comes from the worker processes. Under fork the parent already set one thread
-    # (graph.run_graph): resetting a thread pool inherited through fork hangs in OpenCV.
-    if cv2.getNumThreads() != 1:
-        cv2.setNumThreads(1)
-    while True:
-        done: list[Any] = []  # what one batch of inputs became: sent on as one batch (put_many)
-        for item in inbox.get_many():
-            if isinstance(item, Stop):
-                out.put_many(done)
-                return
-            if not isinstance(item, FrameRef):
-                done.append(item)  # stream start/end markers travel with the frames
-                continue
-            if stale_after_s > 0 and time.time() - item.t_capture > stale_after_s:
-                done.append(TensorRef(replace(item, dropped=True), -1, time.time()))  # the sink counts it
-                continue
-            slot = tensors.acquire(timeout=0)
-            if slot is None:  # no free tensor slot: pass on what we hold before waiting for one
-                out.put_many(done)
-                done.clear()
-                slot = tensors.acquire_or_abort(inbox.aborted)
-            frame = frames.view(item.slot, (item.height, item.width, 3))
-            preprocess_frame(frame, tensors.view(slot, INPUT_SHAPE), mode)
-            done.append(TensorRef(item, slot, time.time()))
-        out.put_many(done)
+@dataclass(frozen=True)
+class PreprocessParams:
+    frames: SlotRing  # read: decoded frames
+    tensors: SlotRing  # written: (224, 224, 3) int8 tensors
+    resize: str = "full"  # "full" (the reference host code) or "center-crop"
+    stale_after_s: float = 0.0  # live: frames older than this are dropped, not resized; 0 = never
 
+
+class PreprocessStage(Stage[PreprocessParams]):
+    """FrameRef in, TensorRef out (a dropped marker for a stale live frame)."""
+
+    accepts = (FrameRef,)
+
+    def open(self) -> None:
+        # Parallelism comes from the worker processes. Under fork the parent already set one
+        # thread (jobs.graph.run_graph): resetting a thread pool inherited through fork hangs.
+        if cv2.getNumThreads() != 1:
+            cv2.setNumThreads(1)
+
+    def handle(self, item: FrameRef) -> None:
+        p = self.params
+        if p.stale_after_s > 0 and time.time() - item.t_capture > p.stale_after_s:
+            self.emit(TensorRef(replace(item, dropped=True), -1, time.time()))  # the sink counts it
+            return
+        slot = self.acquire(p.tensors)
+        frame = p.frames.view(item.slot, (item.height, item.width, 3))
+        preprocess_frame(frame, p.tensors.view(slot, INPUT_SHAPE), p.resize)
+        self.emit(TensorRef(item, slot, time.time()))

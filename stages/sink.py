@@ -2,12 +2,16 @@
 
     inbox --Result/StreamStart/StreamEnd/LabelInfo--> per-stream reorder buffer (by seq)
           --> outputs.write(result, frame pixels) --> frame slot released
+    other items (live source status, queue depths) --> the outputs factory's on_item()
+
+The sink knows nothing of files or web pages: a job hands it an OutputsFactory (stages.outputs)
+that makes each stream's StreamOutputs.
 
 Results arrive out of order (several preprocess workers, batches); a label is always drawn on
 the frame it was computed for because frames leave the reorder buffer strictly by sequence
 number. A stream is finished when its StreamEnd has come and every frame before it was written.
-May block: on the inbox, and in the outputs (encoding). On abort every output is closed so
-files stay playable.
+May block: on the inbox, and in the outputs (encoding). On abort (and at STOP) every stream
+still open is finished as cut short, then the factory is closed, so files stay playable.
 """
 
 from __future__ import annotations
@@ -15,29 +19,30 @@ from __future__ import annotations
 import heapq
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.channels import Channel, Stop
+from pipeline.channels import Channel
 from pipeline.shm import SlotRing
-from pipeline.stage import StageContext
-from stages.descriptors import QueueDepths, Result, StreamEnd, StreamStart
-from stages.infer import LabelInfo
+from pipeline.stage import Stage
+from stages.descriptors import LabelInfo, QueueDepths, Result, StreamEnd, StreamStart
+from stages.events import OutputSummary, Progress, StreamDone
 
 log = logging.getLogger(__name__)
 
 
 class StreamOutputs(Protocol):
-    """What the sink drives for one stream (files: stages.label_outputs; live: stages.live_outputs)."""
+    """What the sink drives for one stream (files: stages.outputs.label; live: stages.outputs.live)."""
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None: ...
 
     def drop(self, result: Result) -> None:
         """A live frame dropped for staleness before preprocessing."""
 
-    def finish(self, end: StreamEnd | None) -> dict[str, Any]:
+    def finish(self, end: StreamEnd | None) -> OutputSummary:
         """Close every output; returns a summary for the final table. None: cut short."""
         ...
 
@@ -66,32 +71,33 @@ class _Stream:
     t_report: float = 0.0
 
 
-class Sink:
-    def __init__(self, ctx: StageContext, frames: SlotRing, make_outputs: OutputsFactory,
-                 watched: tuple[Channel, ...] = (), progress_s: float = 0.25) -> None:
-        self.ctx = ctx
-        self.watched = watched
-        self.t_depths = 0.0
-        self.frames = frames
-        self.make_outputs = make_outputs
-        self.progress_s = progress_s
+@dataclass(frozen=True)
+class SinkParams:
+    frames: SlotRing
+    outputs: OutputsFactory
+    watched: tuple[Channel, ...] = ()  # queues whose depth goes to the outputs (live metrics)
+    progress_s: float = 0.25  # Progress events per stream at most this often
+
+
+class SinkStage(Stage[SinkParams]):
+    """Results and markers in, files and pages out; see the module docstring."""
+
+    def open(self) -> None:
         self.labels: LabelInfo | None = None
         self.streams: dict[str, _Stream] = {}
+        self.t_depths = 0.0
 
-    def run(self, inbox: Channel) -> None:
+    def handle_batch(self, items: Sequence[Any]) -> None:
+        for item in items:
+            self.handle(item)
+        self._report_depths()
+
+    def close(self) -> None:
         try:
-            while True:
-                item: Any = inbox.get()
-                if isinstance(item, Stop):
-                    break
-                self.handle(item)
-                self._report_depths()
+            for name in list(getattr(self, "streams", {})):
+                self._finish(name, cut_short=True)
         finally:
-            try:
-                for name in list(self.streams):
-                    self._finish(name, cut_short=True)
-            finally:
-                self.make_outputs.close()
+            self.params.outputs.close()
 
     def handle(self, item: Any) -> None:
         if isinstance(item, LabelInfo):
@@ -100,7 +106,7 @@ class Sink:
                 self._advance(stream)
             return
         if not isinstance(item, Result | StreamStart | StreamEnd):
-            self.make_outputs.on_item(item)
+            self.params.outputs.on_item(item)
             return
         stream = self.streams.setdefault(item.stream if not isinstance(item, Result) else item.frame.stream, _Stream())
         if isinstance(item, StreamStart):
@@ -115,7 +121,7 @@ class Sink:
         if s.start is None or self.labels is None:
             return  # results wait until the stream's outputs can be made
         if s.outputs is None:
-            s.outputs = self.make_outputs(s.start, self.labels)
+            s.outputs = self.params.outputs(s.start, self.labels)
             s.t_first = time.monotonic()
         while s.heap and s.heap[0][0] == s.next_seq:
             _, result = heapq.heappop(s.heap)
@@ -127,50 +133,42 @@ class Sink:
 
     def _write(self, s: _Stream, result: Result) -> None:
         ref = result.frame
+        frames = self.params.frames
         try:
+            assert s.outputs is not None
             if ref.dropped:
                 s.dropped += 1
-                assert s.outputs is not None
                 s.outputs.drop(result)
             else:
-                frame = self.frames.view(ref.slot, (ref.height, ref.width, 3))
-                assert s.outputs is not None
-                s.outputs.write(result, frame, time.time())
+                s.outputs.write(result, frames.view(ref.slot, (ref.height, ref.width, 3)), time.time())
                 s.written += 1
         finally:
-            self.frames.release(ref.slot)
+            frames.release(ref.slot)
 
     def _report_depths(self) -> None:
         now = time.monotonic()
-        if self.watched and now - self.t_depths >= 1.0:
+        if self.params.watched and now - self.t_depths >= 1.0:
             self.t_depths = now
-            self.make_outputs.on_item(QueueDepths({ch.name: ch.depth() for ch in self.watched}))
+            self.params.outputs.on_item(QueueDepths({ch.name: ch.depth() for ch in self.params.watched}))
 
     def _report_progress(self, s: _Stream, force: bool = False) -> None:
         now = time.monotonic()
-        if s.start is None or (not force and now - s.t_report < self.progress_s):
+        if s.start is None or (not force and now - s.t_report < self.params.progress_s):
             return
         s.t_report = now
         elapsed = max(now - s.t_first, 1e-9)
-        self.ctx.report("progress", stream=s.start.stream, done=s.next_seq, total=s.start.frame_count,
-                        fps=s.next_seq / elapsed, dropped=s.dropped)
+        self.report(Progress(s.start.stream, s.next_seq, s.start.frame_count, s.next_seq / elapsed, s.dropped))
 
     def _finish(self, name: str, cut_short: bool) -> None:
         s = self.streams.pop(name)
         for _, result in s.heap:  # frames that can no longer be written in order
-            self.frames.release(result.frame.slot)
+            self.params.frames.release(result.frame.slot)
         s.heap.clear()
         if s.start is None:
             return
         self._report_progress(s, force=True)
-        summary: dict[str, Any] = {}
+        summary = OutputSummary()
         if s.outputs is not None:
             summary = s.outputs.finish(None if cut_short else s.end)
         error = (s.end.error if s.end else "") or ("cut short: the pipeline stopped" if cut_short else "")
-        self.ctx.report("stream_done", stream=name, uri=s.start.uri, frames=s.written, dropped=s.dropped,
-                        seconds=time.monotonic() - s.t_first, error=error, summary=summary)
-
-
-def run_sink(ctx: StageContext, frames: SlotRing, inbox: Channel, make_outputs: OutputsFactory,
-             watched: tuple[Channel, ...] = ()) -> None:
-    Sink(ctx, frames, make_outputs, watched).run(inbox)
+        self.report(StreamDone(name, s.start.uri, s.written, s.dropped, time.monotonic() - s.t_first, error, summary))

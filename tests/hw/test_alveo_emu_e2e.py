@@ -10,7 +10,7 @@ import cv2
 import pytest
 from skimage import data
 
-from stages import cli
+from stages.jobs import cli
 from tests.media import write_video
 
 

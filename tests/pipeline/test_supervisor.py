@@ -35,30 +35,12 @@ def run_toy(
     q1 = Channel(ctx, "q1", 3, abort)
     q2 = Channel(ctx, "q2", 3, abort)
     out = tmp_path / "out.json"
+    work = toy_stages.WorkerParams(ring, **worker_kw)
+    source = toy_stages.SourceParams(values, ring, endless)
     tiers = [
-        Tier(
-            "src",
-            tuple(ProcSpec(f"src-{i}", toy_stages.list_source, (values, ring, q1, endless)) for i in range(sources)),
-        ),
-        Tier(
-            "work",
-            tuple(
-                ProcSpec(
-                    f"work-{i}",
-                    toy_stages.worker,
-                    (ring, q1, q2),
-                )
-                if not worker_kw
-                else ProcSpec(
-                    f"work-{i}",
-                    toy_stages.worker,
-                    (ring, q1, q2, worker_kw.get("fail_at", -1), worker_kw.get("kill_at", -1)),
-                )
-                for i in range(workers)
-            ),
-            inbox=q1,
-        ),
-        Tier("sink", (ProcSpec("sink", toy_stages.file_sink, (q2, str(out))),), inbox=q2),
+        Tier("src", tuple(ProcSpec(f"src-{i}", toy_stages.ListSource(source, outbox=q1)) for i in range(sources))),
+        Tier("work", tuple(ProcSpec(f"work-{i}", toy_stages.Worker(work, q1, q2)) for i in range(workers)), inbox=q1),
+        Tier("sink", (ProcSpec("sink", toy_stages.FileSink(toy_stages.FileSinkParams(str(out)), q2)),), inbox=q2),
     ]
     sup = Supervisor(ctx, tiers, [ring], [q1, q2], on_event or (lambda *a: None), abort=abort, drain_timeout_s=20)
     sup.run()
@@ -69,11 +51,11 @@ def run_toy(
 def test_every_item_arrives_once_and_eos_drains(start_method: str, tmp_path: Path, no_leaks: None) -> None:
     values = list(range(200))
     events: list[Any] = []
-    _, got = run_toy(start_method, tmp_path, values, on_event=lambda *e: events.append(e))
+    _, got = run_toy(start_method, tmp_path, values, on_event=events.append)
     data = sorted(tuple(x) for x in got if x[0] != "end")
     assert data == [(i, 2 * i) for i in values]  # none lost, none duplicated, values from shm
     assert ["end", 200] in got
-    assert events and events[-1][0] == "progress" and events[-1][1] == "sink"
+    assert events and events[-1] == toy_stages.Count(len(got))  # typed events reach on_event
 
 
 @pytest.mark.timeout(60)
@@ -103,8 +85,8 @@ def test_a_killed_stage_stops_everything(start_method: str, tmp_path: Path, no_l
 def test_ctrl_c_drains_and_finishes_outputs(start_method: str, tmp_path: Path, no_leaks: None) -> None:
     first_progress = threading.Event()
 
-    def on_event(kind: str, stage: str, data: dict[str, Any]) -> None:
-        if kind == "progress" and data["n"] > 20 and not first_progress.is_set():
+    def on_event(event: toy_stages.Count) -> None:
+        if event.n > 20 and not first_progress.is_set():
             first_progress.set()
             os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C reaches the supervisor
 

@@ -4,6 +4,7 @@ oldest batch ride along in the next one (full batches keep the card's per-batch 
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from collections.abc import Callable
 
@@ -13,8 +14,9 @@ from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
 from hw.settings import BackendSettings
 from pipeline.channels import STOP, Channel
 from pipeline.shm import SlotRing
-from stages.descriptors import FrameRef, Result, TensorRef
-from stages.infer import _Batcher
+from pipeline.stage import StageContext
+from stages.descriptors import FrameRef, LabelInfo, Result, TensorRef
+from stages.infer import InferParams, InferStage
 
 
 class FakeCard:
@@ -29,6 +31,15 @@ class FakeCard:
         self.started: list[int] = []
         self.buffers = np.zeros((2, max_batch, *INPUT_SHAPE), INPUT_DTYPE)
         self.sizes: dict[int, int] = {}
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def class_names(self) -> list[str]:
+        return ["fake"] * 1000
 
     def input_buffer(self, k: int) -> np.ndarray:
         return self.buffers[k]
@@ -64,6 +75,9 @@ def test_arrivals_during_the_wait_join_the_next_batch() -> None:
         if len(waits) == 1:  # while the host waits for the first batch, 6 more tensors and the end arrive
             send(6)
             inbox.put(STOP)
+            # In the graph they come from other processes and are in the pipe already; here the
+            # queue's feeder thread must have written them before the stage looks.
+            assert inbox._q._reader.poll(5)  # type: ignore[attr-defined]
 
     card = FakeCard(8, on_wait)
     settings = BackendSettings(name="sim", max_batch=8, batch_timeout_ms=1.0, buffer_sets=2)
@@ -71,8 +85,15 @@ def test_arrivals_during_the_wait_join_the_next_batch() -> None:
         send(8)
         send(8)
         send(2)  # the third batch starts with 2; both sets are busy
-        _Batcher(card, settings, tensors, inbox, out).run()  # type: ignore[arg-type]
+
+        class InferOnFakeCard(InferStage):
+            def make_backend(self) -> FakeCard:  # type: ignore[override]
+                return card
+
+        stage = InferOnFakeCard(InferParams(settings, 0, tensors), inbox, out)
+        stage.run(StageContext("infer-0", ctx.Event(), ctx.Event(), queue.Queue()))
         assert card.started == [8, 8, 8]  # not [8, 8, 2, 6]
+        assert isinstance(out.get(timeout=5), LabelInfo)  # first, before any result
         results = [out.get(timeout=5) for _ in range(24)]
         assert all(isinstance(r, Result) for r in results)
         assert sorted(r.frame.seq for r in results) == list(range(24))

@@ -1,0 +1,57 @@
+"""The Job protocol: what one kind of run (label, live, the bench's timed label, a Ray worker...)
+tells the runner, which knows nothing else about it.
+
+    job.prepare()          main process, before any stage: check inputs, make the output folder;
+                           returns the GraphShape it needs (raises a VidpipeError: nothing to do)
+    job.sources(...)       the source stage processes (tier 0 of the graph)
+    job.outputs()          the sink's OutputsFactory (picklable: it is made here, used there)
+    job.on_event(event)    every typed event from the stages (progress, problems, streams done)
+    job.close()            always, after the graph: progress bars, unfinished outputs
+    job.exit_code(...)     after a complete run: the summary, and EXIT_OK / FAILED / INTERRUPTED
+
+`stages.jobs.graph.run_job(job)` drives these around `run_graph`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.channels import Channel
+from pipeline.events import Event
+from pipeline.shm import SlotRing
+from pipeline.supervisor import ProcSpec
+from stages.config import JobConfig
+from stages.sink import OutputsFactory
+
+# The process exit codes of every vidpipe command.
+EXIT_OK = 0  # everything worked
+EXIT_FAILED = 1  # an input or a stage failed (each problem was one line)
+EXIT_USAGE = 2  # a configuration mistake
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: outputs finalized
+
+
+@dataclass(frozen=True)
+class GraphShape:
+    """What a job asks of the graph besides its config."""
+
+    max_frame_bytes: int  # the largest frame a source will write (sizes the frame ring)
+    queue_size: int  # descriptors per queue; short for live (a waiting frame is latency)
+    max_open_sources: int = 0  # source processes running at once; 0 = all
+    stale_after_s: float = 0.0  # live: preprocess drops older frames; 0 = never
+
+
+class Job(Protocol):
+    config: JobConfig
+
+    def prepare(self) -> GraphShape: ...
+
+    def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]: ...
+
+    def outputs(self) -> OutputsFactory: ...
+
+    def on_event(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+    def exit_code(self, interrupted: bool) -> int: ...

@@ -1,0 +1,173 @@
+"""The `vidpipe` command line.
+
+    vidpipe label clip.mp4 more/*.mp4 --out results/        batch labeling
+    vidpipe run configs/label-videos.yaml                      any job from a config file
+    vidpipe live 0 rtsp://cam/stream                          live classification
+    vidpipe devices                                            what can run inference here
+    vidpipe model                                              build the cpu backend's model
+
+User mistakes end as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hw.registry import cpu_model_needed
+from pipeline.config import replace_path
+from pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
+from pipeline.logs import setup_main_logging, shutdown_main_logging
+from stages.config import JobConfig, SourceSettings, load_job, validate
+from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
+
+log = logging.getLogger("vidpipe")
+
+# flag dest -> config key path
+OVERRIDES = {
+    "out": "output.dir",
+    "backend": "backend.name",
+    "batch": "backend.max_batch",
+    "batch_timeout_ms": "backend.batch_timeout_ms",
+    "workers": "preprocess.workers",
+    "resize": "preprocess.resize",
+    "start_method": "runtime.start_method",
+    "port": "live.http_port",
+    "host": "live.http_host",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    label = sub.add_parser("label", help="label video files and folders")
+    label.add_argument("inputs", nargs="+", help="video files or folders")
+    run = sub.add_parser("run", help="run a job described by a YAML config")
+    run.add_argument("config", type=Path)
+    run.add_argument("inputs", nargs="*", help="replace the config's inputs / live sources")
+    live = sub.add_parser("live", help="classify live sources (cameras, streams)")
+    live.add_argument(
+        "inputs",
+        nargs="*",
+        help="camera index, /dev/videoN, rtsp://..., http://..., folder, file (default: the config's live.sources)",
+    )
+    live.add_argument("--port", type=int, help="live view port (0 = off; default 8080)")
+    live.add_argument("--host", help="live view address (default 127.0.0.1)")
+    live.add_argument("--display", action="store_true", help="show a cv2 window")
+    for p in (label, run, live):
+        _job_flags(p)
+    sub.add_parser("devices", help="list accelerators and backends").set_defaults(config=None)
+    model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
+    model.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    return parser
+
+
+def _job_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", dest="config_file", type=Path, help="YAML config (flags override it)")
+    p.add_argument("--out", help="output folder (default results/)")
+    p.add_argument("--backend", help="cpu | sim | alveo | alveo-emu")
+    p.add_argument("--batch", type=int, help="max batch size")
+    p.add_argument("--batch-timeout-ms", type=float)
+    p.add_argument("--workers", type=int, help="preprocess processes (default: cores)")
+    p.add_argument("--resize", choices=["full", "center-crop"])
+    p.add_argument("--start-method", choices=["spawn", "fork", "forkserver"])
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-q", "--quiet", action="count", default=0)
+
+
+def make_job(args: argparse.Namespace) -> JobConfig:
+    source = "command line"
+    if args.command == "run":
+        job, source = load_job(args.config), str(args.config)
+    elif args.config_file is not None:
+        job, source = load_job(args.config_file), str(args.config_file)
+    else:
+        job = JobConfig()
+    if args.command == "label" or (args.command == "run" and args.inputs and job.job == "label"):
+        job = replace_path(job, "inputs", tuple(args.inputs))
+        job = replace_path(job, "job", "label")
+    elif args.command == "live" or (args.command == "run" and args.inputs):
+        job = replace_path(job, "job", "live")
+        if args.inputs:
+            job = replace_path(job, "live.sources", tuple(SourceSettings(uri=u) for u in args.inputs))
+    for dest, key in OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            job = replace_path(job, key, value)
+    if args.no_video:
+        job = replace_path(job, "output.video", False)
+    if args.no_progress:
+        job = replace_path(job, "output.progress", False)
+    if getattr(args, "display", False):
+        job = replace_path(job, "live.display", True)
+    validate(job, source)
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO - 10 * getattr(args, "verbose", 0) + 10 * getattr(args, "quiet", 0)
+    log_queue = setup_main_logging(max(logging.DEBUG, min(level, logging.CRITICAL)))
+    try:
+        return _dispatch(args, log_queue, level)
+    except StageFailed as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except VidpipeError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        shutdown_main_logging()
+
+
+def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
+    if args.command == "devices":
+        from stages.jobs.devices import print_devices
+
+        return print_devices()
+    if args.command == "model":
+        from hw.model_build import ensure_model
+        from hw.paths import default_model_path
+
+        path = ensure_model(default_model_path(), force=args.force)
+        print(f"model ready: {path}")
+        return EXIT_OK
+    config = make_job(args)
+    _check_model(config)
+    from stages.jobs.graph import run_job
+
+    return run_job(_job(config), log_queue, level)
+
+
+def _job(config: JobConfig) -> Job:
+    if config.job == "live":
+        from stages.jobs.live import LiveJob
+
+        return LiveJob(config)
+    from stages.jobs.label import LabelJob
+
+    return LabelJob(config)
+
+
+def _check_model(config: JobConfig) -> None:
+    """Fail before starting any process when the backend's cpu model is absent."""
+    path = cpu_model_needed(config.backend)
+    if path is not None and not path.is_file():
+        raise BackendError(f"cpu model not found at {path}: build it with `make model` (or `vidpipe model`)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Builds the process graph of a job and runs it under the supervisor.
+
+sources (tier 0) --pre_q--> preprocess x N (tier 1) --infer_q--> infer x cards (tier 2)
+                                                              --sink_q--> sink (tier 3)
+
+The graph is the same for every job: the Job (stages.jobs.base) brings its sources, its outputs
+and its GraphShape; nothing here asks which kind of job it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+
+from hw.base import INPUT_SHAPE
+from hw.registry import backend_device_count
+from pipeline.channels import Channel
+from pipeline.shm import SlotRing
+from pipeline.supervisor import ProcSpec, Supervisor, Tier
+from stages.config import JobConfig, preprocess_workers
+from stages.infer import InferParams, InferStage
+from stages.jobs.base import GraphShape, Job
+from stages.preprocess import PreprocessParams, PreprocessStage
+from stages.sink import SinkParams, SinkStage
+
+log = logging.getLogger(__name__)
+
+FRAME_RING_BUDGET = 768 * 1024 * 1024  # bytes of /dev/shm for frames unless frame_slots is set
+
+
+@dataclass(frozen=True)
+class GraphPlan:
+    frame_bytes: int
+    frame_slots: int
+    tensor_slots: int
+    workers: int
+    infer_procs: int
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    plan: GraphPlan
+    interrupted: bool  # Ctrl-C / SIGTERM drained the graph
+
+
+def plan(config: JobConfig, max_frame_bytes: int) -> GraphPlan:
+    workers = preprocess_workers(config)
+    cards = backend_device_count(config.backend)
+    batch = config.backend.max_batch
+    # Enough frames in flight to keep every buffer set of every card busy plus the workers; the
+    # ring bounds memory, the queues only bound descriptors.
+    wanted = 2 * batch * config.backend.buffer_sets * cards + 2 * workers + 8
+    floor = batch * cards + workers + 4
+    slots = config.runtime.frame_slots or max(floor, min(wanted, FRAME_RING_BUDGET // max_frame_bytes))
+    tensors = batch * (config.backend.buffer_sets + 1) * cards + 2 * workers + 4
+    return GraphPlan(max_frame_bytes, slots, tensors, workers, cards)
+
+
+def run_job(job: Job, log_queue: Any, log_level: int) -> int:
+    """prepare -> run the graph -> close (always) -> exit code. Raises StageFailed if a stage
+    failed (everything is cleaned up by then) and VidpipeError when there is nothing to run."""
+    shape = job.prepare()
+    try:
+        run = run_graph(job, shape, log_queue, log_level)
+    finally:
+        job.close()
+    return job.exit_code(run.interrupted)
+
+
+def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> GraphRun:
+    """Run `job`'s graph to completion under the supervisor."""
+    config = job.config
+    graph = plan(config, shape.max_frame_bytes)
+    ctx = multiprocessing.get_context(config.runtime.start_method)
+    cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
+    abort = ctx.Event()
+    frames = SlotRing(ctx, graph.frame_slots, graph.frame_bytes, "frames")
+    tensors = SlotRing(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")
+    backend = config.backend
+    pre_q = Channel(ctx, "preprocess-in", shape.queue_size, abort)
+    infer_q = Channel(ctx, "infer-in", shape.queue_size, abort)
+    sink_q = Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort)
+    preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
+    tiers = [
+        Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources),
+        Tier(
+            "preprocess",
+            tuple(
+                ProcSpec(f"preprocess-{i}", PreprocessStage(preprocess, pre_q, infer_q)) for i in range(graph.workers)
+            ),
+            inbox=pre_q,
+        ),
+        Tier(
+            "infer",
+            tuple(
+                ProcSpec(f"infer-{i}", InferStage(InferParams(backend, i, tensors), infer_q, sink_q))
+                for i in range(graph.infer_procs)
+            ),
+            inbox=infer_q,
+        ),
+        Tier(
+            "sink",
+            (ProcSpec("sink", SinkStage(SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q)), sink_q)),),
+            inbox=sink_q,
+        ),
+    ]
+    sup = Supervisor(
+        ctx,
+        tiers,
+        [frames, tensors],
+        [pre_q, infer_q, sink_q],
+        job.on_event,
+        log_queue,
+        log_level,
+        config.runtime.drain_timeout_s,
+        abort=abort,
+    )
+    log.debug("graph: %s", graph)
+    sup.run()
+    return GraphRun(graph, sup.interrupted)

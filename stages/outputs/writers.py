@@ -1,0 +1,262 @@
+"""Output files: per-frame JSONL/CSV, segments JSON/CSV, annotated H.264 video.
+
+One rule for every writer: data goes to `NAME.part` and is renamed to NAME (atomic, same
+folder) only when the file is complete and closed, so a file under its final name is never
+half-written. `close(abort=True)` (Ctrl-C, a failed stage) still finalizes what was written:
+the JSONL keeps its complete lines, the video is flushed and finalized into a playable file of
+the frames encoded so far, and both are published under their final names; the segments JSON
+then carries "error" saying the video was cut short. Pass `keep_on_abort=False` to delete
+instead. A process killed outright (SIGKILL) leaves only a `.part` file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import av
+import cv2
+import numpy as np
+from av.container import OutputContainer
+from av.video.stream import VideoStream
+
+from stages.outputs.records import FrameLabel
+from stages.outputs.smoothing import LabelShare, Segment
+
+PART_SUFFIX = ".part"
+SEGMENT_CSV_HEADER = ("label", "name", "start_s", "end_s", "start_frame", "end_frame", "frames", "mean_score")
+
+
+def part_path(path: Path) -> Path:
+    return path.with_name(path.name + PART_SUFFIX)
+
+
+class _AbortOnError:
+    """Context manager: a clean exit closes normally, an exception closes with abort=True."""
+
+    def close(self, abort: bool = False) -> Path | None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(abort=exc_type is not None)
+
+
+class _TextWriter(_AbortOnError):
+    """A line-oriented text file written to NAME.part, renamed to NAME on close."""
+
+    def __init__(self, path: str | Path, keep_on_abort: bool = True) -> None:
+        self.path = Path(path)
+        self.keep_on_abort = keep_on_abort
+        self.lines = 0
+        self._tmp = part_path(self.path)
+        self._result: Path | None = None
+        # Line buffered: each record reaches the OS as one write, so `tail -f NAME.part` works
+        # and a crash never leaves a torn line before the last one.
+        self._file: io.TextIOWrapper | None = open(self._tmp, "w", encoding="utf-8", newline="", buffering=1)  # noqa: SIM115
+
+    def _write_line(self, line: str) -> None:
+        if self._file is None:
+            raise ValueError(f"{self.path}: write after close")
+        self._file.write(line)
+        self.lines += 1
+
+    def close(self, abort: bool = False) -> Path | None:
+        """Publishes the file (idempotent). Returns its path, or None when nothing was kept."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            self._result = _publish(self._tmp, self.path, keep=not abort or self.keep_on_abort, finalize=file.close)
+        return self._result
+
+
+class JsonlWriter(_TextWriter):
+    """One JSON object per line: FrameLabel.to_json() (or any mapping)."""
+
+    def write(self, record: FrameLabel | Mapping[str, Any]) -> None:
+        data = record.to_json() if isinstance(record, FrameLabel) else record
+        self._write_line(json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+class CsvWriter(_TextWriter):
+    """A CSV file with a header row, written row by row."""
+
+    def __init__(self, path: str | Path, header: Sequence[str], keep_on_abort: bool = True) -> None:
+        super().__init__(path, keep_on_abort)
+        self._buf = io.StringIO()
+        self._csv = csv.writer(self._buf, lineterminator="\n")
+        self.write(header)
+        self.lines = 0  # data rows only
+
+    def write(self, row: Iterable[Any]) -> None:
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._csv.writerow(row)
+        self._write_line(self._buf.getvalue())
+
+
+class SegmentsWriter:
+    """NAME.segments.json and NAME.segments.csv, each written whole and published atomically."""
+
+    @staticmethod
+    def write(path_json: str | Path, path_csv: str | Path | None, segments: Sequence[Segment],
+              summary: Sequence[LabelShare], meta: Mapping[str, Any]) -> None:
+        """`meta`: "video", "fps", "frames" (and any extra keys); "error" is kept only when set."""
+        doc: dict[str, Any] = {k: v for k, v in meta.items() if k != "error"}
+        doc["segments"] = [s.to_json() for s in segments]
+        doc["summary"] = [{"name": s.name, "duration_s": round(s.duration_s, 6), "share": round(s.share, 6)}
+                          for s in summary]
+        if meta.get("error"):
+            doc["error"] = str(meta["error"])
+        _write_atomic(Path(path_json), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        if path_csv is not None:
+            with CsvWriter(path_csv, SEGMENT_CSV_HEADER) as table:
+                for s in segments:
+                    table.write((s.label, s.name, f"{s.start_s:.6f}", f"{s.end_s:.6f}", s.start_frame,
+                                 s.end_frame, s.frames, f"{s.mean_score:.5f}"))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = part_path(path)
+    _publish(tmp, path, keep=True, finalize=lambda: tmp.write_text(text, encoding="utf-8"))
+
+
+def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object]) -> Path | None:
+    """Runs `finalize()` (flush, close); renames tmp -> final if keep, else deletes tmp."""
+    try:
+        finalize()
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # could not be completed: nothing may claim the final name
+        raise
+    if not keep:
+        tmp.unlink(missing_ok=True)
+        return None
+    os.replace(tmp, final)
+    return final
+
+
+# -- H.264 ----------------------------------------------------------------------------------
+
+_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def frame_rate(fps: float | Fraction) -> Fraction:
+    """An exact rate: NTSC-style floats (29.97..., 23.976) snap to n*1000/1001."""
+    if isinstance(fps, Fraction):
+        rate = fps
+    else:
+        if not 0 < fps < float("inf"):
+            raise ValueError(f"frame rate must be a positive number, got {fps}")
+        ntsc = round(fps * 1.001)
+        if ntsc > 0 and abs(fps - ntsc * 1000 / 1001) < fps * 1e-4 and abs(fps - ntsc) > fps * 1e-4:
+            rate = Fraction(ntsc * 1000, 1001)
+        else:
+            rate = Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise ValueError(f"frame rate must be positive, got {fps}")
+    return rate
+
+
+class H264Writer(_AbortOnError):
+    """Annotated video: H.264 (libx264, yuv420p, High profile) in MP4 with +faststart, which
+    every browser plays. One output frame per write(), pts = frame index at exactly `fps`
+    (time base 1/fps), so frame count and rate equal the input's (a variable-rate input comes
+    out constant-rate).
+
+    Odd sizes: 4:2:0 H.264 cannot code odd widths/heights (chroma is subsampled by 2, and the
+    SPS crop window also moves in 2-pixel steps), and 4:4:4, which could, does not play in
+    browsers. So an odd dimension is padded by one pixel, repeating the last column/row:
+    every input pixel is kept and the extra line is invisible. `encoded_size` tells the size.
+
+    Colour: BGR -> YUV 4:2:0 by OpenCV (BT.601, limited range; ~6x faster than swscale here),
+    and the stream is tagged BT.601 so players do not guess BT.709 for HD sizes.
+    May block: in write() (encoding, libx264 threads) and close() (flush, faststart rewrite).
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction, *,
+                 preset: str = "veryfast", crf: int = 23, threads: int = 0, keep_on_abort: bool = True,
+                 options: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path)
+        fmt = _FORMATS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"{self.path}: unsupported video extension (use {', '.join(_FORMATS)})")
+        if width <= 0 or height <= 0:
+            raise ValueError(f"{self.path}: bad frame size {width}x{height}")
+        self.width, self.height = width, height
+        self.encoded_size = (width + width % 2, height + height % 2)
+        self.rate = frame_rate(fps)
+        self.keep_on_abort = keep_on_abort
+        self.frames = 0
+        self._tmp = part_path(self.path)
+        self._result: Path | None = None
+        container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        container = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
+        try:
+            self._stream = self._add_stream(container, preset, crf, threads, options or {})
+        except BaseException:
+            container.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
+        self._container: OutputContainer | None = container
+
+    def _add_stream(self, container: OutputContainer, preset: str, crf: int, threads: int,
+                    options: Mapping[str, str]) -> VideoStream:
+        stream = container.add_stream("libx264", rate=self.rate)
+        stream.width, stream.height = self.encoded_size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = 1 / self.rate
+        cc = stream.codec_context
+        cc.colorspace = cc.color_primaries = cc.color_trc = 6  # AVCOL_*_SMPTE170M (BT.601)
+        cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
+        stream.options = {"preset": preset, "crf": str(crf), **({"threads": str(threads)} if threads else {}),
+                          **dict(options)}
+        cc.open()  # now, not at the first frame: a bad preset or a missing libx264 fails here
+        return stream
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Encodes one BGR uint8 frame of the size given at construction."""
+        if self._container is None:
+            raise ValueError(f"{self.path}: write after close")
+        if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected a {self.width}x{self.height} BGR uint8 frame, "
+                             f"got {frame_bgr.dtype} {frame_bgr.shape}")
+        pad_w, pad_h = self.encoded_size[0] - self.width, self.encoded_size[1] - self.height
+        if pad_w or pad_h:
+            frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        yuv = np.asarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)  # no copy; typed
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = self.frames
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self, abort: bool = False) -> Path | None:
+        """Flushes the encoder and finalizes the file (idempotent). Returns the published path,
+        or None when nothing was kept (no frame written, or abort with keep_on_abort=False)."""
+        container, self._container = self._container, None
+        if container is None:
+            return self._result
+        keep = self.frames > 0 and (not abort or self.keep_on_abort)  # a frameless MP4 plays nowhere
+        if not keep:
+            with contextlib.suppress(Exception):
+                container.close()
+            self._tmp.unlink(missing_ok=True)
+            return None
+
+        def finalize() -> None:
+            try:
+                container.mux(self._stream.encode(None))  # drain the encoder's delayed frames
+            finally:
+                container.close()  # trailer (+faststart moves the index to the front)
+
+        self._result = _publish(self._tmp, self.path, keep=True, finalize=finalize)
+        return self._result

@@ -1,0 +1,67 @@
+"""The label overlay: only the box changes, the text is there, and it scales with the frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stages.outputs.overlay import draw_labels, label_box, label_lines
+
+NAMES = ("tiger cat", "tabby", "Egyptian cat", "lynx", "cougar")
+SCORES = (0.83, 0.09, 0.04, 0.02, 0.01)
+
+
+def grey(width: int, height: int) -> np.ndarray:
+    return np.full((height, width, 3), 128, np.uint8)
+
+
+@pytest.mark.parametrize("size", [(160, 120), (641, 361), (1920, 1080), (3840, 2160)])
+def test_only_the_box_changes_and_text_is_drawn(size: tuple[int, int]) -> None:
+    frame = grey(*size)
+    draw_labels(frame, NAMES, SCORES, stream_label="cam0", extra="12.0 ms")
+    x, y, w, h = label_box(frame.shape, NAMES, SCORES, stream_label="cam0", extra="12.0 ms")
+    assert w > 0 and h > 0 and x + w <= size[0] and y + h <= size[1]
+    outside = np.ones(frame.shape[:2], bool)
+    outside[y:y + h, x:x + w] = False
+    assert (frame[outside] == 128).all()
+    box = frame[y:y + h, x:x + w]
+    dark = (box == 45).all(axis=2).mean()  # 128 * 0.35 rounded: the box background
+    white = (box >= 220).all(axis=2).sum()
+    assert dark > 0.5
+    assert white > 0.005 * w * h  # white text strokes
+    assert (box[..., 2] > 200).any() and (box[..., 0] < 100).any()  # the yellow stream label (BGR)
+
+
+def test_font_scales_with_frame_height() -> None:
+    heights = {}
+    for height in (360, 720, 1080, 2160):
+        _, _, _, h = label_box((height, height * 16 // 9, 3), NAMES, SCORES)
+        heights[height] = h / height
+    assert max(heights.values()) / min(heights.values()) < 1.3  # same share of the frame at any size
+
+
+def test_lines_with_and_without_scores() -> None:
+    assert label_lines(NAMES, SCORES) == ["tiger cat 83%", "tabby 9%", "Egyptian cat 4%"]
+    assert label_lines(NAMES, None, top=2) == ["tiger cat", "tabby"]
+    assert label_lines(("a",), (7.5,)) == ["a 7.50"]  # raw scores, not probabilities
+    _, _, _, three = label_box((360, 640, 3), NAMES, SCORES)
+    _, _, _, five = label_box((360, 640, 3), NAMES, SCORES, stream_label="cam", extra="x")
+    assert five > three
+
+
+def test_long_names_on_a_narrow_frame_fit_and_tiny_frames_do_not_crash() -> None:
+    long = ("Chesapeake Bay retriever", "German short-haired pointer", "American Staffordshire terrier")
+    frame = grey(200, 300)
+    draw_labels(frame, long, (0.5, 0.3, 0.2))
+    x, _, w, _ = label_box(frame.shape, long, (0.5, 0.3, 0.2))
+    assert x + w <= 200
+    for size in ((8, 6), (33, 17)):
+        draw_labels(grey(*size), NAMES, SCORES, stream_label="cam0")
+    draw_labels(grey(64, 48), (), None)  # nothing to draw: untouched
+
+
+def test_rejects_non_bgr_frames() -> None:
+    with pytest.raises(ValueError, match="BGR uint8"):
+        draw_labels(np.zeros((10, 10), np.uint8), NAMES, SCORES)
+    with pytest.raises(ValueError, match="BGR uint8"):
+        draw_labels(np.zeros((10, 10, 3), np.float32), NAMES, SCORES)
