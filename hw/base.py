@@ -23,6 +23,11 @@ import numpy as np
 INPUT_SHAPE = (224, 224, 3)
 INPUT_DTYPE = np.int8
 TOP_K = 5
+NUM_CLASSES = 1000  # ImageNet-1k: class ids 0..999
+FC_SHAPE = (1000, 2048)  # the accelerator's FC weights, int8: NUM_CLASSES x 2048 features
+# The ResNet50-PYNQ release: its kernel (compile/kernel.xml) and the shell it is linked for (link/Makefile).
+RESNET50_VLNV = "xilinx.com:hls:resnet50:1.0"
+U250_SHELL = "xilinx_u250_xdma_201830_2"
 
 
 def check_start(name: str, buffer_set: int, n: int, buffer_sets: int, max_batch: int, running: Container[int]) -> None:

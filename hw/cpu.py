@@ -19,7 +19,7 @@ from hw import imagenet
 from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
 from hw.paths import default_model_path
 from hw.settings import BackendSettings
-from pipeline.errors import BackendError
+from pipeline.errors import BackendError, one_line
 
 BUILD_HINT = "run `make model` (or `python -m hw.model_build`)"
 
@@ -54,7 +54,7 @@ class CpuModel:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             raise BackendError(
-                f"cpu model {self.path} is malformed ({_first_line(exc)}); rebuild it: python -m hw.model_build --force"
+                f"cpu model {self.path} is malformed ({one_line(exc)}); rebuild it: python -m hw.model_build --force"
             ) from exc
         self._output = self._check_signature()
 
@@ -80,18 +80,13 @@ class CpuModel:
         try:
             (out,) = self._session.run([self._output], {"input": np.ascontiguousarray(batch)})
         except Exception as exc:
-            raise BackendError(f"cpu inference failed: {_first_line(exc)}") from exc
+            raise BackendError(f"cpu inference failed: {one_line(exc)}") from exc
         probs = out if self._output == "probs" else _softmax(out)
         top = np.argpartition(-probs, TOP_K, axis=1)[:, :TOP_K]
         scores = np.take_along_axis(probs, top, axis=1)
         order = np.argsort(-scores, axis=1, kind="stable")
         top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
         return top.astype(np.uint32), scores.astype(np.float32)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class CpuBackend:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.base import FC_SHAPE
 from pipeline.errors import BackendError
 
-FC_SHAPE = (1000, 2048)
 FC_SIZE = FC_SHAPE[0] * FC_SHAPE[1]
 _I8 = np.iinfo(np.int8)
 

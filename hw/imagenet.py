@@ -1,14 +1,20 @@
 """ImageNet-1k class names in the standard index order (0 = tench ... 999 = toilet tissue).
 
 `imagenet_classes.txt` is pytorch/hub's list (one short name per line), shipped as package data.
+`load_label_file` reads a user's own list instead (`backend.alveo.labels`: the release's
+labels.pkl or a text file).
 """
 
 from __future__ import annotations
 
+import pickle
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-NUM_CLASSES = 1000
+from hw.base import NUM_CLASSES
+from pipeline.errors import BackendError, one_line
+
 _CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
 
 
@@ -23,3 +29,28 @@ def _names() -> tuple[str, ...]:
 def class_names() -> list[str]:
     """The 1000 names; a fresh list each call (the cached tuple stays immutable)."""
     return list(_names())
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Plain lists/dicts/strings only: a label file must not run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"label pickle refers to {module}.{name}")
+
+
+def load_label_file(path: Path) -> list[str]:
+    """Class names 0..999 from the reference labels.pkl (list or {id: name}) or a text file, one per line."""
+    if not path.is_file():
+        raise BackendError(f"label file {path} (alveo.labels) not found")
+    try:
+        if path.suffix.lower() in (".pkl", ".pickle"):
+            with path.open("rb") as f:
+                raw = _SafeUnpickler(f).load()
+            names = [raw[i] for i in range(NUM_CLASSES)] if isinstance(raw, dict) else list(raw)
+        else:
+            names = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
+        raise BackendError(f"label file {path}: cannot read class names ({one_line(exc)})") from exc
+    if len(names) != NUM_CLASSES or not all(isinstance(n, str) for n in names):
+        raise BackendError(f"label file {path}: expected {NUM_CLASSES} class names, found {len(names)}")
+    return [n.strip() for n in names]

@@ -6,9 +6,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from hw.base import Accelerator, DeviceInfo
-from hw.settings import BACKENDS, BackendSettings, SimSettings
-from pipeline.errors import BackendError, ConfigError
+from hw.base import U250_SHELL, Accelerator, DeviceInfo
+from hw.settings import BACKENDS, AlveoSettings, BackendSettings, SimSettings
+from pipeline.errors import BackendError, ConfigError, one_line
 
 _ALVEO = ("alveo", "alveo-emu")
 
@@ -40,7 +40,8 @@ def cpu_model_needed(settings: BackendSettings) -> Path | None:
 def create_backend(settings: BackendSettings, device_index: int = 0) -> Accelerator:
     """The backend for infer process `device_index` (0 .. backend_device_count - 1).
 
-    For alveo, process k drives pynq device `settings.alveo.devices[k]`."""
+    For alveo, process k drives the card named by `settings.alveo.devices[k]` (an index into
+    pynq.Device.devices, or a shell name: see hw.alveo_cards)."""
     _check_name(settings)
     if settings.name == "cpu":
         from hw.cpu import CpuBackend
@@ -55,33 +56,36 @@ def create_backend(settings: BackendSettings, device_index: int = 0) -> Accelera
         raise ConfigError(f"infer process {device_index} has no card: backend.alveo.devices is {list(devices)}")
     from hw.alveo import AlveoBackend
 
-    return AlveoBackend(settings, devices[device_index])
+    return AlveoBackend(settings, device_index)
 
 
-def list_devices() -> list[DeviceInfo]:
-    """One line per thing that can run inference here: Alveo cards, the cpu model, sim, the emulated card."""
-    return [*_alveo_devices(), _cpu_device(), _sim_device(), _emulated_device()]
+def list_devices(settings: BackendSettings | None = None) -> list[DeviceInfo]:
+    """One line per thing that can run inference here: Alveo cards (and whether each can run the
+    configured xclbin, `settings.alveo.xclbin`), the cpu model, sim, the emulated card."""
+    alveo = (settings or BackendSettings()).alveo
+    return [*_alveo_devices(alveo), _cpu_device(), _sim_device(), _emulated_device(alveo)]
 
 
-def _alveo_devices() -> list[DeviceInfo]:
-    from hw.alveo import AlveoBackend, _import_pynq, _no_device_message
+def _alveo_devices(alveo: AlveoSettings) -> list[DeviceInfo]:
+    from hw.alveo_cards import describe_cards, no_device_message, real_devices
+    from hw.alveo_pynq import import_pynq
 
     try:
-        pynq = _import_pynq()
-        devices = AlveoBackend._real_devices(pynq)
+        pynq = import_pynq()
+        devices = real_devices(pynq)
     except BackendError as exc:
         return [DeviceInfo("alveo", "-", str(exc))]
     if not devices:
-        return [DeviceInfo("alveo", "-", _no_device_message())]
-    state = f"pynq {pynq.__version__} device"
-    return [DeviceInfo("alveo", f"{i}: {d.name}", f"{state} {d.tag}") for i, d in enumerate(devices)]
+        return [DeviceInfo("alveo", "-", no_device_message())]
+    rows = describe_cards(devices, Path(alveo.xclbin).expanduser(), pynq.__version__)
+    return [DeviceInfo("alveo", name, state) for name, state in rows]
 
 
 def _cpu_device() -> DeviceInfo:
     try:
         cpu: Any = importlib.import_module("hw.cpu")
     except Exception as exc:
-        return DeviceInfo("cpu", "onnxruntime", f"unavailable ({type(exc).__name__}: {exc})")
+        return DeviceInfo("cpu", "onnxruntime", f"unavailable ({one_line(exc)})")
     describe = getattr(cpu, "describe_model_state", None)
     return DeviceInfo("cpu", "onnxruntime", str(describe()) if describe else "available")
 
@@ -93,13 +97,26 @@ def _sim_device() -> DeviceInfo:
     return DeviceInfo("sim", "U250 timing model", model)
 
 
-def _emulated_device() -> DeviceInfo:
-    from hw.alveo import _import_pynq
+def _emulated_device(alveo: AlveoSettings) -> DeviceInfo:
+    from hw.alveo_pynq import import_pynq
 
     try:
-        pynq = _import_pynq()
-        from hw.emulated.device import DEVICE_NAME
+        pynq = import_pynq()
+        importlib.import_module("hw.emulated")
     except Exception as exc:  # needs pynq 3.0
-        return DeviceInfo("alveo-emu", "-", f"unavailable ({exc})")
-    state = f"available: the alveo path through pynq {pynq.__version__} on the cpu model"
-    return DeviceInfo("alveo-emu", f"0: {DEVICE_NAME}", state)
+        return DeviceInfo("alveo-emu", "-", f"unavailable ({one_line(exc)})")
+    from hw.alveo_cards import xclbin_platform
+
+    xclbin = Path(alveo.xclbin).expanduser()
+    try:
+        platform = xclbin_platform(xclbin) if xclbin.is_file() else U250_SHELL
+    except BackendError as exc:
+        return DeviceInfo("alveo-emu", f"0: {U250_SHELL}", str(exc))
+    if not xclbin.is_file():
+        runs = "can run its own resnet50.xclbin (the release's kernel and connectivity)"
+    elif platform == U250_SHELL:
+        runs = f"can run {xclbin.name}"
+    else:
+        runs = f"cannot run {xclbin.name} (built for {platform})"
+    state = f"available: the alveo path through pynq {pynq.__version__} on the cpu model; {runs}"
+    return DeviceInfo("alveo-emu", f"0: {U250_SHELL}", state)

@@ -29,12 +29,20 @@ class AlveoSettings:
 
     xclbin: str = "resnet50.xclbin"
     kernel: str = "resnet50_1"
-    devices: tuple[int, ...] = (0,)  # indices into pynq.Device.devices; one infer process each
+    # One infer process per entry: an index into pynq.Device.devices, or a shell name
+    # (e.g. "xilinx_u250_xdma_201830_2": the first card with that shell no other entry takes).
+    devices: tuple[int | str, ...] = (0,)
     fc_weights: str = "fcweights.csv"  # reference .csv or .npy, int8 (1000, 2048)
-    fc_target: str = "bank0"  # memory for the FC weights (the reference host code uses PLRAM0)
-    io_target: str = "bank0"  # memory for input/output buffers
+    # Memories (pynq names: bank0, PLRAM0...); empty = the one the xclbin connects the kernel
+    # port to (the release: FC weights in PLRAM0, input/output in bank0). Set: checked against it.
+    fc_target: str = ""
+    io_target: str = ""
     labels: str = ""  # reference label file; empty = built-in ImageNet-1k names
     emulate: bool = False
+    # A batch of n images not finished within wait_timeout_s + n x wait_timeout_per_image_s is
+    # a hung kernel: an error naming the card and the batch (the U250: 1.5 ms + 0.5 ms/image).
+    wait_timeout_s: float = 2.0
+    wait_timeout_per_image_s: float = 0.05
 
 
 @dataclass(frozen=True)

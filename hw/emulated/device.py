@@ -30,8 +30,8 @@ import asyncio
 import ctypes
 import errno
 import logging
+import os
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +39,16 @@ import numpy as np
 from pynq._3rdparty import xclbin
 from pynq.pl_server.device import Device
 from pynq.pl_server.xclbin_parser import XclBin
-from pynq.pl_server.xrt_device import XrtDevice, XrtUUID, _format_xrt_error, xclDeviceUsage
+from pynq.pl_server.xrt_device import REQUIRED_VERSION_ERT, XrtDevice, XrtUUID, _format_xrt_error, xclDeviceUsage
 
+from hw.base import RESNET50_VLNV, U250_SHELL
 from hw.emulated.ert import ErtScheduler
 from hw.emulated.kernel import Classify, ComputeUnit, arg_registers
 from hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
-from hw.emulated.xclbin import RESNET50_VLNV, SHELL
 
 log = logging.getLogger(__name__)
-DEVICE_NAME = "xilinx_u250_emulated"
-_CTRL_START, _CTRL_DONE, _CTRL_IDLE = 0x1, 0x2, 0x4
+XRT_VERSION = (2, 12, 427)  # the XRT this card behaves like (2020.2): >= 2.11, no waitfor
+HANG_ENV = "VIDPIPE_EMULATED_HANG_AFTER"  # test hook, see EmulatedDevice.hang_after
 _RUNS = {RESNET50_VLNV, RESNET50_VLNV.rpartition(":")[0]}  # the kernels this card's "firmware" runs
 
 install_free_hook()
@@ -76,16 +76,6 @@ class _Card:
         return next((cu for cu in self.cus.values() if cu.name == name), None)
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
-    """XrtDevice's `asyncio.get_event_loop()`; a new loop in a thread that has none."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            return asyncio.get_event_loop()
-        except RuntimeError:
-            return asyncio.new_event_loop()
-
-
 class EmulatedDevice(ErtScheduler, XrtDevice):
     """A U250 whose DDR is host memory and whose resnet50 kernel runs the CPU model."""
 
@@ -97,17 +87,17 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
 
     def __init__(self, index: int) -> None:
         Device.__init__(self, f"emulated{index}")  # not XrtDevice.__init__: that opens libxrt
-        self.capabilities = {"REGISTER_RW": True, "CALLABLE": True, "ERT": True}
+        self.emulate_xrt_version(XRT_VERSION)
         self._index = index
         self._serial = 0
         self.handle: _Handle | None = None
         self._get_handle()
-        self._info = xrt_info()
+        self.emulate_shell(U250_SHELL)
         self.contexts: dict[str, dict[str, Any]] = {}
         self.sysfs_path = None
         self.active_bos: list[tuple[Any, Any]] = []
         self._bo_cache: list[Any] = []
-        self._loop = _event_loop()
+        self._loop = asyncio.get_event_loop()  # as XrtDevice.__init__: raises in a thread with no loop
         self._streams: dict[int, Any] = {}
         self.log = CallLog()
         self.classify: Classify | None = None  # None: hw.cpu.CpuModel, created on first use
@@ -117,9 +107,40 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
         self._card: _Card | None = None
         self._bos: dict[int, EmulatedBO] = {}
         self._next_bo = 1
+        hang = os.environ.get(HANG_ENV, "")
+        self._hang_in: int | None = int(hang) if hang.isdigit() else None
 
     def __repr__(self) -> str:
-        return f"<EmulatedDevice {self.tag} {DEVICE_NAME}>"
+        return f"<EmulatedDevice {self.tag} {self.name}>"
+
+    # -- test hooks: a card unlike the default one -------------------------------------
+    def emulate_shell(self, shell: str) -> None:
+        """The shell (platform) the card runs: its `name`, and what xclbins it accepts."""
+        self.shell = shell
+        self._info = xrt_info(shell)
+
+    def emulate_xrt_version(self, version: tuple[int, int, int]) -> None:
+        """The XRT version pynq would have read: below 2.3, pynq enables no ERT on the device
+        (XrtDevice.__init__), so DefaultIP.start falls back to register writes."""
+        self.xrt_version = version
+        self.capabilities = {"REGISTER_RW": True, "CALLABLE": True}
+        if version >= REQUIRED_VERSION_ERT:
+            self.capabilities["ERT"] = True
+
+    def hang_after(self, commands: int | None) -> None:
+        """The CU completes `commands` more commands, then hangs on the next one and on every one
+        after it (as a stuck card does until reset); None: never. The environment variable
+        VIDPIPE_EMULATED_HANG_AFTER=N does the same for every card created in the process."""
+        with self._lock:
+            self._hang_in = commands
+
+    def hangs_now(self) -> bool:
+        """Asked by the CU for each command it takes."""
+        with self._lock:
+            if self._hang_in is None or self._hang_in == 0:
+                return self._hang_in == 0
+            self._hang_in -= 1
+            return False
 
     def _get_handle(self) -> None:
         self._serial += 1
@@ -138,6 +159,7 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
         if err:
             self.contexts = old_contexts
             raise RuntimeError("Programming Device failed: " + _format_xrt_error(err))
+        self.classifier()  # a card's model comes with its bitstream: loaded here, not by the first batch
 
     def _load_xclbin(self, data: bytes) -> int:
         """xclLoadXclBin: 0, or a negative errno as XRT returns it."""
@@ -150,7 +172,7 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
         if header.m_magic != b"xclbin2":
             return -errno.EINVAL
         shell = bytes(header.m_header.m_platformVBNV).rstrip(b"\0").decode(errors="replace")
-        if shell != SHELL:
+        if shell != self.shell:
             return -errno.EOPNOTSUPP  # "Shell does not match"
         uuid = bytes(header.m_header.uuid).hex()
         with self._lock:
@@ -322,38 +344,13 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
                 self.classify = CpuModel().classify
             return self.classify
 
-    # -- registers -------------------------------------------------------------------------
-    def _register_target(self, address: int) -> tuple[str, int]:
-        for name, ip in self._card.ip_dict.items() if self._card else ():
-            if ip["phys_addr"] <= address < ip["phys_addr"] + ip["addr_range"]:
-                return name, address - ip["phys_addr"]
-        raise RuntimeError(f"no IP at register address {address:#x}")
 
-    def read_registers(self, address: int, length: int) -> bytes:
-        name, offset = self._register_target(address)
-        assert self._card is not None
-        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
-        if offset == 0 and cu is not None:
-            status = _CTRL_IDLE | _CTRL_DONE if cu.idle else 0
-            regs[0:4] = (int.from_bytes(regs[0:4], "little") & ~0x7 | status).to_bytes(4, "little")
-        return bytes(regs[offset : offset + length])
-
-    def write_registers(self, address: int, data: bytes) -> None:
-        name, offset = self._register_target(address)
-        assert self._card is not None
-        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
-        regs[offset : offset + len(data)] = data
-        if offset == 0 and data[0] & _CTRL_START and cu is not None:
-            regs[0] &= ~_CTRL_START  # AP_START self-clears once the CU takes the command
-            cu.submit(bytes(regs), lambda state: None)  # the sw path: pynq polls AP_IDLE
-
-
-def xrt_info() -> Any:
-    """The xclDeviceInfo2 XrtDevice reads its name (and clocks) from."""
+def xrt_info(shell: str) -> Any:
+    """The xclDeviceInfo2 XrtDevice reads its name (the shell, as XRT reports it) from."""
     from pynq._3rdparty import xrt
 
     info = xrt.xclDeviceInfo2()
-    info.mName = DEVICE_NAME.encode()
+    info.mName = shell.encode()
     info.mVendorId, info.mDeviceId = 0x10EE, 0x5005  # Xilinx, U250
     info.mDDRBankCount, info.mDDRSize = 4, 64 << 30
     return info

@@ -10,6 +10,11 @@ Here, as on the card: xclExecBuf decodes the packet, checks the CU mask against 
 CUs and the open contexts, marks it QUEUED and queues the payload on the CU; when the CU is
 done it writes COMPLETED or ERROR into the packet, as the ERT firmware does, and wakes
 xclExecWait. The completion scan after it is XrtDevice's own.
+
+Without ERT (pynq read XRT < 2.3), DefaultIP.start is `_start_sw`: it writes the arguments and
+AP_START through `write_registers` (xclWrite) and polls AP_IDLE. XRT 2.x refuses register
+writes to a CU opened under a shared context, which is how pynq opens every CU, and pynq
+ignores xclWrite's result: the kernel silently never starts. This card does the same.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pynq._3rdparty import ert
-from pynq.pl_server.xrt_device import ErtWaitHandle, ExecBo
+from pynq.pl_server.xrt_device import REQUIRED_VERSION_ERT, ErtWaitHandle, ExecBo
 
 from hw.emulated.memory import EmulatedBO, map_host
 
 _STATE = ert.ert_cmd_state
+_CTRL_START, _CTRL_DONE, _CTRL_IDLE = 0x1, 0x2, 0x4
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class ErtScheduler:
     """The execution half of EmulatedDevice (a mixin: it uses the device's card and contexts)."""
 
     handle: Any
+    xrt_version: tuple[int, int, int]
+    log: Any
     contexts: dict[str, dict[str, Any]]
     active_bos: list[tuple[Any, Any]]
     _bo_cache: list[Any]
@@ -74,6 +82,8 @@ class ErtScheduler:
     def get_exec_bo(self, size: int = 1024) -> Any:
         if self._bo_cache:
             return self._bo_cache.pop()
+        if self.xrt_version < REQUIRED_VERSION_ERT:
+            raise RuntimeError("XRT Version too old for PYNQ ERT support")  # as XrtDevice
         with self._lock:
             bo = self._new_bo(size, "", 0)  # an exec BO lives in host memory
         return ExecBo(bo, map_host(bo), self, size)
@@ -131,3 +141,29 @@ class ErtScheduler:
             else:
                 next_bos.append((bo, completion))
         self.active_bos = next_bos
+
+    # -- the CU's control registers (xclRead / xclWrite) ----------------------------------
+    def _register_target(self, address: int) -> tuple[str, int]:
+        for name, ip in self._card.ip_dict.items() if self._card else ():
+            if ip["phys_addr"] <= address < ip["phys_addr"] + ip["addr_range"]:
+                return name, address - ip["phys_addr"]
+        raise RuntimeError(f"no IP at register address {address:#x}")
+
+    def read_registers(self, address: int, length: int) -> bytes:
+        name, offset = self._register_target(address)
+        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
+        if offset == 0 and cu is not None:
+            status = _CTRL_IDLE | _CTRL_DONE if cu.idle else 0
+            regs[0:4] = (int.from_bytes(regs[0:4], "little") & ~0x7 | status).to_bytes(4, "little")
+        return bytes(regs[offset : offset + length])
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        name, offset = self._register_target(address)
+        regs, cu = self._card.regfiles[name], self._card.cu_named(name)
+        if cu is not None and any(c["idx"] == cu.index and c["shared"] for c in self.contexts.values()):
+            self.log.add("register_write_refused", detail=f"{name} +{offset:#x}: shared CU context")
+            return  # xclWrite fails; pynq's write_registers does not look at its result
+        regs[offset : offset + len(data)] = data
+        if offset == 0 and data[0] & _CTRL_START and cu is not None:
+            regs[0] &= ~_CTRL_START  # AP_START self-clears once the CU takes the command
+            cu.submit(bytes(regs), lambda state: None)  # the sw path: pynq polls AP_IDLE

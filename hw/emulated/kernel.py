@@ -4,6 +4,10 @@ The compute unit is one worker thread with a command queue, like XRT's scheduler
 single CU: a command submitted while one runs waits for it. It reads its arguments back from
 the register payload (device addresses), reads the input from the card-side copy of the BO,
 runs the CPU classifier and writes top-5 ids to the card-side copy of the output BO.
+
+A hung kernel (the device's test hook `hang_after`) takes its command and never signals done,
+as a stuck CU on the card: the command stays RUNNING for anyone waiting on it. Only closing the
+device ends it (state ABORT), with every command queued behind it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pynq._3rdparty import ert
 
+from hw.base import FC_SHAPE, INPUT_SHAPE, TOP_K
+
 if TYPE_CHECKING:
     from hw.emulated.device import EmulatedDevice
 
-IMAGE_BYTES = 224 * 224 * 3
-FC_SHAPE = (1000, 2048)
-TOP_K = 5
+IMAGE_BYTES = int(np.prod(INPUT_SHAPE))
 Classify = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 Done = Callable[[int], None]  # called with the final ERT command state
 _STATE = ert.ert_cmd_state
@@ -59,6 +63,7 @@ class ComputeUnit:
     def __init__(self, device: EmulatedDevice, name: str, index: int, args: list[ArgReg]) -> None:
         self.device, self.name, self.index, self.args = device, name, index, args
         self._queue: queue.Queue[tuple[bytes, Done] | None] = queue.Queue()
+        self._abort = threading.Event()  # set by stop(): a hung command ends (ABORT)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -78,37 +83,48 @@ class ComputeUnit:
         self.device.log.add("start", detail=f"{self.name}({values})")
         with self._lock:  # queue and worker change together (see stop)
             if self._thread is None:
-                self._queue = queue.Queue()
-                self._thread = threading.Thread(target=self._run, args=(self._queue,), name=f"emulated-{self.name}",
-                                                daemon=True)
+                self._queue, self._abort = queue.Queue(), threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._queue, self._abort),
+                                                name=f"emulated-{self.name}", daemon=True)
                 self._thread.start()
             self._pending += 1
             self._queue.put((regs, done))
 
     def stop(self) -> None:
-        """Finish queued commands, then end the worker (a later submit starts a new one)."""
+        """Finish queued commands, then end the worker (a later submit starts a new one). A hung
+        command and those queued behind it end in state ABORT."""
         with self._lock:
             thread, self._thread = self._thread, None
             if thread is not None:
+                self._abort.set()
                 self._queue.put(None)  # after everything queued so far: the worker drains, then ends
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
-    def _run(self, commands: queue.Queue[tuple[bytes, Done] | None]) -> None:
+    def _run(self, commands: queue.Queue[tuple[bytes, Done] | None], abort: threading.Event) -> None:
         while (item := commands.get()) is not None:
             regs, done = item
-            state = _STATE.ERT_CMD_STATE_COMPLETED
             try:
-                self.device.log.add("cu_start", detail=self.name)
-                run_resnet50(self.device, self.args, decode(regs, self.args))
-                self.device.log.add("cu_done", detail=self.name)
-            except Exception as exc:  # the card reports only the state; the reason goes to the log
-                state = _STATE.ERT_CMD_STATE_ERROR
-                self.device.report_error(self.name, exc)
+                state = self._execute(regs, abort)
             finally:
                 with self._lock:
                     self._pending -= 1
-                done(state)
+            done(state)
+
+    def _execute(self, regs: bytes, abort: threading.Event) -> int:
+        """One command on the CU; its final ERT state."""
+        if self.device.hangs_now():
+            self.device.log.add("cu_hang", detail=self.name)
+            abort.wait()  # stuck until the device is closed
+            return int(_STATE.ERT_CMD_STATE_ABORT)
+        try:
+            self.device.log.add("cu_start", detail=self.name)
+            run_resnet50(self.device, self.args, decode(regs, self.args))
+            self.device.log.add("cu_done", detail=self.name)
+        except Exception as exc:  # the card reports only the state; the reason goes to the log
+            self.device.report_error(self.name, exc)
+            return int(_STATE.ERT_CMD_STATE_ERROR)
+        return int(_STATE.ERT_CMD_STATE_COMPLETED)
 
 
 def _span(device: EmulatedDevice, arg: ArgReg, address: int, size: int) -> tuple[Any, int]:
@@ -134,7 +150,7 @@ def run_resnet50(device: EmulatedDevice, args: list[ArgReg], values: list[int]) 
         return
     ibo, ioff = _span(device, args[0], in_addr, n * IMAGE_BYTES)
     obo, ooff = _span(device, args[1], out_addr, n * TOP_K * 4)
-    images = ibo.card[ioff : ioff + n * IMAGE_BYTES].view(np.int8).reshape(n, 224, 224, 3)
+    images = ibo.card[ioff : ioff + n * IMAGE_BYTES].view(np.int8).reshape(n, *INPUT_SHAPE)
     ids, _scores = device.classifier()(images)
     ids = np.ascontiguousarray(ids, dtype="<u4")
     if ids.shape != (n, TOP_K):

@@ -8,26 +8,28 @@ bytes are what `xclbinutil` would write for the same design minus the bitstream.
 The kernel is the one of Xilinx/ResNet50-PYNQ compile/kernel.xml: `resnet50`
 (xilinx.com:hls:resnet50:1.0), instance `resnet50_1`, args in (0x10), out (0x1C),
 weightsmem (0x28), numReps (0x34). Memories: the U250 shell's DDR banks bank0..bank3 and a
-2 MiB PLRAM0 (link/setup_plram.tcl). As on the card, in/out go through DDR bank 0; the
-weights port reaches bank0 (the release notebook) and PLRAM0 (host/infer_pynq_threaded.py).
+2 MiB `PLRAM[0]` (link/setup_plram.tcl), tagged as the shell tags them (pynq names the overlay
+attribute `PLRAM0`). Connectivity as the release links it (link/Makefile): the weights port
+`m_axi_gmem2` reaches PLRAM[0] only (`--sp resnet50_1.m_axi_gmem2:PLRAM[0]`, where the release
+notebook and host/infer_pynq_threaded.py allocate the weights); in and out are not named in
+the link, and reach DDR bank 0, where the reference host code allocates them.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 from pynq._3rdparty import xclbin as x
 
-SHELL = "xilinx_u250_xdma_201830_2"
+from hw.base import RESNET50_VLNV, U250_SHELL
+
 KERNEL = "resnet50"
 INSTANCE = "resnet50_1"
-RESNET50_VLNV = "xilinx.com:hls:resnet50:1.0"
+PLRAM = "PLRAM[0]"
 CU_BASE = 0x1800000
 CU_RANGE = 0x1000
 DDR_SIZE = 16 << 30
@@ -50,13 +52,13 @@ class Arg:
 ARGS = (
     Arg("in", "M_AXI_GMEM0", 0x10, 8, "ap_uint<512>*", ("bank0",)),
     Arg("out", "M_AXI_GMEM1", 0x1C, 8, "ap_uint<32>*", ("bank0",)),
-    Arg("weightsmem", "M_AXI_GMEM2", 0x28, 8, "ap_uint<512>*", ("bank0", "PLRAM0")),
+    Arg("weightsmem", "M_AXI_GMEM2", 0x28, 8, "ap_uint<512>*", (PLRAM,)),
     Arg("numReps", "S_AXI_CONTROL", 0x34, 4, "uint", ()),
 )
 # (tag, xclbin MEM_TYPE, base address, size in bytes)
 MEMORIES = (
     *((f"bank{i}", x.MEM_TYPE.MEM_DDR4, DDR_BASE + i * DDR_STRIDE, DDR_SIZE) for i in range(4)),
-    ("PLRAM0", x.MEM_TYPE.MEM_DRAM, PLRAM_BASE, PLRAM_SIZE),
+    (PLRAM, x.MEM_TYPE.MEM_DRAM, PLRAM_BASE, PLRAM_SIZE),
 )
 
 
@@ -79,7 +81,7 @@ def _metadata_xml() -> bytes:
     instance = f'<instance name="{INSTANCE}">{remap}</instance>'
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<project name="{KERNEL}"><platform vendor="xilinx" boardid="u250" name="{SHELL}">'
+        f'<project name="{KERNEL}"><platform vendor="xilinx" boardid="u250" name="{U250_SHELL}">'
         '<device name="fpga0"><core name="OCL_REGION_0" target="sw_emu" type="clc_region">'
         f'<kernel name="{KERNEL}" language="ip" vlnv="{RESNET50_VLNV}" hwControlProtocol="ap_ctrl_hs">'
         f"{ports}{args}{instance}</kernel></core></device></platform></project>\n"
@@ -122,7 +124,7 @@ def _connectivity() -> bytes:
     return _array_section(x.connectivity, "m_connection", items)
 
 
-def build_xclbin(shell: str = SHELL, build: str = "") -> bytes:
+def build_xclbin(shell: str = U250_SHELL, build: str = "") -> bytes:
     """The whole file: axlf header, section headers, 8-byte aligned sections.
 
     `shell` is the platform it is built for; `build` names another build of the same design
@@ -155,14 +157,3 @@ def build_xclbin(shell: str = SHELL, build: str = "") -> bytes:
     head = bytes(top)[: x.axlf.m_sections.offset] + b"".join(headers)
     return head.ljust(offset, b"\0") + body
 
-
-def write_emulated_xclbin(path: Path) -> Path:
-    """Write the emulated card's xclbin to `path` (atomically: a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = build_xclbin()
-    if path.is_file() and path.read_bytes() == data:
-        return path
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path

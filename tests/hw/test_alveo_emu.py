@@ -4,7 +4,6 @@ on that record. (FakeModel and the card fixtures are in conftest.py.)"""
 
 from __future__ import annotations
 
-import pickle
 import re
 import sys
 import threading
@@ -20,7 +19,7 @@ import pytest
 from pynq.buffer import PynqBuffer
 
 import hw.emulated as emu
-from hw.alveo import AlveoBackend, load_label_file
+from hw.alveo import AlveoBackend
 from hw.settings import AlveoSettings, BackendSettings
 from pipeline.errors import BackendError
 from tests.hw.conftest import FakeModel
@@ -65,7 +64,9 @@ def test_open_makes_the_reference_pynq_calls_in_order(backend: AlveoBackend, car
         ("allocate_bo", in1.bo.handle, 0, 4 * IMAGE),
         ("allocate_bo", out1.bo.handle, 0, 4 * 5 * 4),
     ]
-    assert {c.mem for c in card.log.calls("allocate_bo")} == {"bank0"}
+    # memories from the xclbin's connectivity, as the release links it: weights on PLRAM[0], in/out on bank0
+    assert [c.mem for c in card.log.calls("allocate_bo")] == ["PLRAM[0]"] + ["bank0"] * 4
+    assert fc.memory is backend.overlay.PLRAM0 or fc.memory == backend.overlay.PLRAM0
     assert np.array_equal(card.bo_at(fc.device_address, fc.nbytes)[0].card.view(np.int8).reshape(1000, 2048),
                           np.load(backend.cfg.fc_weights))
 
@@ -111,21 +112,20 @@ def test_ping_pong_fills_and_starts_the_next_batch_while_one_runs(
     assert d0.t <= s1.t  # one compute unit: batch 1 ran after batch 0
 
 
-def test_two_backends_on_one_card_share_its_memory(card: emu.EmulatedDevice, settings: BackendSettings) -> None:
-    first, second = AlveoBackend(settings), AlveoBackend(settings)
+def test_a_second_backend_on_one_card_finds_plram_full(card: emu.EmulatedDevice, settings: BackendSettings) -> None:
+    """PLRAM[0] is 2 MiB: one set of FC weights (2,048,000 bytes) per card, as on the U250."""
+    first = AlveoBackend(settings)
     first.open()
-    second.open()  # loads the same xclbin again: the first one's buffers stay where they are
     try:
-        spans = [(b.device_address, b.device_address + b.nbytes) for x in (first, second) for b in (x.fcbuf, *x.inbufs)]
-        assert all(e1 <= s2 or e2 <= s1 for i, (s1, e1) in enumerate(spans) for s2, e2 in spans[i + 1 :])
-        for i, backend in enumerate((first, second)):
-            backend.input_buffer(0)[:1] = i + 1
-            backend.start(0, 1)
-        for i, backend in enumerate((first, second)):
-            assert np.array_equal(backend.wait(0).top5, FakeModel.expected(np.full((1, 224, 224, 3), i + 1, np.int8)))
+        message = _open_error(settings)[0]
+        assert "cannot allocate (1000, 2048) int8 (2048000 bytes) in PLRAM0 of alveo-emu:0" in message
+        assert "PLRAM0 holds 2097152 bytes in all" in message
+        first.input_buffer(0)[:1] = 1  # the first one is untouched
+        first.start(0, 1)
+        assert np.array_equal(first.wait(0).top5, FakeModel.expected(np.full((1, 224, 224, 3), 1, np.int8)))
     finally:
         first.close()
-        second.close()
+    assert card.live_bos() == []
 
 
 def test_results_equal_the_cpu_model(card: emu.EmulatedDevice, settings: BackendSettings, int8_model: Path,
@@ -166,17 +166,25 @@ def test_configuration_errors(card: emu.EmulatedDevice, settings: BackendSetting
 
     missing = files["dir"] / "nope.xclbin"
     assert f"xclbin {missing} (alveo.xclbin) not found" in _open_error(with_alveo(xclbin=str(missing)))[0]
+    not_xclbin = files["dir"] / "not.xclbin"
+    not_xclbin.write_bytes(b"PK\x03\x04" * 100)
+    assert f"{not_xclbin} (alveo.xclbin) is not an xclbin" in _open_error(with_alveo(xclbin=str(not_xclbin)))[0]
     assert "kernel 'resnet50_2' (alveo.kernel)" in _open_error(with_alveo(kernel="resnet50_2"))[0]
     assert "it has resnet50_1" in _open_error(with_alveo(kernel="resnet50_2"))[0]
-    message = _open_error(with_alveo(fc_target="bank9"))[0]
-    assert "memory 'bank9' (alveo.fc_target)" in message and "bank0, bank1, bank2, bank3, PLRAM0" in message
-    assert "'in' is connected to bank0, not bank2 (alveo.io_target)" in _open_error(with_alveo(io_target="bank2"))[0]
-    assert "device index 3 out of range: pynq sees 1 (0: xilinx_u250_emulated)" in _open_error(settings, 3)[0]
+    message = _open_error(with_alveo(fc_target="bank0"))[0]  # the old default: the release's port reaches PLRAM only
+    assert "alveo.fc_target is bank0, but" in message and "argument 'weightsmem' to PLRAM0 only" in message
+    assert "argument 'in' to bank0 only" in _open_error(with_alveo(io_target="bank2"))[0]
+    message = _open_error(with_alveo(devices=(-1,)))[0]  # emulating, as many cards as the indices name
+    assert "backend.alveo.devices[0] is -1, but pynq sees 1 card(s): 0: xilinx_u250_xdma_201830_2 (emulated0)" \
+        in message
     assert "no Alveo device found by pynq" in _open_error(replace(settings, name="alveo"))[0]
     bad = files["dir"] / "bad.npy"
     np.save(bad, np.zeros((1000, 2047), np.int8))
     assert f"FC weights file {bad}: shape (1000, 2047)" in _open_error(with_alveo(fc_weights=str(bad)))[0]
     assert card.live_bos() == []
+    explicit = AlveoBackend(with_alveo(fc_target="PLRAM0", io_target="bank0"))  # the release's own targets
+    explicit.open()
+    explicit.close()
 
 
 def test_pynq_missing_broken_or_without_alveo(settings: BackendSettings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +200,7 @@ def test_pynq_missing_broken_or_without_alveo(settings: BackendSettings, monkeyp
 
 def test_close_frees_everything_also_after_a_failed_open(card: emu.EmulatedDevice, settings: BackendSettings) -> None:
     message, backend = _open_error(replace(settings, max_batch=120_000))  # 18 GB of input: bank0 is 16 GiB
-    assert "cannot allocate (120000, 224, 224, 3) int8 in bank0" in message
+    assert "cannot allocate (120000, 224, 224, 3) int8 (18063360000 bytes) in bank0 of alveo-emu:0" in message
     assert card.live_bos() == [] and len(card.log.calls("free_bo")) == 1 and backend.overlay is None
     backend.close()
     ok = AlveoBackend(settings)
@@ -209,7 +217,8 @@ def test_close_frees_everything_also_after_a_failed_open(card: emu.EmulatedDevic
 def test_kernel_failure_and_misuse(backend: AlveoBackend, model: FakeModel, card: emu.EmulatedDevice) -> None:
     model.fail = True
     backend.start(0, 1)
-    message = "resnet50_1 failed on 1 images: RuntimeError: Execution failed: 5 (ERT_CMD_STATE_ERROR)"
+    message = "alveo-emu:0: resnet50_1 failed on batch 1 (1 images): RuntimeError: Execution failed: 5 " \
+        "(ERT_CMD_STATE_ERROR)"
     with pytest.raises(BackendError, match=re.escape(message)):
         backend.wait(0)  # pynq's wait() returns on a failed command: the backend reads the outcome
     assert [c.detail for c in card.log.calls("cu_error")] == ["resnet50_1: model exploded"]
@@ -247,18 +256,3 @@ def test_enable_and_disable_control_what_pynq_sees() -> None:
     assert emu.enable(1) == two[:1]
     emu.disable()
     assert not any(isinstance(d, emu.EmulatedDevice) for d in pynq.Device.devices)
-
-
-def test_label_files(tmp_path: Path) -> None:
-    names = [f"class {i}, synonym" for i in range(1000)]
-    (tmp_path / "list.pkl").write_bytes(pickle.dumps(names))
-    (tmp_path / "dict.pkl").write_bytes(pickle.dumps(dict(enumerate(names))))
-    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
-    for f in ("list.pkl", "dict.pkl", "names.txt"):
-        assert load_label_file(tmp_path / f) == names
-    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Path("x")))  # refers to a class: never loaded
-    with pytest.raises(BackendError, match=r"evil\.pkl: cannot read"):
-        load_label_file(tmp_path / "evil.pkl")
-    (tmp_path / "short.txt").write_text("a\nb\n")
-    with pytest.raises(BackendError, match="expected 1000 class names, found 2"):
-        load_label_file(tmp_path / "short.txt")

@@ -15,7 +15,7 @@ import pytest
 from pynq.pl_server.xrt_device import ErtWaitHandle, XrtMemory
 
 import hw.emulated as emu
-from hw.alveo import kernel_driver
+from hw.alveo_pynq import kernel_driver
 from tests.hw.conftest import FakeModel
 
 IMAGE = 224 * 224 * 3
@@ -70,15 +70,22 @@ def test_plain_default_ip_cannot_drive_the_release_kernel(card: emu.EmulatedDevi
         pynq.DefaultIP(description)
 
 
-def test_the_sw_path_and_waitfor(card: emu.EmulatedDevice, overlay: Any) -> None:
+def test_the_sw_path_needs_an_exclusive_context_and_waitfor_is_refused(card: emu.EmulatedDevice, overlay: Any) -> None:
     accel = overlay.resnet50_1
-    with pynq.allocate((1000, 2048), dtype=np.int8, target=overlay.bank0) as fc, \
+    with pynq.allocate((1000, 2048), dtype=np.int8, target=overlay.PLRAM0) as fc, \
             pynq.allocate((1, 224, 224, 3), dtype=np.int8, target=overlay.bank0) as inb, \
             pynq.allocate((1, 5), dtype=np.uint32, target=overlay.bank0) as outb:
         fc.sync_to_device()
         inb[:] = 3
         inb.sync_to_device()
-        accel.start_sw(inb, outb, fc, 1).wait()  # registers over MMIO, AP_START, poll AP_IDLE
+        accel.start_sw(inb, outb, fc, 1).wait()  # registers over MMIO under pynq's shared context: refused
+        outb.sync_from_device()
+        assert not outb.any() and card.log.calls("cu_start") == []  # never ran, and nobody said so
+        assert "shared CU context" in card.log.calls("register_write_refused")[0].detail
+        (cu_name,) = card.contexts
+        card.close_context(cu_name)
+        card.open_context(dict(overlay.ip_dict["resnet50_1"]), shared=False)
+        accel.start_sw(inb, outb, fc, 1).wait()  # exclusive: AP_START, poll AP_IDLE
         outb.sync_from_device()
         assert np.array_equal(outb, FakeModel.expected(np.full((1, 224, 224, 3), 3, np.int8)))
         first = accel.start(inb, outb, fc, 1)

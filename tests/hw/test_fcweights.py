@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.fcweights import FC_SHAPE, FC_SIZE, load_fc_weights
+from hw.base import FC_SHAPE
+from hw.fcweights import FC_SIZE, load_fc_weights
 from pipeline.errors import BackendError
 
 

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from hw.imagenet import NUM_CLASSES, class_names
+import pickle
+from pathlib import Path
+
+import pytest
+
+from hw.base import NUM_CLASSES
+from hw.imagenet import class_names, load_label_file
+from pipeline.errors import BackendError
 
 
 def test_thousand_names_in_standard_order() -> None:
@@ -26,3 +33,18 @@ def test_returns_a_fresh_list() -> None:
     first = class_names()
     first[0] = "changed"
     assert class_names()[0] == "tench"
+
+
+def test_label_files(tmp_path: Path) -> None:
+    names = [f"class {i}, synonym" for i in range(1000)]
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps(names))
+    (tmp_path / "dict.pkl").write_bytes(pickle.dumps(dict(enumerate(names))))
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    for f in ("list.pkl", "dict.pkl", "names.txt"):
+        assert load_label_file(tmp_path / f) == names
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Path("x")))  # refers to a class: never loaded
+    with pytest.raises(BackendError, match=r"evil\.pkl: cannot read"):
+        load_label_file(tmp_path / "evil.pkl")
+    (tmp_path / "short.txt").write_text("a\nb\n")
+    with pytest.raises(BackendError, match="expected 1000 class names, found 2"):
+        load_label_file(tmp_path / "short.txt")

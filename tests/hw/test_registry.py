@@ -11,6 +11,7 @@ import pytest
 
 import hw.emulated as emu
 from hw.alveo import AlveoBackend
+from hw.base import U250_SHELL
 from hw.cpu import CpuBackend
 from hw.registry import backend_device_count, create_backend, list_devices
 from hw.settings import AlveoSettings, BackendSettings
@@ -22,7 +23,9 @@ def test_each_name_gives_its_backend() -> None:
     assert isinstance(create_backend(BackendSettings(name="cpu")), CpuBackend)
     assert isinstance(create_backend(BackendSettings(name="sim")), SimBackend)
     real = create_backend(BackendSettings(name="alveo", alveo=AlveoSettings(devices=(2, 5))), 1)
-    assert isinstance(real, AlveoBackend) and real.device_index == 5 and not real.emulated and real.name == "alveo"
+    assert isinstance(real, AlveoBackend) and real.device_spec == 5 and not real.emulated and real.name == "alveo"
+    by_shell = create_backend(BackendSettings(name="alveo", alveo=AlveoSettings(devices=(0, U250_SHELL))), 1)
+    assert isinstance(by_shell, AlveoBackend) and by_shell.device_spec == U250_SHELL and by_shell.slot == 1
     emulate = AlveoSettings(emulate=True)
     for settings in (BackendSettings(name="alveo-emu"), BackendSettings(name="alveo", alveo=emulate)):
         backend = create_backend(settings)
@@ -80,4 +83,5 @@ def test_list_devices_names_every_backend() -> None:
         assert "XRT not found" in alveo.state
     assert cpu.state.startswith(("built", "missing"))
     assert "batch 1 2.0 ms" in sim.state and "batch 100 51.5 ms" in sim.state
-    assert emulated.name == "0: xilinx_u250_emulated" and "pynq 3.0.1" in emulated.state
+    assert emulated.name == f"0: {U250_SHELL}" and "pynq 3.0.1" in emulated.state
+    assert "can run its own resnet50.xclbin" in emulated.state
