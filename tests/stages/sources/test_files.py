@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import SourceError
-from stages.sources.files import find_videos, probe
+from pipeline.shm import SlotRing
+from pipeline.testing import run_inline
+from stages.descriptors import StreamEnd, StreamStart
+from stages.events import SourceProblem
+from stages.sources.files import SEND_BATCH, FileSourceParams, FileSourceStage, find_videos, probe
 from tests.media import random_bytes, truncate, write_video
 
 
@@ -42,3 +47,32 @@ def test_find_videos_expands_folders_and_reports_empty_ones(tmp_path: Path) -> N
     assert [Path(p).name for p in paths] == ["b.mp4", "a.mkv"]
     assert len(errors) == 2 and "has no video files" in str(errors[0]) and "no such file" in str(errors[1])
     assert errors[1].path == str(tmp_path / "nope.mp4")  # the error names its input as a field too
+
+
+def test_the_stage_decodes_every_frame_in_order_into_slots(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "a.mp4", frames=12, width=96, height=64, fps=30)
+    ring = SlotRing(multiprocessing.get_context("spawn"), 16, 96 * 64 * 3, "frames")
+    try:
+        got = run_inline(FileSourceStage, FileSourceParams(probe(str(path), "a"), ring))
+        start, *refs, end = got.items
+        assert isinstance(start, StreamStart) and (start.width, start.height, start.frame_count) == (96, 64, 12)
+        assert [r.seq for r in refs] == list(range(12)) and end == StreamEnd("a", 12, "")
+        assert all(len(b) <= SEND_BATCH for b in got.batches) and got.events == []
+        assert ring.view(refs[5].slot, (64, 96, 3)).any()  # pixels are in the slot, not in the queue
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+def test_a_truncated_file_ends_early_with_one_line(tmp_path: Path) -> None:
+    path = truncate(write_video(tmp_path / "full.mkv", frames=60, width=96, height=64), tmp_path / "cut.mkv")
+    ring = SlotRing(multiprocessing.get_context("spawn"), 64, 96 * 64 * 3, "frames")
+    try:
+        info = probe(str(path), "cut")
+        got = run_inline(FileSourceStage, FileSourceParams(info, ring))
+        end = got.items[-1]
+        assert isinstance(end, StreamEnd) and 0 < end.frames < 60 and "truncated" in end.error
+        assert got.events == [SourceProblem("cut", str(path), f"{path}: {end.error}")]
+    finally:
+        ring.close()
+        ring.unlink()

@@ -1,0 +1,85 @@
+"""The sink: reorders per stream, makes outputs once labels are known, reports progress and done."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import numpy as np
+
+from pipeline.shm import SlotRing
+from pipeline.testing import run_inline
+from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
+from stages.events import OutputSummary, Progress, StreamDone
+from stages.sink import SinkParams, SinkStage
+
+
+class ListOutputs:
+    """Records what the sink writes (a test's TestingSink)."""
+
+    def __init__(self, written: list[tuple[str, int, int]]) -> None:
+        self.written = written
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
+        self.written.append((result.frame.stream, result.frame.seq, int(frame[0, 0, 0])))
+
+    def drop(self, result: Result) -> None:
+        self.written.append((result.frame.stream, result.frame.seq, -1))
+
+    def finish(self, end: StreamEnd | None) -> OutputSummary:
+        return OutputSummary((("cut" if end is None else "whole", 1.0),))
+
+
+class ListOutputsFactory:
+    def __init__(self) -> None:
+        self.written: list[tuple[str, int, int]] = []
+        self.other: list[Any] = []
+
+    def __call__(self, start: StreamStart, labels: LabelInfo) -> ListOutputs:
+        return ListOutputs(self.written)
+
+    def on_item(self, item: Any) -> None:
+        self.other.append(item)
+
+    def close(self) -> None:
+        self.other.append("closed")
+
+
+def test_results_leave_in_order_and_every_slot_comes_back() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 8, 3, "frames")
+    try:
+        results = []
+        for seq in (2, 0, 3, 1):  # out of order, as several workers and batches deliver them
+            slot = ring.acquire(0)
+            assert slot is not None
+            ring.view(slot, (1, 1, 3))[:] = seq
+            results.append(Result(FrameRef("s", seq, slot, 1, 1, seq / 25, 0.0), (1, 2, 3, 4, 5), None, 0, 0, 0))
+        outputs = ListOutputsFactory()
+        items = [results[0], StreamStart("s", "s.mp4", 1, 1, 25.0, 4, False), results[1],
+                 LabelInfo("cpu", ("a",) * 1000, True), *results[2:], StreamEnd("s", 4), "status"]
+        got = run_inline(SinkStage, SinkParams(ring, outputs), items)
+        assert outputs.written == [("s", i, i) for i in range(4)]  # in order, each with its own pixels
+        assert ring.free_count() == 8
+        done = [e for e in got.events if isinstance(e, StreamDone)]
+        assert len(done) == 1 and done[0].frames == 4 and done[0].summary.top == (("whole", 1.0),)
+        assert [e.done for e in got.events if isinstance(e, Progress)][-1] == 4
+        assert outputs.other == ["status", "closed"]
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+def test_a_stream_still_open_at_the_end_is_finished_as_cut_short() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 2, 3, "frames")
+    try:
+        slot = ring.acquire(0)
+        assert slot is not None
+        first = Result(FrameRef("s", 0, slot, 1, 1, 0.0, 0.0), (0,) * 5, None, 0, 0, 0)
+        items = [StreamStart("s", "s.mp4", 1, 1, 25.0, 10, False), LabelInfo("sim", ("x",) * 1000, False), first]
+        got = run_inline(SinkStage, SinkParams(ring, ListOutputsFactory()), items)
+        done = [e for e in got.events if isinstance(e, StreamDone)]
+        assert done[0].error == "cut short: the pipeline stopped" and done[0].summary.top == (("cut", 1.0),)
+        assert ring.free_count() == 2
+    finally:
+        ring.close()
+        ring.unlink()
