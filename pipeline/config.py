@@ -24,32 +24,32 @@ def load_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: config file not found", source=str(path)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}", source=str(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}", source=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}", source=str(path))
     return data
 
 
 def from_mapping(cls: type[T], data: Any, source: str = "config", path: str = "") -> T:
     """Build dataclass `cls` from `data`, checking every key and type."""
-    where = f"{source}: {path or '(top level)'}"
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {_show(data)}")
+        raise key_error(source, path or "(top level)", f"expected a mapping, got {_show(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(fields))})")
+        valid = ", ".join(sorted(fields))
+        raise key_error(source, path or "(top level)", f"unknown key {unknown[0]!r} (valid: {valid})")
     hints = typing.get_type_hints(cls)
     values = {
         name: _convert(hints[name], value, source, f"{path}.{name}" if path else str(name))
@@ -71,17 +71,17 @@ def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
             try:
                 return _convert(arg, value, source, path)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
+                errors.append(exc)
+        raise errors[0]
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{source}: {path}: expected one of {', '.join(map(str, args))}, got {_show(value)}")
+            raise key_error(source, path, f"expected one of {', '.join(map(str, args))}, got {_show(value)}")
         return value
     if origin in (tuple, list):
         if isinstance(value, str | int | float):
             value = [value]  # a single item where a list is expected
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{source}: {path}: expected a list, got {_show(value)}")
+            raise key_error(source, path, f"expected a list, got {_show(value)}")
         item_tp = args[0] if args else Any
         items = [_convert(item_tp, v, source, f"{path}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -94,22 +94,27 @@ def _scalar(tp: Any, value: Any, source: str, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{source}: {path}: expected true or false, got {_show(value)}")
+        raise key_error(source, path, f"expected true or false, got {_show(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{source}: {path}: expected an integer, got {_show(value)}")
+        raise key_error(source, path, f"expected an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{source}: {path}: expected a number, got {_show(value)}")
+        raise key_error(source, path, f"expected a number, got {_show(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)  # e.g. `source: 0` for a camera index
-        raise ConfigError(f"{source}: {path}: expected a string, got {_show(value)}")
-    raise ConfigError(f"{source}: {path}: unsupported config type {tp!r}")
+        raise key_error(source, path, f"expected a string, got {_show(value)}")
+    raise key_error(source, path, f"unsupported config type {tp!r}")
+
+
+def key_error(source: str, key: str, message: str) -> ConfigError:
+    """`source: key: message`, with `source` (file) and `key` (dotted path) as fields."""
+    return ConfigError(f"{source}: {key}: {message}", source=source, key=key)
 
 
 def replace_path(obj: T, dotted: str, value: Any) -> T:

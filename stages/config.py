@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from hw.settings import BACKENDS, BackendSettings
-from pipeline.config import from_mapping, load_yaml
-from pipeline.errors import ConfigError
+from pipeline.config import from_mapping, key_error, load_yaml
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def validate(job: JobConfig, source: str) -> None:
     ]
     for ok, key, message in checks:
         if not ok:
-            raise ConfigError(f"{source}: {key}: {message}")
+            raise key_error(source, key, message)
 
 
 def preprocess_workers(job: JobConfig) -> int:

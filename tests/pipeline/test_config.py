@@ -71,3 +71,11 @@ def test_yaml_is_never_executed(tmp_path: Path) -> None:
 def test_replace_path_overrides_nested_values() -> None:
     cfg = replace_path(Outer(), "inner.size", 9)
     assert cfg.inner.size == 9 and Outer().inner.size == 1
+
+
+def test_errors_carry_the_file_and_the_key_as_fields(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("inner:\n  size: eight\n")
+    with pytest.raises(ConfigError) as err:
+        from_mapping(Outer, load_yaml(path), source=str(path))
+    assert (err.value.source, err.value.key) == (str(path), "inner.size")
