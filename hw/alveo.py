@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 _DEFAULTS = AlveoSettings()
 _users: dict[Any, int] = {}  # pynq device -> open AlveoBackends on it in this process
 _users_lock = threading.Lock()
+# Buffers a hung kernel may still write to: never freed (a PynqBuffer frees itself when it is
+# collected, so they are kept here), XRT releases them when the process exits.
+_abandoned: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class AlveoBackend:
         for buf in [self.fcbuf, *self.inbufs, *self.outbufs]:
             if buf is not None and not any(buf is b for b in keep):
                 buf.freebuffer()
+        _abandoned.extend(keep)
         self.fcbuf, self.inbufs, self.outbufs, self.kernel = None, [], [], None
         overlay, self.overlay = self.overlay, None
         if overlay is not None and _last_user(self.device) and not self._hung:
