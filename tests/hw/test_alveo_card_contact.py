@@ -171,7 +171,7 @@ def test_without_ert_open_is_one_line(card: emu.EmulatedDevice, settings: Backen
 
 
 @pytest.fixture
-def libxrt_with_one_u250(monkeypatch: pytest.MonkeyPatch) -> None:
+def libxrt_with_one_u250(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The libxrt calls pynq's XrtDevice makes to probe and open a card, answering as a U250 would:
     pynq's own XrtDevice._probe_ and __init__ run (asyncio.get_event_loop() included)."""
 
@@ -186,6 +186,10 @@ def libxrt_with_one_u250(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(xrt, "xclGetDeviceInfo2", device_info, raising=False)
     monkeypatch.delattr(Device, "_devices", raising=False)  # probe again; monkeypatch restores the cache
     monkeypatch.delattr(Device, "_active_device", raising=False)
+    yield
+    for cached in ("_devices", "_active_device"):  # the stand-in card must not outlive the test
+        if cached in vars(Device):
+            delattr(Device, cached)
 
 
 def _in_a_new_thread(action: Callable[[], Any]) -> Any:
