@@ -15,8 +15,8 @@ download, contexts, BO alloc/map/sync/free, exec and exec-wait, register access)
 and its compute unit are this package. Where the emulation differs from a card:
 
 * pynq's DefaultIP cannot build a signature for the release kernel (its first argument is
-  named `in`, a Python keyword): `ol.resnet50_1` needs the driver hw.alveo registers
-  (`hw.alveo.kernel_driver()`), on a card as here.
+  named `in`, a Python keyword): `ol.resnet50_1` needs the driver vidpipe registers
+  (`hw.alveo_pynq.kernel_driver()`), on a card as here.
 * The xclbin carries metadata only (no bitstream); "download" programs nothing. It checks what
   XRT checks: the magic, the shell, and that another design is not loaded over live buffers.
   Its connectivity is the release's: weights port on PLRAM[0] only (2 MiB: one set of FC
@@ -33,7 +33,9 @@ and its compute unit are this package. Where the emulation differs from a card:
   does not raise), the reason is in the device's log. A missing input sync is *not* detected:
   the kernel reads the stale card copy, as the card would.
 * The FC weights are checked (size, synced) but not used: the CPU model has its own head.
-  Class ids are the CPU model's (ImageNet-1k order), and the timing is the CPU's.
+  Class ids are the CPU model's (ImageNet-1k order), and the timing is the CPU's. The model
+  is loaded when the xclbin is downloaded (a card's model comes with its bitstream), so the
+  first batch is no slower than the others.
 * The command queue is per CU and unbounded (XRT's has a fixed number of slots). The card
   behaves like XRT 2.12 (XRT_VERSION): `start(..., waitfor=...)` is refused, as pynq 3.0.1
   does from 2.11 on. `emulate_xrt_version()` makes it the XRT pynq would have read: below 2.3

@@ -47,7 +47,7 @@ from hw.emulated.kernel import Classify, ComputeUnit, arg_registers
 from hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
 
 log = logging.getLogger(__name__)
-XRT_VERSION = (2, 12, 427)  # the XRT this card behaves like (2020.2): >= 2.11, no waitfor
+XRT_VERSION = (2, 12, 427)  # the XRT this card behaves like (2021.2): >= 2.11, no waitfor
 HANG_ENV = "VIDPIPE_EMULATED_HANG_AFTER"  # test hook, see EmulatedDevice.hang_after
 _RUNS = {RESNET50_VLNV, RESNET50_VLNV.rpartition(":")[0]}  # the kernels this card's "firmware" runs
 
