@@ -1,4 +1,5 @@
-"""Credentials never reach a log line or a status page: `mask_url` hides them in any text.
+"""Credentials never reach a log line or a status page: `mask_url` hides them in any text; and
+no file name breaks a one-line message: `printable` shows any name on one line.
 
     rtsp://admin:hunter2@cam/stream          -> rtsp://admin:***@cam/stream
     rtsp://secrettoken@cam/stream            -> rtsp://***@cam/stream
@@ -41,3 +42,19 @@ def mask_url(text: str) -> str:
         return text  # fast path: most log lines
     text = _USERINFO.sub(_mask_userinfo, text)
     return _SECRET_PARAM.sub(lambda m: f"{m.group('name')}{MASK}" if m.group("value") else m.group(0), text)
+
+
+def printable(text: str) -> str:
+    """`text` on one line, whatever bytes a file name holds: control characters (a newline in a
+    name) escaped as \\n, \\t, \\x1b; bytes that are not UTF-8 (os.fsdecode's surrogates) as \\xff."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a raw byte of a non-UTF-8 name
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

@@ -45,6 +45,7 @@ class RuntimeSettings:
     frame_slots: int = 0  # shared-memory frame slots; 0 = sized from queues and batch
     max_open_sources: int = 2  # files decoded at the same time (one process each)
     drain_timeout_s: float = 30.0  # after Ctrl-C, abort if draining takes longer
+    stall_timeout_s: float = 60.0  # a stage with no sign of life for this long is reported stuck
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,42 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    """Label events out of a live run (stages.outputs.events): none of them slows the pipeline."""
+
+    jsonl: bool = True  # OUTPUT/events.jsonl: label changes, clips (and results when results_hz > 0)
+    webhook: str = ""  # URL: each event POSTed as JSON, retried with back-off
+    mqtt: str = ""  # mqtt://[user:pass@]host[:port]/topic-prefix: events of stream S on PREFIX/S
+    results_hz: float = 0.0  # also every result, at most this often per stream (0 = label changes only)
+    smoothing_window: int = 5  # frames in the top-1 vote: a label change needs this many to win
+    queue_size: int = 1000  # events waiting per receiver; when full, new events are dropped and counted
+    retries: int = 3  # webhook: retries after the first attempt (back-off 0.5 s, doubling)
+    timeout_s: float = 5.0  # webhook: request timeout; mqtt: keepalive is 6x this
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """Event clips ("smart record"): H.264 around each run of a watched label (stages.outputs.clips)."""
+
+    labels: tuple[str, ...] = ()  # class names that start a clip; empty = no clips
+    pre_s: float = 3.0  # seconds before the label started (kept in a ring of small JPEGs)
+    post_s: float = 5.0  # seconds after it ended
+    max_s: float = 300.0  # a clip is closed at this length (the next one starts at once if the label goes on)
+    fps: float = 10.0  # clips are written at this constant rate (frames repeated or skipped)
+    jpeg_quality: int = 80  # of the ring's JPEGs: memory = pre_s x fps x JPEG size per stream
+
+
+@dataclass(frozen=True)
+class RestartSettings:
+    """Crashed live stages (source, preprocess, infer) are restarted, as systemd's Restart=on-failure."""
+
+    max_restarts: int = 5  # crashes of one process within window_s that are restarted; one more stops the job
+    window_s: float = 60.0
+    backoff_initial_s: float = 0.5  # delay before a restart, doubling with each crash in the window
+    backoff_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class LiveSettings:
     sources: tuple[SourceSettings, ...] = ()
     stale_after_ms: float = 200.0  # frames older than this are dropped before preprocessing
@@ -79,6 +116,12 @@ class LiveSettings:
     status_interval_s: float = 5.0  # one-line status in the log
     record: bool = False  # annotated recording per stream in output.dir
     jsonl: bool = True  # results per stream in output.dir
+    api: bool = True  # /api/streams on the live view: add and remove streams while it runs
+    api_token: str = ""  # bearer token for POST/DELETE; off 127.0.0.1 one is generated when empty
+    max_streams: int = 16  # streams at once (configured + added)
+    events: EventSettings = field(default_factory=EventSettings)
+    clips: ClipSettings = field(default_factory=ClipSettings)
+    restart: RestartSettings = field(default_factory=RestartSettings)
 
 
 @dataclass(frozen=True)
@@ -99,26 +142,65 @@ def load_job(path: Path) -> JobConfig:
     return job
 
 
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)
+MAX_WORKERS_PER_CORE = 4  # more preprocess processes than this only adds start-up time and memory
+MAX_BATCH = 1024  # the device buffers of one buffer set are allocated up front
+
+
 def validate(job: JobConfig, source: str) -> None:
-    """Checks that span fields or need a range (types are checked while loading)."""
-    checks = [
-        (
-            job.backend.name in BACKENDS,
-            "backend.name",
-            f"unknown backend {job.backend.name!r} (valid: {', '.join(BACKENDS)})",
-        ),
-        (job.backend.max_batch >= 1, "backend.max_batch", "must be >= 1"),
-        (job.backend.buffer_sets >= 2, "backend.buffer_sets", "must be >= 2 (double buffering)"),
-        (job.backend.batch_timeout_ms >= 0, "backend.batch_timeout_ms", "must be >= 0"),
-        (job.preprocess.workers >= 0, "preprocess.workers", "must be >= 0"),
-        (job.runtime.queue_size >= 1, "runtime.queue_size", "must be >= 1"),
-        (job.runtime.max_open_sources >= 1, "runtime.max_open_sources", "must be >= 1"),
-        (job.postprocess.smoothing_window >= 1, "postprocess.smoothing_window", "must be >= 1"),
-        (len(job.backend.alveo.devices) >= 1, "backend.alveo.devices", "needs at least one device index"),
-    ]
-    for ok, key, message in checks:
+    """Checks that span fields or need a range (types are checked while loading): before any
+    process starts, one line naming the key."""
+    for ok, key, message in _checks(job):
         if not ok:
             raise key_error(source, key, message)
+
+
+def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
+    b, rt, out, live = job.backend, job.runtime, job.output, job.live
+    cores = os.cpu_count() or 1
+    most_workers = MAX_WORKERS_PER_CORE * cores
+    return [
+        (b.name in BACKENDS, "backend.name", f"unknown backend {b.name!r} (valid: {', '.join(BACKENDS)})"),
+        (1 <= b.max_batch <= MAX_BATCH, "backend.max_batch", f"must be 1..{MAX_BATCH}"),
+        (2 <= b.buffer_sets <= 8, "backend.buffer_sets", "must be 2..8 (2 = double buffering)"),
+        (0 <= b.batch_timeout_ms <= 10_000, "backend.batch_timeout_ms", "must be 0..10000"),
+        (len(b.alveo.devices) >= 1, "backend.alveo.devices", "needs at least one device"),
+        (0 <= job.preprocess.workers <= most_workers, "preprocess.workers",
+         f"must be 0..{most_workers} ({MAX_WORKERS_PER_CORE} per core on this machine; 0 = one per core)"),
+        (1 <= rt.queue_size <= 4096, "runtime.queue_size", "must be 1..4096"),
+        (rt.frame_slots == 0 or 2 <= rt.frame_slots <= 65536, "runtime.frame_slots", "must be 0 (auto) or 2..65536"),
+        (1 <= rt.max_open_sources <= 64, "runtime.max_open_sources", "must be 1..64"),
+        (rt.drain_timeout_s > 0, "runtime.drain_timeout_s", "must be > 0"),
+        (rt.stall_timeout_s > 0, "runtime.stall_timeout_s", "must be > 0"),
+        (job.postprocess.smoothing_window >= 1, "postprocess.smoothing_window", "must be >= 1"),
+        (job.postprocess.min_segment_s >= 0, "postprocess.min_segment_s", "must be >= 0"),
+        (1 <= job.postprocess.overlay_top <= 5, "postprocess.overlay_top", "must be 1..5"),
+        (out.video_preset in X264_PRESETS, "output.video_preset", f"must be one of {', '.join(X264_PRESETS)}"),
+        (0 <= out.video_crf <= 51, "output.video_crf", "must be 0..51 (libx264)"),
+        (bool(out.dir.strip()), "output.dir", "must not be empty"),
+        (0 <= live.http_port <= 65535, "live.http_port", "must be 0..65535 (0 = any free port)"),
+        (live.stale_after_ms > 0, "live.stale_after_ms", "must be > 0"),
+        (64 <= live.max_width <= 8192 and 64 <= live.max_height <= 8192, "live.max_width",
+         "max_width and max_height must be 64..8192"),
+        (live.status_interval_s >= 0, "live.status_interval_s", "must be >= 0 (0 = off)"),
+        *(check for i, src in enumerate(live.sources) for check in _source_checks(src, f"live.sources[{i}]")),
+    ]
+
+
+def _source_checks(src: SourceSettings, key: str) -> list[tuple[bool, str, str]]:
+    return [
+        (bool(src.uri.strip()), f"{key}.uri", "must not be empty"),
+        (src.slideshow_fps > 0, f"{key}.slideshow_fps", "must be > 0"),
+        (src.stall_timeout_s > 0 and src.open_timeout_s > 0, f"{key}.stall_timeout_s",
+         "stall_timeout_s and open_timeout_s must be > 0"),
+        (src.max_retries >= 0, f"{key}.max_retries", "must be >= 0"),
+        (0 < src.backoff_initial_s <= src.backoff_max_s, f"{key}.backoff_initial_s",
+         "must be > 0 and <= backoff_max_s"),
+        (0 <= src.backoff_jitter <= 1, f"{key}.backoff_jitter", "must be 0..1"),
+        (src.fps_window_s > 0, f"{key}.fps_window_s", "must be > 0"),
+    ]
 
 
 def preprocess_workers(job: JobConfig) -> int:

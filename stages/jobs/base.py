@@ -2,7 +2,8 @@
 tells the runner, which knows nothing else about it.
 
     job.prepare()          main process, before any stage: check inputs, make the output folder;
-                           returns the GraphShape it needs (raises a VidpipeError: nothing to do)
+                           returns the GraphShape it needs (raises a VidpipeError when it cannot
+                           run, NothingToDo when everything is done already)
     job.sources(...)       the source stage processes (tier 0 of the graph)
     job.outputs()          the sink's OutputsFactory (picklable: it is made here, used there)
     job.on_event(event)    every typed event from the stages (progress, problems, streams done)
@@ -29,6 +30,11 @@ EXIT_OK = 0  # everything worked
 EXIT_FAILED = 1  # an input or a stage failed (each problem was one line)
 EXIT_USAGE = 2  # a configuration mistake
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: outputs finalized
+
+
+class NothingToDo(Exception):
+    """prepare(): every input is done already (e.g. --resume after a complete run): no graph runs,
+    the job's exit_code() still reports."""
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--display", action="store_true", help="show a cv2 window")
     for p in (label, run, live):
         _job_flags(p)
+    for p in (label, run):
+        p.add_argument("--resume", action="store_true",
+                       help="keep the videos an earlier run into the same --out finished (verified), redo the rest")
     sub.add_parser("devices", help="list accelerators and backends").set_defaults(config=None)
     model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
     model.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -149,17 +152,17 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     _check_model(config)
     from stages.jobs.graph import run_job
 
-    return run_job(_job(config), log_queue, level)
+    return run_job(_job(config, args), log_queue, level)
 
 
-def _job(config: JobConfig) -> Job:
+def _job(config: JobConfig, args: argparse.Namespace) -> Job:
     if config.job == "live":
         from stages.jobs.live import LiveJob
 
         return LiveJob(config)
     from stages.jobs.label import LabelJob
 
-    return LabelJob(config)
+    return LabelJob(config, resume=getattr(args, "resume", False))
 
 
 def _check_model(config: JobConfig) -> None:

@@ -23,7 +23,7 @@ from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
-from stages.jobs.base import GraphShape, Job
+from stages.jobs.base import GraphShape, Job, NothingToDo
 from stages.preprocess import PreprocessParams, PreprocessStage
 from stages.sink import SinkParams, SinkStage
 
@@ -63,7 +63,12 @@ def plan(config: JobConfig, max_frame_bytes: int) -> GraphPlan:
 def run_job(job: Job, log_queue: Any, log_level: int) -> int:
     """prepare -> run the graph -> close (always) -> exit code. Raises StageFailed if a stage
     failed (everything is cleaned up by then) and VidpipeError when there is nothing to run."""
-    shape = job.prepare()
+    try:
+        shape = job.prepare()
+    except NothingToDo as done:
+        log.info("%s", done)
+        job.close()
+        return job.exit_code(False)
     try:
         run = run_graph(job, shape, log_queue, log_level)
     finally:

@@ -8,23 +8,29 @@ processed in full and the exit code says that something failed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from glob import escape as glob_escape
 from pathlib import Path
+from typing import Any
 
+from hw.registry import cpu_model_needed
 from pipeline.channels import Channel
 from pipeline.errors import SourceError
 from pipeline.events import Event
+from pipeline.redact import printable
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec
 from stages.config import JobConfig
 from stages.events import Progress, SourceProblem, StreamDone
-from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape
+from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
+from stages.jobs.inputs import plan_inputs
+from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from stages.jobs.progress import ProgressBars, print_table
-from stages.outputs.label import LabelOutputsFactory
+from stages.outputs.label import LabelOutputsFactory, output_names
+from stages.outputs.writers import ensure_output_dir
 from stages.sink import OutputsFactory
-from stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo, find_videos, probe
-from stages.sources.naming import unique_stream_names
+from stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +47,53 @@ class JobReport:
         log.error("%s", message)
 
 
-def probe_inputs(inputs: list[str], report: JobReport) -> list[VideoInfo]:
-    """Every readable video among `inputs` (folders expanded); the others go to `report`."""
-    paths, errors = find_videos(inputs)
-    for error in errors:
-        report.fail(error.path, str(error))
-    infos = []
-    for path, stream in zip(paths, unique_stream_names(paths), strict=True):
-        try:
-            infos.append(probe(path, stream))
-        except SourceError as exc:
-            report.fail(path, str(exc))
-    return infos
+def result_settings(config: JobConfig) -> dict[str, Any]:
+    """Every setting that changes what a video's outputs contain (not where or how fast)."""
+    b = config.backend
+    backend: dict[str, Any] = {"name": b.name}
+    model = cpu_model_needed(b)
+    if model is not None:
+        backend["model"] = fingerprint(model, model.stat().st_size) if model.is_file() else str(model)
+    if b.name == "sim":
+        backend["sim"] = asdict(b.sim)
+    if b.name in ("alveo", "alveo-emu"):
+        backend["alveo"] = {"xclbin": b.alveo.xclbin, "fc_weights": b.alveo.fc_weights, "labels": b.alveo.labels}
+    out = config.output
+    return {
+        "backend": backend,
+        "preprocess": {"resize": config.preprocess.resize},
+        "postprocess": asdict(config.postprocess),
+        "output": {"jsonl": out.jsonl, "segments": out.segments, "video": out.video,
+                   "video_preset": out.video_preset, "video_crf": out.video_crf},
+    }
 
 
 class LabelJob:
-    """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol."""
+    """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol.
+    `resume`: keep the videos an earlier run of this job finished (verified), redo the rest."""
 
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, resume: bool = False) -> None:
         self.config = config
+        self.resume = resume
         self.report = JobReport()
         self.infos: list[VideoInfo] = []
+        self.kept: list[tuple[str, VideoEntry]] = []
+        self.inputs: dict[str, str] = {}  # stream -> manifest key (absolute input path)
         self.bars = ProgressBars(config.output.progress)
+        self.manifest: Manifest | None = None
 
     def prepare(self) -> GraphShape:
-        self.infos = probe_inputs(list(self.config.inputs), self.report)
+        out = ensure_output_dir(self.config.output.dir)
+        self.manifest, previous = Manifest.load(out, result_settings(self.config))
+        plan = plan_inputs(self.config, self.manifest, previous, self.resume, self.report)
+        self.infos, self.kept = plan.run, plan.kept
+        self.inputs = {i.stream: os.path.abspath(i.path) for i in self.infos}
+        for _path, entry in self.kept:
+            log.info("%s: done in an earlier run, kept (input, settings and outputs verified)", entry.name)
         if not self.infos:
+            if self.kept:
+                raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise SourceError("nothing to label: no readable video among the inputs")
-        Path(self.config.output.dir).mkdir(parents=True, exist_ok=True)
         runtime = self.config.runtime
         biggest = max(i.width * i.height * 3 for i in self.infos)
         return GraphShape(biggest, runtime.queue_size, runtime.max_open_sources)
@@ -90,6 +115,19 @@ class LabelJob:
         elif isinstance(event, StreamDone):
             self.bars.close(event.stream)
             self.report.done[event.stream] = event
+            self._record(event)
+
+    def _record(self, done: StreamDone) -> None:
+        """The manifest learns that a video's outputs are published (and their checksums)."""
+        if self.manifest is None or done.stream not in self.inputs:
+            return
+        entry = self.manifest.videos[self.inputs[done.stream]]
+        entry.frames, entry.error = done.frames, done.error
+        entry.state = "done" if not done.error else "incomplete" if done.error.startswith("cut short") else "failed"
+        if done.error == "interrupted":
+            entry.state = "incomplete"
+        self.manifest.record_outputs(entry, output_names(entry.name, self.config.output))
+        self.manifest.save()
 
     def close(self) -> None:
         self.bars.close()
@@ -117,9 +155,11 @@ class LabelJob:
             status = self.report.failed.get(info.path) or (done.error if done else "") or "ok"
             fps = f"{frames / seconds:.1f}" if seconds else "0.0"
             rows.append([info.stream, str(frames), fps, top or "-", status.split(": ", 1)[-1]])
+        for _path, entry in self.kept:
+            rows.append([entry.name, str(entry.frames), "-", "-", "ok (kept from an earlier run)"])
         probed = {i.path for i in self.infos}
         for path, message in self.report.failed.items():
             if path not in probed:
-                rows.append([Path(path).name, "0", "-", "-", message.split(": ", 1)[-1]])
+                rows.append([printable(Path(path).name), "0", "-", "-", message.split(": ", 1)[-1]])
         print_table(["video", "frames", "fps", "labels (share of time)", "status"], rows)
         print(f"outputs in {Path(self.config.output.dir)}")

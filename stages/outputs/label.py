@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.redact import printable
 from stages.config import OutputSettings, PostprocessSettings
 from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
 from stages.events import OutputSummary
@@ -22,6 +23,15 @@ from stages.outputs.smoothing import LabelSmoother, SegmentBuilder, summarize
 from stages.outputs.writers import H264Writer, JsonlWriter, SegmentsWriter
 
 FALLBACK_FPS = 25.0  # for containers that do not say their frame rate
+
+# Every file a video's outputs may be published as: OUT/NAME + suffix (and + ".part" while written).
+OUTPUT_SUFFIXES = (".jsonl", ".segments.json", ".segments.csv", ".mp4")
+
+
+def output_names(name: str, out: OutputSettings) -> list[str]:
+    """The files LabelOutputs publishes for stream `name` with these settings."""
+    wanted = {".jsonl": out.jsonl, ".segments.json": out.segments, ".segments.csv": out.segments, ".mp4": out.video}
+    return [name + suffix for suffix in OUTPUT_SUFFIXES if wanted[suffix]]
 
 
 class LabelOutputs:
@@ -67,7 +77,7 @@ class LabelOutputs:
         try:
             if self.segments_enabled:
                 meta = {
-                    "video": self.start.uri,
+                    "video": printable(self.start.uri),  # a name that is not UTF-8 cannot be written as JSON text
                     "fps": self.start.fps,
                     "width": self.start.width,
                     "height": self.start.height,

@@ -28,6 +28,7 @@ import numpy as np
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
+from pipeline.errors import ConfigError
 from stages.outputs.records import FrameLabel
 from stages.outputs.smoothing import LabelShare, Segment
 
@@ -260,3 +261,18 @@ class H264Writer(_AbortOnError):
 
         self._result = _publish(self._tmp, self.path, keep=True, finalize=finalize)
         return self._result
+
+
+def ensure_output_dir(folder: str) -> Path:
+    """The output folder, created if missing, checked writable: a ConfigError (one line naming
+    `output.dir`) before any process starts, instead of a failed sink later."""
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output.dir: {path} is a file, not a folder", key="output.dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output.dir: cannot create {path}: {exc.strerror}", key="output.dir") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"output.dir: {path} is not writable", key="output.dir")
+    return path

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import SourceError
+from pipeline.redact import printable
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage
 from stages.descriptors import FrameRef, StreamEnd, StreamStart
@@ -57,10 +59,22 @@ class VideoInfo:
 
 def open_capture(path: str, threads: int = 0) -> cv2.VideoCapture:
     """`threads`: FFmpeg decoding threads, 0 = OpenCV's default (one per core)."""
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else [])
+    params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
+    try:
+        path.encode("utf-8")
+        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, params)
+    except UnicodeEncodeError:
+        # A name that is not UTF-8 crashes OpenCV (a segfault, seen with 4.11): FFmpeg opens the
+        # file through a descriptor of ours instead, which names it in plain ASCII.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            cap = cv2.VideoCapture(f"/proc/self/fd/{fd}", cv2.CAP_FFMPEG, params)
+        finally:
+            os.close(fd)  # FFmpeg holds its own open file by now
     if not cap.isOpened():
         cap.release()
-        raise SourceError(f"{path}: not a readable video (unknown format or corrupt file)", path=path)
+        message = f"{printable(path)}: not a readable video (unknown format or corrupt file)"
+        raise SourceError(message, path=path)
     return cap
 
 
@@ -68,15 +82,15 @@ def probe(path: str, stream: str) -> VideoInfo:
     """Open `path` and read its geometry; raises SourceError with a one-line message."""
     p = Path(path)
     if not p.exists():
-        raise SourceError(f"{path}: no such file", path=path, stream=stream)
+        raise SourceError(f"{printable(path)}: no such file", path=path, stream=stream)
     if p.stat().st_size == 0:
-        raise SourceError(f"{path}: empty file (0 bytes)", path=path, stream=stream)
+        raise SourceError(f"{printable(path)}: empty file (0 bytes)", path=path, stream=stream)
     cap = open_capture(path)
     try:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if width <= 0 or height <= 0:
-            raise SourceError(f"{path}: no video stream", path=path, stream=stream)
+            raise SourceError(f"{printable(path)}: no video stream", path=path, stream=stream)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
     finally:
@@ -84,22 +98,30 @@ def probe(path: str, stream: str) -> VideoInfo:
     return VideoInfo(str(p), stream, width, height, fps, count)
 
 
-def find_videos(inputs: list[str]) -> tuple[list[str], list[SourceError]]:
-    """Expand folders into their video files (sorted). Returns (paths, one error per bad input)."""
+def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -> tuple[list[str], list[SourceError]]:
+    """Expand folders into their video files (sorted; files for which `skip` says so, e.g.
+    vidpipe's own outputs, are left out). A file given twice is labeled once.
+    Returns (paths, one error per bad input)."""
     paths: list[str] = []
     errors: list[SourceError] = []
+    seen: set[Path] = set()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
             if not found:
-                message = f"{item}: folder has no video files ({', '.join(VIDEO_EXTENSIONS[:4])}, ...)"
+                message = f"{printable(item)}: folder has no video files ({', '.join(VIDEO_EXTENSIONS[:4])}, ...)"
                 errors.append(SourceError(message, path=item))
-            paths.extend(found)
+            candidates = [f for f in found if skip is None or not skip(f)]
         elif p.exists():
-            paths.append(str(p))
+            candidates = [p]
         else:
-            errors.append(SourceError(f"{item}: no such file or folder", path=item))
+            errors.append(SourceError(f"{printable(item)}: no such file or folder", path=item))
+            continue
+        for f in candidates:
+            if (real := f.resolve()) not in seen:
+                seen.add(real)
+                paths.append(str(f))
     return paths, errors
 
 
@@ -131,7 +153,7 @@ class FileSourceStage(Stage[FileSourceParams]):
         elif not error and info.frame_count and sent < info.frame_count - 1:
             error = f"decoded {sent} of {info.frame_count} frames: file truncated or its frame count is wrong"
         if error:
-            self.report(SourceProblem(info.stream, info.path, f"{info.path}: {error}"))
+            self.report(SourceProblem(info.stream, info.path, f"{printable(info.path)}: {error}"))
         self.send(StreamEnd(info.stream, sent, error))
 
     def _decode_all(self) -> tuple[int, str]:

@@ -9,22 +9,40 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pipeline.redact import printable
 from stages.config import SourceSettings
 from stages.sources.readers import source_kind
 
+MAX_NAME_BYTES = 120  # + ".segments.json" and a "-NN" suffix stays far below NAME_MAX (255 bytes)
 
-def unique_stream_names(paths: list[str]) -> list[str]:
-    """File stems, made unique in order (clip, clip-2, ...): no two outputs share a name, even
-    when an input's own stem looks like a made-up one (clip, clip, clip-2)."""
-    taken: set[str] = set()
+
+def safe_name(text: str, fallback: str = "video") -> str:
+    """`text` as an output file name: one line, no path separators, valid UTF-8, not hidden,
+    at most MAX_NAME_BYTES bytes. Any file name the filesystem allows maps to one."""
+    text = printable(text).replace("/", "_").replace("\\", "_").strip()
+    text = re.sub(r"^\.+", "_", text)  # ".clip" would be a hidden file
+    encoded = text.encode("utf-8")[:MAX_NAME_BYTES]
+    return encoded.decode("utf-8", "ignore").strip() or fallback
+
+
+def unique_stream_names(paths: list[str], taken: dict[str, str] | None = None) -> list[str]:
+    """One output name per input, unique within the job by construction: the file stem made
+    safe (safe_name), then clip, clip-2, ... in order, compared without case (a case-insensitive
+    filesystem would merge Clip and clip). `taken` maps inputs to the names an earlier run gave
+    them (its manifest): they keep them, so a rerun writes over exactly its own outputs."""
+    taken = taken or {}
+    used = {name.casefold() for path, name in taken.items() if path in paths}
     names = []
     for p in paths:
-        stem = Path(p).stem or "video"
+        if p in taken:
+            names.append(taken[p])
+            continue
+        stem = safe_name(Path(p).stem)
         name, n = stem, 1
-        while name in taken:
+        while name.casefold() in used:
             n += 1
             name = f"{stem}-{n}"
-        taken.add(name)
+        used.add(name.casefold())
         names.append(name)
     return names
 
@@ -39,4 +57,4 @@ def stream_name(source: SourceSettings) -> str:
     if kind == "url":
         rest = re.sub(r"^[a-zA-Z][\w+.-]*://([^@/]*@)?", "", source.uri).split("?")[0]
         return re.sub(r"[^\w.-]+", "_", rest).strip("_")[:40] or "stream"
-    return Path(source.uri.rstrip("/")).stem or "source"
+    return safe_name(Path(source.uri.rstrip("/")).stem, "source")

@@ -1,0 +1,141 @@
+"""Which inputs a labeling job runs, under which names, and which it keeps from an earlier run.
+
+    plan = plan_inputs(config, manifest, resume, report)
+    plan.run    -> VideoInfos to label (their manifest entries are `pending` and saved)
+    plan.kept   -> finished entries kept by --resume (verified: same input, settings, outputs)
+
+The rules that keep a user's files safe: outputs never land on an input (a ConfigError: exit 2
+before anything runs), a file in the output folder that vidpipe did not create is never written
+over (that video fails in one line, the others run), folder scans skip vidpipe's own outputs, and
+names stay the same across reruns (the manifest remembers them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.errors import ConfigError, SourceError
+from pipeline.redact import printable
+from stages.config import JobConfig
+from stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, settings_change
+from stages.outputs.label import OUTPUT_SUFFIXES, output_names
+from stages.outputs.writers import PART_SUFFIX
+from stages.sources.files import VideoInfo, find_videos, probe
+from stages.sources.naming import unique_stream_names
+
+log = logging.getLogger(__name__)
+
+
+class FailureLog(Protocol):
+    def fail(self, path: str, message: str) -> None: ...
+
+
+@dataclass
+class InputPlan:
+    run: list[VideoInfo] = field(default_factory=list)
+    kept: list[tuple[str, VideoEntry]] = field(default_factory=list)  # input path -> its entry
+
+
+def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] | None, resume: bool,
+                failures: FailureLog) -> InputPlan:
+    """See the module docstring. `previous`: the settings the manifest was written with."""
+    out = manifest.folder
+    paths, errors = find_videos(list(config.inputs), skip=_vidpipe_outputs())
+    for error in errors:
+        failures.fail(error.path, str(error))
+    keys = [os.path.abspath(p) for p in paths]
+    names = unique_stream_names(keys, taken=manifest.names())
+    _refuse_outputs_on_inputs(config, out, keys, names)
+    owned = _owned_names(manifest)
+    changed = settings_change(previous, manifest.settings)
+    plan = InputPlan()
+    for path, key, name in zip(paths, keys, names, strict=True):
+        entry = manifest.videos.get(key)
+        if resume and entry is not None and entry.state == "done":
+            why = changed or entry.input_change(Path(path)) or entry.output_change(out)
+            if not why:
+                plan.kept.append((key, entry))
+                continue
+            log.info("%s: labeling again: %s", printable(path), why)
+        if foreign := _foreign_file(out, name, config, owned):
+            failures.fail(path, f"{printable(str(out / foreign))} exists and was not written by vidpipe: "
+                                "not overwriting it (move it, or choose another --out)")
+            continue
+        try:
+            info = probe(path, name)
+        except SourceError as exc:
+            failures.fail(path, str(exc))
+            if entry is not None:
+                entry.state, entry.error = "failed", str(exc)
+            continue
+        entry = manifest.entry(key, name)
+        entry.state, entry.error, entry.frames = "pending", "", 0
+        entry.stat_input(Path(path))
+        _remove_parts(out, name)
+        plan.run.append(info)
+    manifest.save()
+    return plan
+
+
+def _vidpipe_outputs() -> Callable[[Path], bool]:
+    """A folder scan's filter: files that the manifest beside them records as vidpipe's outputs
+    (this job's output folder, or an earlier job's, inside an input folder). The manifest is
+    written before any output, so even a killed run's outputs are known."""
+    owned: dict[Path, set[str]] = {}
+
+    def skip(path: Path) -> bool:
+        folder = path.parent.resolve()
+        if folder not in owned:
+            owned[folder] = _manifest_outputs(folder / MANIFEST_NAME)
+        return path.name in owned[folder]
+
+    return skip
+
+
+def _manifest_outputs(path: Path) -> set[str]:
+    try:
+        videos = json.loads(path.read_text(encoding="utf-8")).get("videos", {})
+        return {f"{v['name']}{s}" for v in videos.values() for s in OUTPUT_SUFFIXES}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return set()
+
+
+def _refuse_outputs_on_inputs(config: JobConfig, out: Path, keys: list[str], names: list[str]) -> None:
+    inputs = {Path(k).resolve() for k in keys}
+    for name in names:
+        for output in output_names(name, config.output):
+            if (out / output).resolve() in inputs:
+                raise ConfigError(
+                    f"output.dir: {printable(str(out / output))} would replace the input of the same name: "
+                    "choose another --out", key="output.dir")
+
+
+def _owned_names(manifest: Manifest) -> set[str]:
+    """vidpipe's own files in the output folder: every output (and .part) an entry may have."""
+    names = manifest.owned()
+    names |= {f"{e.name}{s}" for e in manifest.videos.values() for s in OUTPUT_SUFFIXES}
+    return names | {n + PART_SUFFIX for n in names}
+
+
+def _foreign_file(out: Path, name: str, config: JobConfig, owned: set[str]) -> str:
+    """The first file this video would write over that vidpipe did not create ("" if none)."""
+    for output in output_names(name, config.output):
+        for candidate in (output, output + PART_SUFFIX):
+            if candidate not in owned and os.path.lexists(out / candidate):
+                return candidate
+    return ""
+
+
+def _remove_parts(out: Path, name: str) -> None:
+    """Half-written outputs of this video from a run killed outright: never presented as output."""
+    for suffix in OUTPUT_SUFFIXES:
+        part = out / f"{name}{suffix}{PART_SUFFIX}"
+        if part.exists():
+            log.warning("removing the unfinished %s", printable(str(part)))
+            part.unlink(missing_ok=True)

@@ -1,0 +1,191 @@
+"""The job manifest: what makes a labeling job's outputs exactly once, resumable, and never
+written over a file vidpipe did not create.
+
+    OUT/vidpipe-manifest.json = {
+      "version": 1,
+      "settings": {...every setting that changes results...},
+      "videos": {"/abs/input.mp4": {"name": "input", "size": ..., "mtime_ns": ..., "fingerprint": "sha256:...",
+                                    "state": "done", "error": "", "frames": 225, "host": "...",
+                                    "outputs": {"input.jsonl": "sha256:...", ...}}, ...}}
+
+It is written atomically (NAME.tmp, fsync, rename, fsync of the folder) after every change, so
+a crash or a power loss leaves the previous or the next version, never a torn one. States:
+`pending` (planned or running: redone by --resume), `done` (outputs complete, checksums
+recorded), `incomplete` (cut short: outputs finalized but partial), `failed` (the input or its
+outputs failed). GNU parallel's --joblog/--resume is the model; unlike it, a finished entry is
+verified (input unchanged, same settings, outputs present with their checksums) before it is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+from pipeline.redact import printable
+
+MANIFEST_NAME = "vidpipe-manifest.json"
+VERSION = 1
+SAMPLE_BYTES = 1 << 20  # the fingerprint reads this much at the start, middle and end of a file
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """A content fingerprint that costs three reads, not the whole file: sha256 of the size and
+    of 1 MiB at the start, the middle and the end (a video edited in place changes one of them,
+    and its size or mtime almost always)."""
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        for offset in sorted({0, max(0, size // 2 - SAMPLE_BYTES // 2), max(0, size - SAMPLE_BYTES)}):
+            f.seek(offset)
+            digest.update(f.read(SAMPLE_BYTES))
+    return "sha256:" + digest.hexdigest()
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass
+class VideoEntry:
+    name: str  # the stream name: outputs are OUT/NAME.*
+    size: int = 0
+    mtime_ns: int = 0
+    fingerprint: str = ""
+    state: str = "pending"  # pending | done | incomplete | failed
+    error: str = ""
+    frames: int = 0
+    host: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)  # file name -> checksum
+
+    def stat_input(self, path: Path) -> None:
+        st = path.stat()
+        self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
+        self.fingerprint = fingerprint(path, st.st_size)
+
+    def input_change(self, path: Path) -> str:
+        """Why `path` is not the input this entry was made from ("" if it is)."""
+        try:
+            st = path.stat()
+        except OSError as exc:
+            return f"input unreadable ({exc.strerror})"
+        if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
+            return "input changed (size or modification time)"
+        if fingerprint(path, st.st_size) != self.fingerprint:
+            return "input changed (content)"
+        return ""
+
+    def output_change(self, folder: Path) -> str:
+        """Why the recorded outputs are not all there as written ("" if they are)."""
+        if not self.outputs:
+            return "no outputs recorded"
+        for name, digest in self.outputs.items():
+            path = folder / name
+            if not path.is_file():
+                return f"output {printable(name)} is missing"
+            if checksum(path) != digest:
+                return f"output {printable(name)} was modified"
+        return ""
+
+
+class Manifest:
+    """OUT/vidpipe-manifest.json in memory; `save()` after each change (see the module docstring)."""
+
+    def __init__(self, folder: Path, settings: dict[str, Any], videos: dict[str, VideoEntry] | None = None) -> None:
+        self.folder = folder
+        self.path = folder / MANIFEST_NAME
+        self.settings = settings
+        self.videos: dict[str, VideoEntry] = videos or {}
+
+    @classmethod
+    def load(cls, folder: Path, settings: dict[str, Any]) -> tuple[Manifest, dict[str, Any] | None]:
+        """The folder's manifest (a new one if there is none) and the settings it was made with."""
+        path = folder / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls(folder, settings), None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: unreadable job manifest ({exc}); move it away to start over",
+                              key="output.dir") from None
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise ConfigError(f"{path}: not a vidpipe {VERSION} job manifest; move it away to start over",
+                              key="output.dir")
+        fields = {f.name for f in dataclasses.fields(VideoEntry)}
+        videos = {path: VideoEntry(**{k: v for k, v in entry.items() if k in fields})
+                  for path, entry in data.get("videos", {}).items()}
+        return cls(folder, settings, videos), data.get("settings")
+
+    def names(self) -> dict[str, str]:
+        """Input path -> the name an earlier run gave it (kept: stable names across reruns)."""
+        return {path: entry.name for path, entry in self.videos.items()}
+
+    def owned(self) -> set[str]:
+        """Every file name some entry recorded as its output: vidpipe's own files."""
+        return {name for entry in self.videos.values() for name in entry.outputs}
+
+    def entry(self, path: str, name: str) -> VideoEntry:
+        entry = self.videos.get(path)
+        if entry is None or entry.name != name:
+            entry = self.videos[path] = VideoEntry(name)
+        return entry
+
+    def record_outputs(self, entry: VideoEntry, names: list[str]) -> None:
+        """Checksums of the outputs that exist (the others were not produced)."""
+        entry.outputs = {n: checksum(self.folder / n) for n in names if (self.folder / n).is_file()}
+        entry.host = socket.gethostname()
+
+    def save(self) -> None:
+        data = {
+            "version": VERSION,
+            "settings": self.settings,
+            "videos": {path: dataclasses.asdict(entry) for path, entry in sorted(self.videos.items())},
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", errors="surrogateescape") as f:
+            json.dump(data, f, indent=1, ensure_ascii=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """The rename itself survives a power loss only once the folder is synced."""
+    with contextlib.suppress(OSError):  # not every filesystem lets a folder be opened or synced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def settings_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """One line naming the first result-changing setting that differs ("" if none)."""
+    if old is None:
+        return ""
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    for key in sorted(set(flat_old) | set(flat_new)):
+        if flat_old.get(key) != flat_new.get(key):
+            return f"settings changed ({key}: {flat_old.get(key)!r} -> {flat_new.get(key)!r})"
+    return ""
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
