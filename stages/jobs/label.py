@@ -122,7 +122,7 @@ class LabelJob:
         if self.manifest is None or done.stream not in self.inputs:
             return
         entry = self.manifest.videos[self.inputs[done.stream]]
-        entry.frames, entry.error = done.frames, done.error
+        entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
         entry.state = "done" if not done.error else "incomplete" if done.error.startswith("cut short") else "failed"
         if done.error == "interrupted":
             entry.state = "incomplete"

@@ -65,6 +65,7 @@ class VideoEntry:
     state: str = "pending"  # pending | done | incomplete | failed
     error: str = ""
     frames: int = 0
+    seconds: float = 0.0  # labeling time (first output made -> done)
     host: str = ""
     outputs: dict[str, str] = field(default_factory=dict)  # file name -> checksum
 
