@@ -11,6 +11,16 @@ It waits on process sentinels, the event queue and a signal pipe with
 `multiprocessing.connection.wait` (no polling sleeps). Ctrl-C/SIGTERM: sources end their streams
 and the graph drains (a second signal, or the drain deadline, aborts). A stage that fails or dies
 aborts everything: abort event, join with timeout, terminate, kill, then every ring is unlinked.
+
+Services (live jobs) change the graph while it runs, from the supervisor's own thread (on_event,
+or the callback of a connection given to `watch`, which joins the one wait):
+
+    sup.watch(conn, on_ready)          # on_ready() when conn is readable (e.g. the sink's API requests)
+    sup.add_process("sources", spec)   # one more process in a running tier (an `open` tier)
+    sup.running("source:cam2")         # still running (or waiting to be restarted)?
+
+A tier with a RestartPolicy (pipeline.recovery) has its crashed processes restarted with back-off
+and a start limit instead of failing the job; each restart is a StageRestarted event.
 """
 
 from __future__ import annotations
@@ -28,10 +38,13 @@ from typing import Any
 from pipeline.channels import STOP, Channel
 from pipeline.errors import StageFailed
 from pipeline.events import Event, StageFailure
+from pipeline.recovery import CrashLog, Reclaim, RestartPolicy, StageRestarted, reclaim_rings, repair_lock, repair_queue
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage, StageContext, run_stage
 
 log = logging.getLogger(__name__)
+
+WRITE_PROBE_S = 0.5  # writer and ring locks are held for one write: longer than this means a dead holder
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class Tier:
     procs: tuple[ProcSpec, ...]
     inbox: Channel | None = None  # gets one STOP per process when the previous tier is done
     max_running: int = 0  # 0: start all at once
+    restart: RestartPolicy | None = None  # None: a crash stops everything; else crashed processes restart
+    open: bool = False  # processes may be added while it runs (add_process): done only after stop_sources
 
 
 @dataclass
@@ -56,6 +71,8 @@ class _TierState:
     waiting: list[ProcSpec]
     running: dict[int, BaseProcess] = field(default_factory=dict)  # sentinel -> process
     stops_sent: int = 0
+    specs: dict[int, ProcSpec] = field(default_factory=dict)  # sentinel -> what runs in it
+    restarting: list[tuple[float, ProcSpec]] = field(default_factory=list)  # (when, what) after a crash
 
 
 class Supervisor:
@@ -86,6 +103,10 @@ class Supervisor:
         self._failure: StageFailed | None = None
         self._drain_deadline: float | None = None
         self._signals = 0
+        self._watched: dict[Any, Callable[[], None]] = {}
+        self._crashes: dict[str, CrashLog] = {}
+        self._stage_failures: dict[str, StageFailure] = {}  # restartable stages' last reports
+        self._reclaims: list[Reclaim] = []
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -117,21 +138,50 @@ class Supervisor:
     def interrupted(self) -> bool:
         return self._signals > 0
 
+    def watch(self, conn: Any, on_ready: Callable[[], None]) -> None:
+        """Call `on_ready()` from the loop whenever `conn` is readable; dropped once it raises
+        EOFError/OSError (the other end is gone)."""
+        self._watched[conn] = on_ready
+
+    def add_process(self, tier: str, spec: ProcSpec) -> bool:
+        """Start `spec` in the running tier named `tier` (False once the graph is stopping).
+        Call from the supervisor's thread: on_event or a watched connection's callback."""
+        if self.stop_sources.is_set() or self.abort.is_set() or self._failure is not None:
+            return False
+        ts = next(ts for ts in self._tiers if ts.tier.name == tier)
+        ts.waiting.append(spec)
+        self._start_ready()
+        return True
+
+    def running(self, name: str) -> bool:
+        """Whether the process `name` runs, waits to start, or waits to be restarted."""
+        return any(
+            name in (*(p.name for p in ts.running.values()), *(s.name for s in ts.waiting),
+                     *(s.name for _, s in ts.restarting))
+            for ts in self._tiers
+        )
+
     # -- loop ---------------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._wake_w.send_bytes(b"s")
 
     def _step(self) -> None:
         sentinels = [s for ts in self._tiers for s in ts.running]
-        ready = wait([*sentinels, self._events._reader, self._wake_r], timeout=1.0)
+        ready = wait([*sentinels, self._events._reader, self._wake_r, *self._watched], timeout=self._next_timeout())
         if self._wake_r in ready:
             while self._wake_r.poll():
                 self._wake_r.recv_bytes()
                 self.request_stop()
         self._drain_events()
+        for conn in [c for c in self._watched if c in ready]:
+            try:
+                self._watched[conn]()
+            except (EOFError, OSError):
+                del self._watched[conn]
         for ts in self._tiers:
             for sentinel in [s for s in ts.running if s in ready]:
-                self._reap(ts, ts.running.pop(sentinel))
+                self._reap(ts, ts.running.pop(sentinel), ts.specs.pop(sentinel))
+        self._run_due()
         if self._drain_deadline is not None and time.monotonic() > self._drain_deadline:
             log.error("drain took longer than %.0f s: aborting", self._drain_timeout_s)
             self.abort.set()
@@ -142,7 +192,11 @@ class Supervisor:
         while self._events._reader.poll():
             _stage, event = self._events.get()
             if isinstance(event, StageFailure):
-                if self._failure is None:
+                if any(event.stage == s.name for ts in self._tiers if ts.tier.restart for s in ts.specs.values()):
+                    self._stage_failures[event.stage] = event  # its restart (or the start limit) decides
+                    log.warning("stage %s failed: %s", event.stage, event.detail)
+                    log.debug("%s", event.traceback)
+                elif self._failure is None:
                     self._failure = StageFailed(event.stage, event.detail, event.traceback)
                     # a user mistake (no card, bad weights...) is one line; a bug keeps its traceback in the log
                     level = logging.DEBUG if event.user_error else logging.ERROR
@@ -150,15 +204,74 @@ class Supervisor:
             else:
                 self._on_event(event)
 
-    def _reap(self, ts: _TierState, proc: BaseProcess) -> None:
+    def _reap(self, ts: _TierState, proc: BaseProcess, spec: ProcSpec) -> None:
         proc.join()
         if proc.exitcode != 0:
             self._drain_events()  # its failure report, if it sent one, comes first
             if self._failure is None and not self.abort.is_set():
                 code = proc.exitcode or 0
                 how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-                self._failure = StageFailed(proc.name, f"process died ({how})")
+                if ts.tier.restart is not None and self._restart(ts, spec, ts.tier.restart, how):
+                    return
+                failure = self._stage_failures.pop(proc.name, None)
+                self._failure = StageFailed(proc.name, failure.detail if failure else f"process died ({how})",
+                                            failure.traceback if failure else "")
                 log.error("stage %s died (%s)", proc.name, how)
+
+    def _restart(self, ts: _TierState, spec: ProcSpec, policy: RestartPolicy, how: str) -> bool:
+        """Schedule a restart of a crashed process (False: draining, or the start limit is hit)."""
+        crashes = self._crashes.setdefault(spec.name, CrashLog(policy))
+        now = time.monotonic()
+        delay = None if self.stop_sources.is_set() else crashes.next_delay(now)
+        if delay is None:
+            if not self.stop_sources.is_set():
+                log.error("stage %s crashed %d times within %.0f s: not restarted again",
+                          spec.name, len(crashes.times), policy.window_s)
+            return False
+        repaired = self._repair(ts)
+        failure = self._stage_failures.pop(spec.name, None)
+        log.warning("stage %s died (%s): restart %d in %.1f s%s", spec.name, how, crashes.restarts, delay,
+                    f" (freed the {', '.join(repaired)} it held)" if repaired else "")
+        ts.restarting.append((now + delay, spec))
+        self._reclaims.append(Reclaim(now + delay + policy.reclaim_after_s, now))
+        self._on_event(StageRestarted(spec.name, crashes.restarts, how, delay, failure.detail if failure else ""))
+        return True
+
+    def _repair(self, ts: _TierState) -> list[str]:
+        """Free the locks a dead process of `ts` may have held (see pipeline.recovery)."""
+        i = self._tiers.index(ts)
+        outbox = self._tiers[i + 1].tier.inbox if i + 1 < len(self._tiers) else None
+        repaired = []
+        if ts.tier.inbox is not None:
+            # a live consumer holds the reader lock one poll period at a time: wait out a few
+            probe = 5 * ts.tier.inbox._poll_s if ts.running else 0.05
+            repaired += repair_queue(ts.tier.inbox, reader=True, writer=False, probe_s=probe)
+        if outbox is not None:
+            repaired += repair_queue(outbox, reader=False, writer=True, probe_s=WRITE_PROBE_S)
+        repaired += [f"{r.label} ring lock" for r in self._rings if repair_lock(r._lock, WRITE_PROBE_S)]
+        if repair_lock(self._events._wlock, WRITE_PROBE_S):
+            repaired.append("event queue writer lock")
+        return repaired
+
+    def _next_timeout(self) -> float:
+        due = [t for ts in self._tiers for t, _ in ts.restarting] + [r.due for r in self._reclaims]
+        return max(0.0, min([1.0, *(t - time.monotonic() for t in due)]))
+
+    def _run_due(self) -> None:
+        """Start the restarts whose back-off is over; reclaim what crashed processes held."""
+        now = time.monotonic()
+        for r in [r for r in self._reclaims if r.due <= now]:
+            self._reclaims.remove(r)
+            reclaim_rings(self._rings, r.taken_before)
+        if self._failure is not None or self.abort.is_set():
+            return
+        for ts in self._tiers:
+            if self._is_first(ts) and self.stop_sources.is_set():
+                ts.restarting.clear()  # draining: a source is not brought back
+            due = [spec for t, spec in ts.restarting if t <= now]
+            ts.restarting = [(t, s) for t, s in ts.restarting if t > now]
+            for spec in due:
+                self._spawn(ts, spec)
 
     def _start_ready(self) -> None:
         if self._failure is not None or self.abort.is_set():
@@ -167,12 +280,13 @@ class Supervisor:
         for ts in self._tiers:
             if ts.tier.inbox is not None and previous_done and not self._is_first(ts):
                 self._send_stops(ts, ts.tier.inbox)
-            limit = ts.tier.max_running or len(ts.tier.procs)
+            limit = ts.tier.max_running or len(ts.waiting) + len(ts.running)
             while ts.waiting and len(ts.running) < limit and not (self._is_first(ts) and self.stop_sources.is_set()):
                 self._spawn(ts, ts.waiting.pop(0))
             if self._is_first(ts) and self.stop_sources.is_set():
                 ts.waiting.clear()
-            previous_done = not ts.waiting and not ts.running
+            previous_done = (not ts.waiting and not ts.running and not ts.restarting
+                             and not (ts.tier.open and not self.stop_sources.is_set()))
 
     def _send_stops(self, ts: _TierState, inbox: Channel) -> None:
         # Never block here: a full inbox whose consumer died must not hang the supervisor;
@@ -193,9 +307,10 @@ class Supervisor:
         )
         proc.start()
         ts.running[proc.sentinel] = proc
+        ts.specs[proc.sentinel] = spec
 
     def _any_running(self) -> bool:
-        return any(ts.running or ts.waiting for ts in self._tiers)
+        return any(ts.running or ts.waiting or ts.restarting for ts in self._tiers)
 
     # -- teardown -----------------------------------------------------------------------------
     def _teardown(self) -> None:
@@ -211,6 +326,8 @@ class Supervisor:
                 self._join_all(alive, 2.0)
             for ts in self._tiers:
                 ts.running.clear()
+        for ts in self._tiers:
+            ts.restarting.clear()
         self._drain_events()
         for ch in self._channels:
             ch.abandon()

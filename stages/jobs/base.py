@@ -16,14 +16,15 @@ tells the runner, which knows nothing else about it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pipeline.channels import Channel
 from pipeline.events import Event
+from pipeline.recovery import RestartPolicy
 from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec
+from pipeline.supervisor import ProcSpec, Supervisor
 from stages.config import JobConfig
-from stages.sink import OutputsFactory
+from stages.sink import OutputsFactory, SinkStage
 
 # The process exit codes of every vidpipe command.
 EXIT_OK = 0  # everything worked
@@ -45,6 +46,9 @@ class GraphShape:
     queue_size: int  # descriptors per queue; short for live (a waiting frame is latency)
     max_open_sources: int = 0  # source processes running at once; 0 = all
     stale_after_s: float = 0.0  # live: preprocess drops older frames; 0 = never
+    restart: RestartPolicy | None = None  # live: crashed sources/preprocess/infer restart; None: a crash stops all
+    open_sources: bool = False  # sources are added while it runs (Service.attach): runs until Ctrl-C
+    sink: type[SinkStage] = SinkStage  # live: a sink that skips frames lost in a crash
 
 
 class Job(Protocol):
@@ -61,3 +65,13 @@ class Job(Protocol):
     def close(self) -> None: ...
 
     def exit_code(self, interrupted: bool) -> int: ...
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A job that changes its graph while it runs (live: streams added and removed over HTTP).
+    `attach` is called in the main process before the supervisor starts; the job keeps it and
+    uses its documented run-time calls (watch, add_process, running) from on_event or a watched
+    connection's callback, i.e. on the supervisor's own thread."""
+
+    def attach(self, supervisor: Supervisor) -> None: ...

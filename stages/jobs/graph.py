@@ -19,13 +19,14 @@ import cv2
 from hw.base import INPUT_SHAPE
 from hw.registry import backend_device_count
 from pipeline.channels import Channel
+from pipeline.recovery import LeasedSlotRing
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
-from stages.jobs.base import GraphShape, Job, NothingToDo
+from stages.jobs.base import GraphShape, Job, Service, NothingToDo
 from stages.preprocess import PreprocessParams, PreprocessStage
-from stages.sink import SinkParams, SinkStage
+from stages.sink import SinkParams
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +84,24 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     ctx = multiprocessing.get_context(config.runtime.start_method)
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
     abort = ctx.Event()
-    frames = SlotRing(ctx, graph.frame_slots, graph.frame_bytes, "frames")
-    tensors = SlotRing(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")
+    ring = LeasedSlotRing if shape.restart else SlotRing  # restarts reclaim the slots a dead stage held
+    frames = ring(ctx, graph.frame_slots, graph.frame_bytes, "frames")
+    tensors = ring(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")
     backend = config.backend
     pre_q = Channel(ctx, "preprocess-in", shape.queue_size, abort)
     infer_q = Channel(ctx, "infer-in", shape.queue_size, abort)
     sink_q = Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort)
     preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
     tiers = [
-        Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources),
+        Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources,
+             restart=shape.restart, open=shape.open_sources),
         Tier(
             "preprocess",
             tuple(
                 ProcSpec(f"preprocess-{i}", PreprocessStage(preprocess, pre_q, infer_q)) for i in range(graph.workers)
             ),
             inbox=pre_q,
+            restart=shape.restart,
         ),
         Tier(
             "infer",
@@ -106,10 +110,11 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
                 for i in range(graph.infer_procs)
             ),
             inbox=infer_q,
+            restart=shape.restart,  # a new infer process opens the accelerator again
         ),
         Tier(
             "sink",
-            (ProcSpec("sink", SinkStage(SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q)), sink_q)),),
+            (ProcSpec("sink", shape.sink(SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q)), sink_q)),),
             inbox=sink_q,
         ),
     ]
@@ -124,6 +129,8 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
         config.runtime.drain_timeout_s,
         abort=abort,
     )
+    if isinstance(job, Service):
+        job.attach(sup)
     log.debug("graph: %s", graph)
     sup.run()
     return GraphRun(graph, sup.interrupted)

@@ -1,31 +1,62 @@
 """Live classification: cameras, streams, image folders and real-time files, several at once,
-batched together on one accelerator, until Ctrl-C (exit 0) or every source has ended.
+batched together on one accelerator, until Ctrl-C (exit 0), or until every source has ended when
+the API is off.
 
 Latest policy (bounded latency): each source keeps only its newest frame, preprocess drops
 frames older than `live.stale_after_ms`, queues are short; every drop is counted.
+
+A service: streams are added and removed while it runs. The live view's API (stages.web.api, in
+the sink process) sends each request over the control link (stages.web.control); this job answers
+it on the supervisor's thread (Supervisor.watch) and starts the new source process with
+Supervisor.add_process, or sets the removed source's own stop event (its StreamEnd then flows
+and its outputs finalize). Crashed sources, preprocess and infer processes are restarted by the
+supervisor (live.restart); the job tells the sink, which counts them in /metrics and /status.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
+import multiprocessing
+import re
+import secrets
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from pipeline.channels import Channel
 from pipeline.errors import ConfigError
 from pipeline.events import Event
+from pipeline.recovery import RestartPolicy, StageRestarted
 from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec
-from stages.config import JobConfig
-from stages.events import SourceProblem
+from pipeline.supervisor import ProcSpec, Supervisor
+from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks
+from stages.events import SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
 from stages.outputs.display import probe_display
 from stages.outputs.live import LiveOutputsFactory
+from stages.outputs.live_sink import LiveSinkStage
+from stages.outputs.notify import parse_mqtt_url
 from stages.sink import OutputsFactory
 from stages.sources.live import LiveSourceParams, LiveSourceStage
 from stages.sources.naming import stream_name, unique_stream_names
+from stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
 
 log = logging.getLogger(__name__)
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}")  # names become file names in the output folder
+
+
+@dataclass
+class _Stream:
+    name: str
+    source: SourceSettings
+    stop: Any  # multiprocessing Event: set to remove the stream
+    seq: Any  # multiprocessing RawValue: next frame number (kept across source restarts)
+    origin: str  # "config" or "api"
+    removing: bool = False
 
 
 class LiveJob:
@@ -33,43 +64,160 @@ class LiveJob:
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
+        self.live: LiveSettings = config.live  # with the API token filled in by prepare()
         self.failed: dict[str, str] = {}  # stream -> one-line error
-        self.names: list[str] = []
+        self.streams: dict[str, _Stream] = {}
+        self.supervisor: Supervisor | None = None
+        self._mp = multiprocessing.get_context(config.runtime.start_method)
+        self._frames: SlotRing | None = None
+        self._outbox: Channel | None = None
+        self._control: Any = None  # main end of the control link
+        self._sink_end: Any = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.streams)
 
     def prepare(self) -> GraphShape:
         live = self.config.live
         if not live.sources:
             raise ConfigError("live: no sources (give them on the command line or in live.sources)", key="live.sources")
+        for ok, key, message in live_checks(live):
+            if not ok:
+                raise ConfigError(f"{key}: {message}", key=key)
+        if live.events.mqtt:
+            parse_mqtt_url(live.events.mqtt)
         if live.display:
             probe_display()  # no screen: one line now, not a failed sink later
-        self.names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
+        api = live.http and live.api
+        if api:
+            self.live = replace(live, api_token=_api_token(live))
+            self._control, self._sink_end = self._mp.Pipe(duplex=True)
+        names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
         Path(self.config.output.dir).mkdir(parents=True, exist_ok=True)
-        for name, source in zip(self.names, live.sources, strict=True):
+        for name, source in zip(names, live.sources, strict=True):
             log.info("source %s: %s", name, mask_url(source.uri))
+            self.streams[name] = self._new(name, source, "config")
+        r = live.restart
+        policy = RestartPolicy(r.max_restarts, r.window_s, r.backoff_initial_s, r.backoff_max_s)
         # a frame waiting in a queue is latency: keep live queues short
         queue_size = min(self.config.runtime.queue_size, max(2, self.config.backend.max_batch))
-        return GraphShape(live.max_width * live.max_height * 3, queue_size, 0, live.stale_after_ms / 1000.0)
+        return GraphShape(live.max_width * live.max_height * 3, queue_size, 0, live.stale_after_ms / 1000.0,
+                          restart=policy, open_sources=api, sink=LiveSinkStage)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        live = self.config.live
-        return [
-            ProcSpec(
-                f"source:{name}",
-                LiveSourceStage(LiveSourceParams(name, source, frames, live.max_width, live.max_height), outbox=outbox),
-            )
-            for name, source in zip(self.names, live.sources, strict=True)
-        ]
+        self._frames, self._outbox = frames, outbox
+        return [self._spec(s) for s in self.streams.values()]
 
     def outputs(self) -> OutputsFactory:
-        return LiveOutputsFactory(self.config.live, self.config.output)
+        return LiveOutputsFactory(self.live, self.config.output, self._sink_end)
+
+    def attach(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        if self._control is not None:
+            supervisor.watch(self._control, self._on_control)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, SourceProblem):
             self.failed[event.stream] = event.message
             log.error("%s", event.message)
+        elif isinstance(event, StageRestarted):
+            self._notify(event)
+        elif isinstance(event, StreamDone) and (s := self.streams.get(event.stream)) is not None and s.removing:
+            del self.streams[event.stream]
+            log.info("source %s: removed", event.stream)
 
     def close(self) -> None:
-        pass
+        for conn in (self._control, self._sink_end):
+            if conn is not None:
+                conn.close()
+        self._control = self._sink_end = None
 
     def exit_code(self, interrupted: bool) -> int:
         return EXIT_FAILED if self.failed else EXIT_OK
+
+    # -- streams at run time (the supervisor's thread) ----------------------------------------
+    def _new(self, name: str, source: SourceSettings, origin: str) -> _Stream:
+        return _Stream(name, source, self._mp.Event(), self._mp.RawValue("q", 0), origin)
+
+    def _spec(self, s: _Stream) -> ProcSpec:
+        assert self._frames is not None and self._outbox is not None
+        live = self.config.live
+        params = LiveSourceParams(s.name, s.source, self._frames, live.max_width, live.max_height, s.stop, s.seq)
+        return ProcSpec(f"source:{s.name}", LiveSourceStage(params, outbox=self._outbox))
+
+    def _on_control(self) -> None:
+        request: Request = self._control.recv()  # EOFError: the sink is gone (the supervisor unwatches)
+        body = request.body
+        self._forget_stopped()
+        if isinstance(body, AddStream):
+            code, answer = self._add(body.source)
+        elif isinstance(body, RemoveStream):
+            code, answer = self._remove(body.name)
+        elif isinstance(body, ListStreams):
+            code, answer = 200, {"streams": [self._describe(s) for s in self.streams.values()]}
+        else:
+            code, answer = 400, {"error": f"unknown request {type(body).__name__}"}
+        self._control.send(Reply(request.id, code, answer))
+
+    def _add(self, source: SourceSettings) -> tuple[int, dict[str, Any]]:
+        name, where = stream_name(source), "POST /api/streams"
+        if not SAFE_NAME.fullmatch(name):
+            return 400, {"error": f"{where}: name: {name!r} must be letters, digits, _ . - (it names files)",
+                         "key": "name"}
+        if name in self.streams:
+            why = "is still being removed" if self.streams[name].removing else "already exists"
+            return 400, {"error": f"{where}: name: a stream named {name!r} {why}", "key": "name"}
+        if len(self.streams) >= self.live.max_streams:
+            return 400, {"error": f"{where}: live.max_streams: {self.live.max_streams} streams run already",
+                         "key": "live.max_streams"}
+        s = self._new(name, source, "api")
+        assert self.supervisor is not None
+        if not self.supervisor.add_process("sources", self._spec(s)):
+            return 503, {"error": "the pipeline is stopping"}
+        self.streams[name] = s
+        log.info("source %s added: %s", name, mask_url(source.uri))
+        return 201, {"stream": self._describe(s)}
+
+    def _remove(self, name: str) -> tuple[int, dict[str, Any]]:
+        s = self.streams.get(name)
+        if s is None or s.removing:
+            return 400, {"error": f"DELETE /api/streams/{name}: name: no stream named {name!r}", "key": "name"}
+        s.removing = True
+        s.stop.set()  # the source ends its stream: StreamEnd flows, the outputs finalize
+        log.info("source %s: removing", name)
+        return 200, {"stream": self._describe(s)}
+
+    def _forget_stopped(self) -> None:
+        """Streams whose source process has ended (removed, failed, file over) free their name."""
+        if self.supervisor is not None:
+            for name in [n for n in self.streams if not self.supervisor.running(f"source:{n}")]:
+                del self.streams[name]
+
+    def _describe(self, s: _Stream) -> dict[str, Any]:
+        return {"name": s.name, "uri": mask_url(s.source.uri), "origin": s.origin,
+                "removing": s.removing, "realtime": s.source.realtime, "loop": s.source.loop}
+
+    def _notify(self, event: Any) -> None:
+        if self._control is not None:
+            with contextlib.suppress(OSError):  # the sink is gone: nobody to tell
+                self._control.send(Notice(event))
+
+
+def _api_token(live: LiveSettings) -> str:
+    """The configured token; off loopback without one, a generated one (printed once)."""
+    if live.api_token or _loopback(live.http_host):
+        return live.api_token
+    token = secrets.token_urlsafe(24)
+    log.warning("live view on %s: POST/DELETE /api/streams need 'Authorization: Bearer %s' "
+                "(generated; set live.api_token to choose one)", live.http_host, token)
+    return token
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere

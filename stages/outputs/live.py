@@ -1,8 +1,15 @@
-"""The outputs of live streams, in the sink process: live view, metrics, JSONL, recording, window.
+"""The outputs of live streams, in the sink process: live view and its API, metrics, JSONL, label
+events, event clips, recording, window.
 
-One LiveView HTTP server (page, MJPEG per stream, /status.json, /metrics) and one Metrics
-registry serve every stream; each stream gets a LiveStreamOutputs. The label drawn is the raw
-top-3 of that very frame (no smoothing delay). A periodic one-line status goes to the log.
+One LiveView HTTP server (page, MJPEG per stream, /status.json, /metrics, /api/streams), one
+Metrics registry, one EventOutputs (events.jsonl, webhook, MQTT) serve every stream; each stream
+gets a LiveStreamOutputs. The label drawn is the raw top-3 of that very frame (no smoothing
+delay); label events and clips follow the smoothed top-1 (stages.outputs.events). A periodic
+one-line status goes to the log.
+
+The API's requests go to the job in the main process over the control link (stages.web.control),
+which also brings notices (restarted stages) back. A stream removed over the API leaves the page,
+/status.json and /metrics once its source has ended it (its outputs are finalized first).
 """
 
 from __future__ import annotations
@@ -15,14 +22,29 @@ from typing import IO, Any
 
 import numpy as np
 
+from pipeline.recovery import StageRestarted
 from stages.config import LiveSettings, OutputSettings
-from stages.descriptors import LabelInfo, QueueDepths, Result, SourceState, SourceStatus, StreamEnd, StreamStart
+from stages.descriptors import (
+    FINAL_STATES,
+    LabelInfo,
+    QueueDepths,
+    Result,
+    SourceState,
+    SourceStatus,
+    StreamEnd,
+    StreamStart,
+)
 from stages.events import OutputSummary
+from stages.outputs.clips import ClipRecorder
 from stages.outputs.display import DisplaySink
+from stages.outputs.events import EventOutputs, LabelEvents
+from stages.outputs.live_sink import FramesLost
 from stages.outputs.overlay import draw_labels
 from stages.outputs.records import FrameLabel
 from stages.outputs.writers import H264Writer
-from stages.web.liveview import LiveView
+from stages.web.api import StreamsApi
+from stages.web.control import ControlClient
+from stages.web.liveview import LiveView, encode_jpeg
 from stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -40,6 +62,8 @@ class LiveStreamOutputs:
         # appended line by line (not .part + rename as for files): a live run has no end to wait for
         self.jsonl: IO[str] | None = Path(f"{base}.jsonl").open("a", buffering=1) if live.jsonl else None  # noqa: SIM115
         self.size = (start.width, start.height)
+        self.events = LabelEvents(start.stream, live.events, shared.emit)
+        self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
             H264Writer(
                 Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS, preset=out.video_preset, crf=out.video_crf
@@ -54,10 +78,17 @@ class LiveStreamOutputs:
         metrics.frame(self.stream, label.latency_ms / 1000.0)
         if self.jsonl is not None:
             self.jsonl.write(json.dumps(label.to_json(), separators=(",", ":")) + "\n")
+        current = self.events.frame(label, result.frame.t_capture)
         info = metrics.stream_info(self.stream)
         extra = f"{info['fps']:.0f} fps  {label.latency_ms:.0f} ms"
         draw_labels(frame, label.names, label.scores, stream_label=self.stream, extra=extra)
-        self.shared.show(self.stream, frame, {**info, "label": label.names[0]})
+        t = result.frame.t_capture
+        clip = self.clips is not None and self.clips.wants(t)
+        # one JPEG serves the page and the clip ring
+        jpeg = encode_jpeg(frame, self.shared.live.clips.jpeg_quality) if clip or self.shared.web else None
+        self.shared.show(self.stream, frame, jpeg, {**info, "label": label.names[0]})
+        if self.clips is not None:
+            self.clips.frame(t, jpeg if clip else None, current)
         if self.recording is not None:
             self.recording.write(frame if frame.shape[1::-1] == self.size else _resize(frame, self.size))
 
@@ -67,29 +98,38 @@ class LiveStreamOutputs:
     def finish(self, end: StreamEnd | None) -> OutputSummary:
         if self.jsonl is not None:
             self.jsonl.close()
+        if self.clips is not None:
+            self.clips.close()
         if self.recording is not None:
             self.recording.close(abort=end is None)
+        self.shared.finished(self.stream)
         return OutputSummary()
 
 
 class LiveOutputsFactory:
-    """Picklable: made in the main process; the server and window open in the sink process."""
+    """Picklable: made in the main process; the server, window and receivers open in the sink
+    process. `control` is the sink's end of the control link (None: no API)."""
 
-    def __init__(self, live: LiveSettings, output: OutputSettings) -> None:
+    def __init__(self, live: LiveSettings, output: OutputSettings, control: Any = None) -> None:
         self.live = live
         self.output = output
+        self.control = control
         self._view: LiveView | None = None
         self._metrics: Metrics | None = None
         self._display: DisplaySink | None = None
+        self._events: EventOutputs | None = None
+        self._client: ControlClient | None = None
+        self._removed: set[str] = set()  # deleted over the API, still finishing
+        self._open_streams: set[str] = set()  # with outputs made and not finished
         self._t_status = time.monotonic()
         self._capture_drops: dict[str, int] = {}
         self._reconnects: dict[str, int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"live": self.live, "output": self.output}
+        return {"live": self.live, "output": self.output, "control": self.control}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["live"], state["output"])  # type: ignore[misc]
+        self.__init__(state["live"], state["output"], state["control"])  # type: ignore[misc]
 
     @property
     def metrics(self) -> Metrics:
@@ -98,25 +138,56 @@ class LiveOutputsFactory:
         assert self._metrics is not None
         return self._metrics
 
+    @property
+    def web(self) -> bool:
+        return self._view is not None
+
     def _open(self) -> None:
         live = self.live
-        self._metrics = Metrics()
+        self._metrics = metrics = Metrics()
+        self._events = EventOutputs(live.events, Path(self.output.dir), metrics)
+        api = None
+        if self.control is not None:
+            self._client = ControlClient(self.control, self._on_notice)
+            api = StreamsApi(self._client.request, live.api_token, self._describe, self._removed.add)
         if live.http:
-            self._view = LiveView(live.http_host, live.http_port, registry=self._metrics.registry).start()
+            self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
+                                  status_extra=metrics.counts).start()
             log.info("live view on %s", self._view.url)
         if live.display:
             self._display = DisplaySink()
 
     def __call__(self, start: StreamStart, labels: LabelInfo) -> LiveStreamOutputs:
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
+        self._open_streams.add(start.stream)
         return LiveStreamOutputs(start, labels.display_names(), self)
 
-    def show(self, stream: str, frame: np.ndarray, info: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any]) -> None:
+        if self._events is not None:
+            self._events.emit(event)
+        if event.get("type") == "clip":
+            self.metrics.clip(event["stream"])
+
+    def show(self, stream: str, frame: np.ndarray, jpeg: bytes | None, info: dict[str, Any]) -> None:
         if self._view is not None:
-            self._view.publish(stream, frame, info)
+            self._view.publish(stream, jpeg if jpeg is not None else frame, info)
         if self._display is not None:
             self._display.show(stream, frame)
         self._maybe_log_status()
+
+    def finished(self, stream: str) -> None:
+        """A stream's outputs are closed; one removed over the API leaves the page and /metrics."""
+        self._open_streams.discard(stream)
+        if stream in self._removed:
+            self._forget(stream)
+
+    def _forget(self, stream: str) -> None:
+        self._removed.discard(stream)
+        if self._view is not None:
+            self._view.remove(stream)
+        self.metrics.remove(stream)
+        self._capture_drops.pop(stream, None)
+        self._reconnects.pop(stream, None)
 
     def on_item(self, item: Any) -> None:
         if isinstance(item, SourceStatus):
@@ -124,10 +195,25 @@ class LiveOutputsFactory:
         elif isinstance(item, QueueDepths):
             for name, depth in item.items():
                 self.metrics.set_queue_depth(name, depth)
+        elif isinstance(item, FramesLost):
+            self.metrics.drop(item.stream, "lost", item.count)
         self._maybe_log_status()
+
+    def _on_notice(self, event: Any) -> None:  # control link thread
+        if isinstance(event, StageRestarted):
+            self.metrics.restart(event.stage)
+
+    def _describe(self, stream: str) -> dict[str, Any]:  # HTTP thread: what the sink knows of a stream
+        if stream not in self.metrics.streams():
+            return {"state": "starting"}
+        return self.metrics.stream_info(stream)
 
     def _on_status(self, s: SourceStatus) -> None:
         m = self.metrics
+        if s.stream in self._removed and s.state in FINAL_STATES:
+            if s.stream not in self._open_streams:
+                self._forget(s.stream)  # removed before its first frame: no outputs to finish
+            return  # else its StreamEnd follows and finished() forgets it
         m.set_state(s.stream, s.state.value)
         # counters only go up: add what is new since the last report
         m.drop(s.stream, "capture", max(0, s.capture_drops - self._capture_drops.get(s.stream, 0)))
@@ -146,6 +232,10 @@ class LiveOutputsFactory:
     def close(self) -> None:
         if self._view is not None:
             self._view.close()
+        if self._client is not None:
+            self._client.close()
+        if self._events is not None:
+            self._events.close()
         if self._display is not None:
             self._display.close()
 

@@ -6,8 +6,12 @@ capture drops) instead of queueing up: latency stays bounded. Frames then older 
 staleness budget are dropped by preprocess, before any work is spent on them.
 
 May block: on a free slot and on the next frame (bounded by short timeouts, so stop and abort
-are seen within half a second). Ends on stop_sources, or when the source fails for good.
-Every frame and status leaves at once (send, not emit): a live frame never waits for a batch.
+are seen within half a second). Ends on stop_sources, on its own `stop` event (the stream was
+removed at run time: its StreamEnd flows and its outputs finalize), or when the source fails for
+good. Every frame and status leaves at once (send, not emit): a live frame never waits for a batch.
+
+Restarts: the frame numbers live in `seq` (shared memory), so a source process restarted after a
+crash goes on numbering where the dead one stopped and the sink's per-stream order holds.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,6 +45,8 @@ class LiveSourceParams:
     frames: SlotRing
     max_width: int  # larger frames are scaled down to fit a frame slot
     max_height: int
+    stop: Any = None  # multiprocessing Event: end this stream (removed at run time); None: only stop_sources
+    seq: Any = None  # multiprocessing RawValue("q"): the next frame number, kept across restarts
 
 
 def fit(frame: np.ndarray, max_width: int, max_height: int) -> np.ndarray:
@@ -56,8 +63,12 @@ class LiveSourceStage(Stage[LiveSourceParams]):
 
     def open(self) -> None:
         self.cap = LiveCapture(self.params.source, name=self.params.stream)
-        self.seq = 0
+        self.seq = self.params.seq.value if self.params.seq is not None else 0
         self.started = False
+
+    @property
+    def removed(self) -> bool:
+        return self.params.stop is not None and self.params.stop.is_set()
 
     def close(self) -> None:
         if hasattr(self, "cap"):
@@ -66,7 +77,7 @@ class LiveSourceStage(Stage[LiveSourceParams]):
     def produce(self) -> None:
         error, t_status = "", 0.0
         frames = self.params.frames
-        while not self.stopping:
+        while not self.stopping and not self.removed:
             slot = frames.acquire_or_abort(self.aborted)
             try:
                 got = self.cap.get_latest(timeout=0.5)
@@ -87,7 +98,7 @@ class LiveSourceStage(Stage[LiveSourceParams]):
         self.send(self._status(error))
         if error:
             self.report(SourceProblem(self.params.stream, self.cap.display_uri, mask_url(error)))
-        if self.started:
+        if self.started or self.seq > 0:  # (a restarted process: its predecessor started the stream)
             self.send(StreamEnd(self.params.stream, self.seq, error))
 
     def _send_frame(self, slot: int, got: CapturedFrame) -> None:
@@ -100,6 +111,8 @@ class LiveSourceStage(Stage[LiveSourceParams]):
         p.frames.view(slot, (h, w, 3))[:] = image
         self.send(FrameRef(p.stream, self.seq, slot, h, w, got.pts_s, got.t_capture))
         self.seq += 1
+        if p.seq is not None:
+            p.seq.value = self.seq
 
     def _status(self, error: str = "") -> SourceStatus:
         s = self.cap.stats()

@@ -6,9 +6,10 @@
     view.close()
 
 Routes: `/` the page (every stream with its label, fps, p50/p99 latency and state, refreshed from
-/status.json every 500 ms), `/stream/<name>.mjpg` (multipart/x-mixed-replace), `/snapshot/<name>.jpg`,
-`/status.json`, `/metrics` (Prometheus text of the given registry). Stream names are URL-quoted in
-paths and HTML-escaped in the page.
+/status.json every 500 ms; streams appear and vanish as they come and go), `/stream/<name>.mjpg`
+(multipart/x-mixed-replace), `/snapshot/<name>.jpg`, `/status.json`, `/metrics` (Prometheus text of
+the given registry), and `/api/...` handed to `api` (stages.web.api) when one is given. Stream names
+are URL-quoted in paths and HTML-escaped in the page.
 
 Each stream has its own Condition: publish() wakes only that stream's MJPEG clients, which block
 between frames (no polling). May block: publish() only to encode a frame given as an array;
@@ -22,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -43,6 +44,7 @@ class _Stream:
         self.cond = threading.Condition(lock)  # wakes this stream's MJPEG clients only
         self.jpeg = b""
         self.seq = 0  # frames published
+        self.removed = False
         self.info: dict[str, Any] = {}
         self.t_updated = 0.0
 
@@ -57,8 +59,11 @@ class LiveView:
     """The HTTP server; see the module docstring. Thread-safe: publish() from any thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, registry: CollectorRegistry | None = None,
-                 jpeg_quality: int = 80, title: str = "vidpipe live") -> None:
+                 jpeg_quality: int = 80, title: str = "vidpipe live", api: Any = None,
+                 status_extra: Callable[[], dict[str, Any]] | None = None) -> None:
         self.host, self.port = host, port
+        self.api = api  # stages.web.api.StreamsApi (or anything with its handle()); None: no /api
+        self.status_extra = status_extra  # more keys for /status.json (restarts, event counts)
         self.registry = registry if registry is not None else CollectorRegistry()
         self.jpeg_quality = jpeg_quality
         self.title = title
@@ -101,7 +106,15 @@ class LiveView:
         with self.lock:
             streams = {name: {**s.info, "frames_shown": s.seq, "age_s": round(now - s.t_updated, 3)}
                        for name, s in self.streams.items()}
-        return {"time": now, "streams": streams}
+        return {"time": now, "streams": streams, **(self.status_extra() if self.status_extra else {})}
+
+    def remove(self, stream: str) -> None:
+        """Forget `stream` (removed at run time): its MJPEG clients end, the page drops it."""
+        with self.lock:
+            s = self.streams.pop(stream, None)
+            if s is not None:
+                s.removed = True
+                s.cond.notify_all()
 
     def close(self) -> None:
         """Stops the server and wakes and joins every client thread."""
@@ -123,10 +136,7 @@ class LiveView:
         self.close()
 
     def _encode(self, frame: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        if not ok:
-            raise ValueError(f"cannot encode a frame of shape {frame.shape} as JPEG")
-        return buf.tobytes()
+        return encode_jpeg(frame, self.jpeg_quality)
 
     def next_frame(self, stream: str, last_seq: int) -> tuple[bytes, int] | None:
         """(jpeg, seq) once `stream` has a frame newer than `last_seq`, or the current one after
@@ -135,8 +145,8 @@ class LiveView:
             s = self.streams.get(stream)
             if s is None:
                 return None
-            s.cond.wait_for(lambda: self.closing or s.seq > last_seq, KEEPALIVE_S)
-            return None if self.closing else (s.jpeg, s.seq)
+            s.cond.wait_for(lambda: self.closing or s.removed or s.seq > last_seq, KEEPALIVE_S)
+            return None if self.closing or s.removed else (s.jpeg, s.seq)
 
     def has_stream(self, stream: str) -> bool:
         with self.lock:
@@ -147,6 +157,13 @@ class LiveView:
             names = sorted(self.streams)
         figures = "\n".join(_figure(name, i < MJPEG_ON_PAGE) for i, name in enumerate(names))
         return _PAGE.replace("{title}", html.escape(self.title)).replace("{figures}", figures)
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"cannot encode a frame of shape {frame.shape} as JPEG")
+    return buf.tobytes()
 
 
 def _figure(name: str, mjpeg: bool) -> str:
@@ -177,14 +194,40 @@ class _Handler(BaseHTTPRequestHandler):
                 self._mjpeg(view, path[len("/stream/"):-len(".mjpg")])
             elif path.startswith("/snapshot/") and path.endswith(".jpg"):
                 self._snapshot(view, path[len("/snapshot/"):-len(".jpg")])
+            elif path.startswith("/api/"):
+                self._api("GET")
             else:
                 self._reply(404, "text/plain", b"not found\n")
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the browser went away (tab closed, reload): nothing to report
 
-    def _reply(self, code: int, ctype: str, body: bytes) -> None:
+    def do_POST(self) -> None:
+        self._api("POST")
+
+    def do_DELETE(self) -> None:
+        self._api("DELETE")
+
+    def _api(self, method: str) -> None:
+        api, path = self.server.view.api, unquote(urlsplit(self.path).path)
+        if api is None or not path.startswith("/api/"):
+            self._reply(404, "application/json", b'{"error": "not found"}')
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= 1 << 20:
+            self._reply(400, "application/json", b'{"error": "bad Content-Length"}')
+            return
+        body = self.rfile.read(length) if length else b""
+        code, data, headers = api.handle(method, path, self.headers.get("Authorization", ""), body)
+        self._reply(code, "application/json", json.dumps(data).encode(), headers)
+
+    def _reply(self, code: int, ctype: str, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -254,6 +297,9 @@ async function poll() {
   try {
     const r = await fetch("/status.json", {cache: "no-store"});
     const status = await r.json();
+    for (const f of document.querySelectorAll("figure.stream")) {
+      if (!(f.dataset.stream in status.streams)) f.remove();  // removed at run time
+    }
     for (const [name, s] of Object.entries(status.streams)) {
       const f = figureFor(name);
       f.querySelector(".label").textContent = s.label ?? "";

@@ -4,6 +4,8 @@
     m.frame("cam1", latency_s=0.041)           # one frame shown/labelled, capture -> sink latency
     m.drop("cam1", "stale"); m.reconnect("cam1"); m.set_state("cam1", "streaming")
     m.set_queue_depth("frames", 3)
+    m.restart("infer-0"); m.event("webhook", "sent"); m.clip("cam1")
+    m.remove("cam1")                           # a stream removed at run time: its series go too
     log.info("%s", m.status_line())            # cam1 streaming 24.8fps p50 41ms p99 80ms ...
     LiveView(registry=m.registry)              # serves generate_latest(m.registry) at /metrics
 
@@ -13,6 +15,7 @@ process never collide. Every method is thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ class _StreamTally:
     reconnects: int = 0
     state: str = ""
     fps_override: float | None = None
+    reasons: set[str] = field(default_factory=set)  # drop reasons seen (to remove their series)
     meter: RateMeter = field(default_factory=RateMeter)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
 
@@ -55,6 +59,13 @@ class Metrics:
         self.queue_depth = Gauge("queue_depth", "Items waiting in a queue", ["queue"], namespace=ns, registry=r)
         self.source_state = Gauge("source_state", "1 for the current state of a source", ["stream", "state"],
                                   namespace=ns, registry=r)
+        self.restarts_total = Counter("restarts", "Crashed stage processes restarted", ["stage"], namespace=ns,
+                                      registry=r)
+        self.events_total = Counter("events", "Label events by receiver and outcome (sent, dropped, failed)",
+                                    ["sink", "outcome"], namespace=ns, registry=r)
+        self.clips_total = Counter("clips", "Event clips written", ["stream"], namespace=ns, registry=r)
+        self._restarts: dict[str, int] = {}
+        self._events: dict[str, dict[str, int]] = {}
         self._latency_window = latency_window
         self._fps_window_s = fps_window_s
         self._streams: dict[str, _StreamTally] = {}
@@ -87,7 +98,9 @@ class Metrics:
         if count <= 0:
             return
         with self._lock:
-            self._tally(stream).drops += count
+            tally = self._tally(stream)
+            tally.drops += count
+            tally.reasons.add(reason)
         self.drops_total.labels(stream, reason).inc(count)
 
     def reconnect(self, stream: str, count: int = 1) -> None:
@@ -102,6 +115,40 @@ class Metrics:
         with self._lock:
             self._tally(stream).fps_override = fps
         self.fps.labels(stream).set(fps)
+
+    def restart(self, stage: str) -> None:
+        with self._lock:
+            self._restarts[stage] = self._restarts.get(stage, 0) + 1
+        self.restarts_total.labels(stage).inc()
+
+    def event(self, sink: str, outcome: str, count: int = 1) -> None:
+        """A label event `sent`, `dropped` (queue full) or `failed` (given up) by receiver `sink`."""
+        with self._lock:
+            counts = self._events.setdefault(sink, {})
+            counts[outcome] = counts.get(outcome, 0) + count
+        self.events_total.labels(sink, outcome).inc(count)
+
+    def clip(self, stream: str) -> None:
+        self.clips_total.labels(stream).inc()
+
+    def counts(self) -> dict[str, Any]:
+        """For /status.json: restarts by stage, events by receiver and outcome."""
+        with self._lock:
+            return {"restarts": dict(self._restarts), "events": {k: dict(v) for k, v in self._events.items()}}
+
+    def remove(self, stream: str) -> None:
+        """Forget a stream removed at run time, its Prometheus series included."""
+        with self._lock:
+            tally = self._streams.pop(stream, None)
+        if tally is None:
+            return
+        series = [(self.frames_total, (stream,)), (self.reconnects_total, (stream,)),
+                  (self.latency_seconds, (stream,)), (self.fps, (stream,)), (self.clips_total, (stream,)),
+                  *((self.drops_total, (stream, r)) for r in tally.reasons),
+                  *((self.source_state, (stream, st)) for st in {*SOURCE_STATES, tally.state})]
+        for metric, labels in series:
+            with contextlib.suppress(KeyError):  # never observed
+                metric.remove(*labels)
 
     def set_queue_depth(self, queue: str, depth: int) -> None:
         with self._lock:

@@ -1,0 +1,102 @@
+"""Label events of live streams: what changed, when, sent to every configured receiver.
+
+    per frame: FrameLabel --LabelEvents (causal LabelSmoother vote)--> {"type": "label", ...} on a change
+                                                                    --> {"type": "result", ...} at results_hz
+    EventOutputs.emit(event) --> OUTPUT/events.jsonl (appended, one line each)
+                             --> WebhookSender / MqttSender (stages.outputs.notify: own thread, bounded)
+
+A label event:
+
+    {"type": "label", "stream": "cam1", "label": "tabby", "score": 0.71, "previous": "espresso",
+     "time": 1767268800.123, "time_iso": "2026-01-01T12:00:00.123+00:00", "stream_time_s": 12.4,
+     "frame": 310}
+
+`time` is the wall clock at capture of the frame where the new label won the vote, `stream_time_s`
+the stream's own clock (file position, or seconds since the stream started), `previous` is null for
+a stream's first label. Clip events (stages.outputs.clips) go through the same emit().
+Thread-safe: emit() is called by the sink and by clip writer threads; it never blocks on a receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from stages.config import EventSettings
+from stages.outputs.notify import MqttSender, Sender, WebhookSender
+from stages.outputs.records import FrameLabel
+from stages.outputs.smoothing import LabelSmoother
+from stages.web.metrics import Metrics
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+class LabelEvents:
+    """One stream's label tracker: `frame()` returns the current (smoothed) label and emits the
+    label-change and rate-limited result events."""
+
+    def __init__(self, stream: str, settings: EventSettings, emit: Any) -> None:
+        self.stream = stream
+        self.emit = emit
+        self.smoother = LabelSmoother(max(1, settings.smoothing_window), centered=False)
+        self.period_s = 1.0 / settings.results_hz if settings.results_hz > 0 else 0.0
+        self.current: str | None = None
+        self.t_result = float("-inf")
+
+    def frame(self, label: FrameLabel, t_capture: float) -> str | None:
+        for smoothed in self.smoother.push(label):
+            if smoothed.name != self.current:
+                self.emit({"type": "label", "stream": self.stream, "label": smoothed.name,
+                           "score": round(smoothed.score, 4), "previous": self.current,
+                           "time": round(t_capture, 3), "time_iso": iso(t_capture),
+                           "stream_time_s": round(label.timestamp_s, 3), "frame": label.index})
+                self.current = smoothed.name
+        if self.period_s and t_capture - self.t_result >= self.period_s:
+            self.t_result = t_capture
+            self.emit({"type": "result", "stream": self.stream, "frame": label.index,
+                       "time": round(t_capture, 3), "stream_time_s": round(label.timestamp_s, 3),
+                       **{k: v for k, v in label.to_json().items() if k in ("top5", "names", "scores", "latency_ms")}})
+        return self.current
+
+
+class EventOutputs:
+    """Every receiver of one live run; see the module docstring."""
+
+    def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._jsonl: IO[str] | None = None
+        if settings.jsonl:
+            self._jsonl = (out_dir / "events.jsonl").open("a", encoding="utf-8", buffering=1)
+        self._senders: list[Sender] = []
+        try:
+            if settings.webhook:
+                self._senders.append(WebhookSender(settings, metrics).start())
+            if settings.mqtt:
+                self._senders.append(MqttSender(settings, metrics).start())
+        except BaseException:
+            self.close()
+            raise
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._jsonl is not None:
+                self._jsonl.write(line)  # line buffered: one write per event, never a torn line
+        for sender in self._senders:
+            sender.offer(event)
+
+    def close(self) -> None:
+        for sender in self._senders:
+            sender.close()
+        self._senders.clear()
+        with self._lock:
+            if self._jsonl is not None:
+                self._jsonl.close()
+                self._jsonl = None

@@ -1,0 +1,66 @@
+"""The sink of live jobs: SinkStage, except that a frame lost upstream never holds its stream back.
+
+A live stage that crashed and was restarted (pipeline.recovery) loses the frames it held; their
+sequence numbers never reach the sink, and SinkStage, which writes strictly in order, would wait
+for them for ever while every later frame of that stream piles up in its reorder buffer. Here a
+gap older than GAP_TIMEOUT_S is skipped: the missing frames are counted as `lost` drops (the
+outputs factory gets a FramesLost item) and the stream goes on from the next frame it has.
+A frame that turns up after its gap was skipped is released and counted too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stages.sink import SinkStage
+
+GAP_TIMEOUT_S = 1.0  # live frames are out of order for milliseconds; a second means lost
+
+
+@dataclass(frozen=True)
+class FramesLost:
+    """Frames of `stream` that never reached the sink (a crashed stage held them)."""
+
+    stream: str
+    count: int
+
+
+class LiveSinkStage(SinkStage):
+    """See the module docstring. May block: as SinkStage."""
+
+    def open(self) -> None:
+        super().open()
+        self.gap_since: dict[str, float] = {}  # stream -> when its oldest waiting frame found a gap
+
+    def handle_batch(self, items: Sequence[Any]) -> None:
+        super().handle_batch(items)
+        self._skip_gaps()
+
+    def poll_s(self) -> float | None:
+        return GAP_TIMEOUT_S / 2 if self.gap_since else None
+
+    def on_idle(self) -> None:
+        self._skip_gaps()
+
+    def _skip_gaps(self) -> None:
+        now = time.monotonic()
+        for name, s in list(self.streams.items()):
+            late = 0
+            while s.heap and s.heap[0][0] < s.next_seq:  # came after its gap was skipped
+                _, result = heapq.heappop(s.heap)
+                self.params.frames.release(result.frame.slot)
+                late += 1
+            gap = bool(s.heap) and s.heap[0][0] > s.next_seq
+            if not gap:
+                self.gap_since.pop(name, None)
+            elif now - self.gap_since.setdefault(name, now) >= GAP_TIMEOUT_S:
+                late += s.heap[0][0] - s.next_seq
+                s.next_seq = s.heap[0][0]
+                self.gap_since.pop(name, None)
+                self._advance(s)
+            if late:
+                self.params.outputs.on_item(FramesLost(name, late))
