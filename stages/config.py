@@ -104,42 +104,6 @@ class RestartSettings:
 
 
 @dataclass(frozen=True)
-class EventSettings:
-    """Label events out of a live run (stages.outputs.events): none of them slows the pipeline."""
-
-    jsonl: bool = True  # OUTPUT/events.jsonl: label changes, clips (and results when results_hz > 0)
-    webhook: str = ""  # URL: each event POSTed as JSON, retried with back-off
-    mqtt: str = ""  # mqtt://[user:pass@]host[:port]/topic-prefix: events of stream S on PREFIX/S
-    results_hz: float = 0.0  # also every result, at most this often per stream (0 = label changes only)
-    smoothing_window: int = 5  # frames in the top-1 vote: a label change needs this many to win
-    queue_size: int = 1000  # events waiting per receiver; when full, new events are dropped and counted
-    retries: int = 3  # webhook: retries after the first attempt (back-off 0.5 s, doubling)
-    timeout_s: float = 5.0  # webhook: request timeout; mqtt: keepalive is 6x this
-
-
-@dataclass(frozen=True)
-class ClipSettings:
-    """Event clips ("smart record"): H.264 around each run of a watched label (stages.outputs.clips)."""
-
-    labels: tuple[str, ...] = ()  # class names that start a clip; empty = no clips
-    pre_s: float = 3.0  # seconds before the label started (kept in a ring of small JPEGs)
-    post_s: float = 5.0  # seconds after it ended
-    max_s: float = 300.0  # a clip is closed at this length (the next one starts at once if the label goes on)
-    fps: float = 10.0  # clips are written at this constant rate (frames repeated or skipped)
-    jpeg_quality: int = 80  # of the ring's JPEGs: memory = pre_s x fps x JPEG size per stream
-
-
-@dataclass(frozen=True)
-class RestartSettings:
-    """Crashed live stages (source, preprocess, infer) are restarted, as systemd's Restart=on-failure."""
-
-    max_restarts: int = 5  # crashes of one process within window_s that are restarted; one more stops the job
-    window_s: float = 60.0
-    backoff_initial_s: float = 0.5  # delay before a restart, doubling with each crash in the window
-    backoff_max_s: float = 10.0
-
-
-@dataclass(frozen=True)
 class LiveSettings:
     sources: tuple[SourceSettings, ...] = ()
     stale_after_ms: float = 200.0  # frames older than this are dropped before preprocessing

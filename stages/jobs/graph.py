@@ -24,7 +24,7 @@ from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
-from stages.jobs.base import GraphShape, Job, Service, NothingToDo
+from stages.jobs.base import GraphShape, Job, NothingToDo, Service
 from stages.preprocess import PreprocessParams, PreprocessStage
 from stages.sink import SinkParams
 
