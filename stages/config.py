@@ -122,12 +122,6 @@ class LiveSettings:
     events: EventSettings = field(default_factory=EventSettings)
     clips: ClipSettings = field(default_factory=ClipSettings)
     restart: RestartSettings = field(default_factory=RestartSettings)
-    api: bool = True  # /api/streams on the live view: add and remove streams while it runs
-    api_token: str = ""  # bearer token for POST/DELETE; off 127.0.0.1 one is generated when empty
-    max_streams: int = 16  # streams at once (configured + added)
-    events: EventSettings = field(default_factory=EventSettings)
-    clips: ClipSettings = field(default_factory=ClipSettings)
-    restart: RestartSettings = field(default_factory=RestartSettings)
 
 
 def live_checks(live: LiveSettings) -> list[tuple[bool, str, str]]:
