@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 from pipeline.config import from_mapping
@@ -27,6 +27,7 @@ from stages.web.control import AddStream, ListStreams, RemoveStream, Reply
 
 PREFIX = "/api/streams"
 KNOWN = {f.name for f in fields(SourceSettings)}
+REQUIRED = {f.name for f in fields(SourceSettings) if f.default is MISSING and f.default_factory is MISSING}
 MAX_BODY = 64 * 1024
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
@@ -73,6 +74,9 @@ class StreamsApi:
             return 413, {"error": f"body larger than {MAX_BODY} bytes"}, {}
         try:
             data = json.loads(body or b"null")
+            missing = sorted(REQUIRED - set(data)) if isinstance(data, dict) else []
+            if missing:
+                return 400, {"error": f"POST /api/streams: {missing[0]}: required", "key": missing[0]}, {}
             source = from_mapping(SourceSettings, data, source="POST /api/streams")
         except ConfigError as exc:  # (a ValueError too: first)
             unknown = sorted(set(data) - KNOWN) if isinstance(data, dict) else []

@@ -220,7 +220,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, "application/json", b'{"error": "bad Content-Length"}')
             return
         body = self.rfile.read(length) if length else b""
-        code, data, headers = api.handle(method, path, self.headers.get("Authorization", ""), body)
+        try:
+            code, data, headers = api.handle(method, path, self.headers.get("Authorization", ""), body)
+        except Exception as exc:  # a bug must not take the server down: one line to the client, the log has it
+            log.exception("%s %s failed", method, path)
+            code, data, headers = 500, {"error": f"internal error: {type(exc).__name__}"}, {}
         self._reply(code, "application/json", json.dumps(data).encode(), headers)
 
     def _reply(self, code: int, ctype: str, body: bytes, headers: Mapping[str, str] | None = None) -> None:
