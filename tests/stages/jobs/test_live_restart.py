@@ -1,0 +1,94 @@
+"""Live streams stay up: kill -9 a source, a preprocess and the infer process of a running
+`vidpipe live`; each is restarted (counted in /metrics and /status.json) and both streams go on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.media import write_video
+from tests.stages.jobs.test_live_job import Live, lines, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def child(parent: int, comm: str) -> int:
+    """The pid of `parent`'s child process named `comm` (stage processes name themselves vp:NAME)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if name == comm and int(rest[1]) == parent:
+            return int(stat.parent.name)
+    raise LookupError(f"no process {comm} under {parent}")
+
+
+def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path) -> None:
+    a = write_video(tmp_path / "a.mp4", frames=40, width=160, height=120, fps=20)
+    b = write_video(tmp_path / "b.mp4", frames=40, width=160, height=120, fps=20)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text("job: live\nbackend:\n  name: sim\npreprocess:\n  workers: 2\nlive:\n  status_interval_s: 0\n"
+                   "  restart:\n    backoff_initial_s: 0.2\n"
+                   f"  sources:\n    - uri: {a}\n      loop: true\n    - uri: {b}\n      loop: true\n")
+    out = tmp_path / "out"
+    live = Live(["--config", str(cfg)], out)
+    try:
+        base = live.url()
+        wait_until("labels of both", lambda: len(lines(out / "a.jsonl")) > 10 and len(lines(out / "b.jsonl")) > 10)
+        for stage in ("source:a", "preprocess-0", "infer-0"):
+            n_a, n_b = len(lines(out / "a.jsonl")), len(lines(out / "b.jsonl"))
+            t_kill = time.monotonic()
+            os.kill(child(live.proc.pid, f"vp:{stage}"[:15]), signal.SIGKILL)
+            wait_until(f"both streams labelled again after killing {stage}",
+                       lambda n_a=n_a, n_b=n_b: len(lines(out / "a.jsonl")) > n_a + 20  # type: ignore[misc]
+                       and len(lines(out / "b.jsonl")) > n_b + 20,
+                       timeout=40)
+            print(f"{stage}: both streams back {time.monotonic() - t_kill:.2f} s after kill -9")
+        metrics = urllib.request.urlopen(base + "metrics", timeout=5).read().decode()
+        status = json.loads(urllib.request.urlopen(base + "status.json", timeout=5).read())
+        for stage in ("source:a", "preprocess-0", "infer-0"):
+            assert re.search(rf'vidpipe_restarts_total{{stage="{stage}"}} 1\.0', metrics), stage
+            assert status["restarts"][stage] == 1
+        seqs = [r["frame"] for r in lines(out / "a.jsonl")]
+        assert seqs == sorted(seqs)  # a restarted source goes on numbering: the order holds
+    finally:
+        code = live.stop()
+    assert code == 0
+    log = live.log.read_text()
+    assert log.count("restart 1 in") == 3 and "Traceback" not in log
+    assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
+
+
+def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> None:
+    a = write_video(tmp_path / "a.mp4", frames=40, width=160, height=120, fps=20)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text("job: live\nbackend:\n  name: sim\nlive:\n  status_interval_s: 0\n"
+                   "  restart:\n    max_restarts: 1\n    backoff_initial_s: 0.1\n"
+                   f"  sources:\n    - uri: {a}\n      loop: true\n")
+    out = tmp_path / "out"
+    live = Live(["--config", str(cfg)], out)
+    wait_until("labels", lambda: len(lines(out / "a.jsonl")) > 5)
+    os.kill(child(live.proc.pid, "vp:infer-0"), signal.SIGKILL)
+    wait_until("the restart", lambda: "restart 1 in" in live.log.read_text())
+    wait_until("the new infer process", lambda: _has_child(live.proc.pid, "vp:infer-0"))
+    os.kill(child(live.proc.pid, "vp:infer-0"), signal.SIGKILL)
+    assert live.proc.wait(timeout=30) == 1  # the second crash within the window stops the job
+    assert "not restarted again" in live.log.read_text()
+    assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
+
+
+def _has_child(parent: int, comm: str) -> bool:
+    try:
+        child(parent, comm)
+        return True
+    except LookupError:
+        return False
