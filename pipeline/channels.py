@@ -25,6 +25,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from pipeline.errors import VidpipeError
+from pipeline.watchdog import beat
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class Channel:
 
     def aborted(self) -> bool:
         """True once the graph aborts, or when the supervisor that made this channel is gone
-        (kill -9): an orphaned stage must not block forever."""
+        (kill -9): an orphaned stage must not block forever. Every poll of a wait calls it: it
+        is also the stage's sign of life (pipeline.watchdog)."""
+        beat()
         if self._abort.is_set():
             return True
         return os.getpid() != self._owner_pid and os.getppid() != self._owner_pid

@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,28 @@ class SlotRing:
 def _segment_name(label: str) -> str:
     # A recognisable prefix lets tests (and people) find leaked segments in /dev/shm.
     return f"vidpipe_{os.getpid()}_{label}_{os.urandom(3).hex()}"
+
+
+def reclaim_orphaned_segments(shm_dir: Path = Path("/dev/shm")) -> list[str]:
+    """Unlink the segments of vidpipe processes that no longer exist (a job killed outright, with
+    its resource tracker, leaves them behind). Names carry the creator's pid: a segment whose
+    creator is alive (another job) is never touched. Returns the names removed."""
+    removed = []
+    for path in shm_dir.glob("vidpipe_*_*"):
+        pid = path.name.split("_")[1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -33,17 +33,20 @@ before the process exits non-zero. `pipeline.testing` runs a stage in-process in
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import os
 import queue
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any, Generic, TypeVar
 
+from pipeline import watchdog
 from pipeline.channels import Aborted, Channel, Stop
 from pipeline.errors import VidpipeError, one_line
 from pipeline.events import Event, StageFailure
@@ -63,6 +66,7 @@ class StageContext:
     abort: MpEvent  # tear down now: return as soon as possible
     stop_sources: MpEvent  # drain: sources end their streams, everything else finishes its work
     events: Any  # multiprocessing Queue to the supervisor (unbounded, small messages)
+    heartbeat: Any = None  # shared counter this process beats (pipeline.watchdog); None: not watched
 
     def report(self, event: Event) -> None:
         """Send a typed event (progress, a source's problem, a stream done...) to the supervisor."""
@@ -126,7 +130,10 @@ class Stage(Generic[P]):
         return self.ctx.stop_sources.is_set()
 
     def aborted(self) -> bool:
-        return self.ctx.abort.is_set() or (self.outbox is not None and self.outbox.aborted())
+        """The graph is going down, or the supervisor is gone (checked through a channel)."""
+        watchdog.beat()
+        channel = self.outbox or self.inbox
+        return self.ctx.abort.is_set() or (channel is not None and channel.aborted())
 
     def emit(self, item: Any) -> None:
         """Queue `item` for the outbox; it leaves with the next flush()."""
@@ -152,6 +159,8 @@ class Stage(Generic[P]):
     def acquire(self, ring: SlotRing) -> int:
         """A free slot of `ring`; if none is free, flush first: held items must not keep the rest
         of the graph from freeing slots (acquire-or-flush). Blocks until a slot or abort."""
+        if self.aborted():  # a flowing graph never times out in a wait: look here too
+            raise Aborted(f"{self.ctx.name}: aborted")
         slot = ring.acquire(timeout=0)
         if slot is None:
             self.flush()
@@ -160,6 +169,12 @@ class Stage(Generic[P]):
 
     def report(self, event: Event) -> None:
         self.ctx.report(event)
+
+    def abandon_queues(self) -> None:
+        """On abort: exit without waiting to flush what was put (its reader may be gone)."""
+        for channel in (self.inbox, self.outbox):
+            if channel is not None:
+                channel.abandon()
 
     # -- the driver ---------------------------------------------------------------------------
     def run(self, ctx: StageContext) -> None:
@@ -182,8 +197,11 @@ class Stage(Generic[P]):
             try:
                 items = inbox.get_many(timeout=self.poll_s())
             except queue.Empty:
+                watchdog.beat()
                 self.on_idle()
                 continue
+            if self.aborted():  # a flowing graph never times out in a wait: look here too
+                raise Aborted(f"{self.ctx.name}: aborted")
             stop = bool(items) and isinstance(items[-1], Stop)
             self.handle_batch(items[:-1] if stop else items)
             self.flush()
@@ -192,23 +210,49 @@ class Stage(Generic[P]):
 
 
 def run_stage(ctx: StageContext, stage: Stage[Any], log_queue: Any, log_level: int) -> None:
-    """Process entry point: run `stage` and report how it ended."""
+    """Process entry point: run `stage` and report how it ended.
+
+    A terminal's Ctrl-C and a service manager's SIGTERM reach the whole process group: the
+    supervisor alone handles them (it drains the graph). The supervisor starts this process with
+    both signals blocked (`signals_blocked`), so that one arriving while Python starts up is not
+    a KeyboardInterrupt traceback here; once they are ignored, they are unblocked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    watchdog.install(ctx.heartbeat)
     _name_process(ctx.name)
     setup_stage_logging(log_queue, log_level)
+    parent = os.getppid()
     code = 0
     try:
         stage.run(ctx)
     except Aborted:
         log.debug("aborted")
+        stage.abandon_queues()
     except BaseException as exc:
         user_error = isinstance(exc, VidpipeError)
         ctx.report(StageFailure(ctx.name, one_line(exc), traceback.format_exc(), user_error))
         code = 1
     finally:
+        if os.getppid() != parent:  # the supervisor is gone (kill -9): nobody reads our queues
+            stage.abandon_queues()
+            for q in (ctx.events, log_queue):
+                if q is not None:
+                    q.cancel_join_thread()
         ctx.events.close()
         ctx.events.join_thread()  # the failure report must reach the supervisor before exit
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM held back in this thread (delivered after, not lost): a child started
+    meanwhile inherits the blocked mask, across exec too (see run_stage)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _name_process(name: str) -> None:

@@ -40,7 +40,8 @@ from pipeline.errors import StageFailed
 from pipeline.events import Event, StageFailure
 from pipeline.recovery import CrashLog, Reclaim, RestartPolicy, StageRestarted, reclaim_rings, repair_lock, repair_queue
 from pipeline.shm import SlotRing
-from pipeline.stage import Stage, StageContext, run_stage
+from pipeline.stage import Stage, StageContext, run_stage, signals_blocked
+from pipeline.watchdog import StallWatch, new_counter
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,11 @@ class Supervisor:
         log_level: int = logging.INFO,
         drain_timeout_s: float = 30.0,
         abort: Any = None,
+        stall_timeout_s: float = 0.0,
     ) -> None:
         self._ctx = ctx
+        self._stalls = StallWatch(stall_timeout_s) if stall_timeout_s > 0 else None
+        self._heartbeats: dict[str, Any] = {}  # process name -> its counter (pipeline.watchdog)
         self._tiers = [_TierState(t, list(t.procs)) for t in tiers]
         self._rings = list(rings)
         self._channels = list(channels)
@@ -182,11 +186,27 @@ class Supervisor:
             for sentinel in [s for s in ts.running if s in ready]:
                 self._reap(ts, ts.running.pop(sentinel), ts.specs.pop(sentinel))
         self._run_due()
+        self._check_stalls()
         if self._drain_deadline is not None and time.monotonic() > self._drain_deadline:
             log.error("drain took longer than %.0f s: aborting", self._drain_timeout_s)
             self.abort.set()
             self._drain_deadline = None
         self._start_ready()
+
+    def _check_stalls(self) -> None:
+        """A process with no sign of life for stall_timeout_s is named; a restartable one is
+        killed (and restarted by the crash path), any other stops the job."""
+        if self._stalls is None or self._failure is not None:
+            return
+        running = {p.name: p for ts in self._tiers for p in ts.running.values()}
+        counters = {name: self._heartbeats[name] for name in running if name in self._heartbeats}
+        for name, seconds in self._stalls.stuck(counters):
+            detail = f"stuck: no sign of life for {seconds:.0f} s (stopped, or blocked in a call that never returns)"
+            log.error("stage %s is %s", name, detail)
+            if any(ts.tier.restart is not None and running[name] in ts.running.values() for ts in self._tiers):
+                running[name].kill()
+            elif self._failure is None:
+                self._failure = StageFailed(name, detail)
 
     def _drain_events(self) -> None:
         while self._events._reader.poll():
@@ -298,14 +318,18 @@ class Supervisor:
         return ts is self._tiers[0]
 
     def _spawn(self, ts: _TierState, spec: ProcSpec) -> None:
-        sctx = StageContext(spec.name, self.abort, self.stop_sources, self._events)
+        heartbeat = self._heartbeats[spec.name] = new_counter(self._ctx)
+        if self._stalls is not None:
+            self._stalls.forget(spec.name)
+        sctx = StageContext(spec.name, self.abort, self.stop_sources, self._events, heartbeat)
         proc = self._ctx.Process(  # type: ignore[attr-defined]
             target=run_stage,
             args=(sctx, spec.stage, self._log_queue, self._log_level),
             name=spec.name,
             daemon=False,
         )
-        proc.start()
+        with signals_blocked():  # a Ctrl-C now is the supervisor's, delivered when start() returns
+            proc.start()
         ts.running[proc.sentinel] = proc
         ts.specs[proc.sentinel] = spec
 

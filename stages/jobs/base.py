@@ -24,13 +24,10 @@ from pipeline.recovery import RestartPolicy
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor
 from stages.config import JobConfig
+from stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from stages.sink import OutputsFactory, SinkStage
 
-# The process exit codes of every vidpipe command.
-EXIT_OK = 0  # everything worked
-EXIT_FAILED = 1  # an input or a stage failed (each problem was one line)
-EXIT_USAGE = 2  # a configuration mistake
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: outputs finalized
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "GraphShape", "Job", "NothingToDo"]
 
 
 class NothingToDo(Exception):

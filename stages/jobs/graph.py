@@ -20,7 +20,7 @@ from hw.base import INPUT_SHAPE
 from hw.registry import backend_device_count
 from pipeline.channels import Channel
 from pipeline.recovery import LeasedSlotRing
-from pipeline.shm import SlotRing
+from pipeline.shm import SlotRing, reclaim_orphaned_segments
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
@@ -83,16 +83,51 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     graph = plan(config, shape.max_frame_bytes)
     ctx = multiprocessing.get_context(config.runtime.start_method)
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
+    if reclaimed := reclaim_orphaned_segments():
+        log.info("reclaimed %d shared-memory segments left by vidpipe jobs that no longer run", len(reclaimed))
     abort = ctx.Event()
     ring = LeasedSlotRing if shape.restart else SlotRing  # restarts reclaim the slots a dead stage held
-    frames = ring(ctx, graph.frame_slots, graph.frame_bytes, "frames")
-    tensors = ring(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors")
-    backend = config.backend
-    pre_q = Channel(ctx, "preprocess-in", shape.queue_size, abort)
-    infer_q = Channel(ctx, "infer-in", shape.queue_size, abort)
-    sink_q = Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort)
+    rings: list[SlotRing] = []
+    try:  # until the supervisor owns the rings, an exception (a Ctrl-C at start-up) must unlink them
+        rings.append(ring(ctx, graph.frame_slots, graph.frame_bytes, "frames"))
+        rings.append(ring(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors"))
+        backend = config.backend
+        channels = [
+            Channel(ctx, "preprocess-in", shape.queue_size, abort),
+            Channel(ctx, "infer-in", shape.queue_size, abort),
+            Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort),
+        ]
+        tiers = _tiers(job, shape, graph, rings[0], rings[1], channels)
+        sup = Supervisor(
+            ctx,
+            tiers,
+            rings,
+            channels,
+            job.on_event,
+            log_queue,
+            log_level,
+            config.runtime.drain_timeout_s,
+            abort=abort,
+            stall_timeout_s=config.runtime.stall_timeout_s,
+        )
+    except BaseException:
+        for r in rings:
+            r.close()
+            r.unlink()
+        raise
+    if isinstance(job, Service):
+        job.attach(sup)
+    log.debug("graph: %s", graph)
+    sup.run()
+    return GraphRun(graph, sup.interrupted)
+
+
+def _tiers(job: Job, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tensors: SlotRing,
+           channels: list[Channel]) -> list[Tier]:
+    config, backend = job.config, job.config.backend
+    pre_q, infer_q, sink_q = channels
     preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
-    tiers = [
+    return [
         Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources,
              restart=shape.restart, open=shape.open_sources),
         Tier(
@@ -118,19 +153,3 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
             inbox=sink_q,
         ),
     ]
-    sup = Supervisor(
-        ctx,
-        tiers,
-        [frames, tensors],
-        [pre_q, infer_q, sink_q],
-        job.on_event,
-        log_queue,
-        log_level,
-        config.runtime.drain_timeout_s,
-        abort=abort,
-    )
-    if isinstance(job, Service):
-        job.attach(sup)
-    log.debug("graph: %s", graph)
-    sup.run()
-    return GraphRun(graph, sup.interrupted)

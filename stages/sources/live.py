@@ -78,7 +78,7 @@ class LiveSourceStage(Stage[LiveSourceParams]):
         error, t_status = "", 0.0
         frames = self.params.frames
         while not self.stopping and not self.removed:
-            slot = frames.acquire_or_abort(self.aborted)
+            slot = self.acquire(frames)
             try:
                 got = self.cap.get_latest(timeout=0.5)
             except SourceError as exc:
