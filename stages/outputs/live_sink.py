@@ -5,7 +5,8 @@ sequence numbers never reach the sink, and SinkStage, which writes strictly in o
 for them for ever while every later frame of that stream piles up in its reorder buffer. Here a
 gap older than GAP_TIMEOUT_S is skipped: the missing frames are counted as `lost` drops (the
 outputs factory gets a FramesLost item) and the stream goes on from the next frame it has.
-A frame that turns up after its gap was skipped is released and counted too.
+A frame that turns up after its gap was skipped is released and counted too, and a stream whose
+last frames were lost still finishes when its StreamEnd has come.
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ class LiveSinkStage(SinkStage):
                 _, result = heapq.heappop(s.heap)
                 self.params.frames.release(result.frame.slot)
                 late += 1
-            gap = bool(s.heap) and s.heap[0][0] > s.next_seq
-            if not gap:
+            # the next frame there is: the oldest waiting, or the end of a stream that has ended
+            target = s.heap[0][0] if s.heap else (s.end.frames if s.end is not None else s.next_seq)
+            if target <= s.next_seq:
                 self.gap_since.pop(name, None)
             elif now - self.gap_since.setdefault(name, now) >= GAP_TIMEOUT_S:
-                late += s.heap[0][0] - s.next_seq
-                s.next_seq = s.heap[0][0]
+                late += target - s.next_seq
+                s.next_seq = target
                 self.gap_since.pop(name, None)
-                self._advance(s)
+                self._advance(s)  # (finishes the stream when its end was the target)
             if late:
                 self.params.outputs.on_item(FramesLost(name, late))
