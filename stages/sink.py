@@ -12,10 +12,15 @@ the frame it was computed for because frames leave the reorder buffer strictly b
 number. A stream is finished when its StreamEnd has come and every frame before it was written.
 May block: on the inbox, and in the outputs (encoding). On abort (and at STOP) every stream
 still open is finished as cut short, then the factory is closed, so files stay playable.
+
+An output that cannot be written (a full disk, a folder gone read-only) fails its stream only:
+one line naming the file (a SourceProblem for the job), its outputs finished with that error in
+them, its remaining frames released unwritten; every other stream goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import time
@@ -26,10 +31,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.channels import Channel
+from pipeline.errors import one_line
+from pipeline.redact import printable
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage
 from stages.descriptors import LabelInfo, QueueDepths, Result, StreamEnd, StreamStart
-from stages.events import OutputSummary, Progress, StreamDone
+from stages.events import OutputSummary, Progress, SourceProblem, StreamDone
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ class _Stream:
     dropped: int = 0
     t_first: float = 0.0
     t_report: float = 0.0
+    failed: str = ""  # one line: its outputs could not be written
 
 
 @dataclass(frozen=True)
@@ -120,9 +128,12 @@ class SinkStage(Stage[SinkParams]):
     def _advance(self, s: _Stream) -> None:
         if s.start is None or self.labels is None:
             return  # results wait until the stream's outputs can be made
-        if s.outputs is None:
-            s.outputs = self.params.outputs(s.start, self.labels)
+        if s.outputs is None and not s.failed:
             s.t_first = time.monotonic()
+            try:
+                s.outputs = self.params.outputs(s.start, self.labels)
+            except OSError as exc:
+                self._fail_outputs(s, exc)
         while s.heap and s.heap[0][0] == s.next_seq:
             _, result = heapq.heappop(s.heap)
             self._write(s, result)
@@ -135,15 +146,31 @@ class SinkStage(Stage[SinkParams]):
         ref = result.frame
         frames = self.params.frames
         try:
-            assert s.outputs is not None
+            if s.outputs is None:  # failed: its frames are only released
+                return
             if ref.dropped:
                 s.dropped += 1
                 s.outputs.drop(result)
             else:
                 s.outputs.write(result, frames.view(ref.slot, (ref.height, ref.width, 3)), time.time())
                 s.written += 1
+        except OSError as exc:
+            self._fail_outputs(s, exc)
         finally:
             frames.release(ref.slot)
+
+    def _fail_outputs(self, s: _Stream, exc: OSError) -> None:
+        """See the module docstring: this stream fails, the others go on."""
+        assert s.start is not None
+        what = f"cannot write {printable(str(exc.filename))}" if exc.filename else "cannot write its outputs"
+        s.failed = f"{printable(s.start.uri)}: {what} ({exc.strerror or one_line(exc)})"
+        self.report(SourceProblem(s.start.stream, s.start.uri, s.failed))
+        outputs, s.outputs = s.outputs, None
+        if outputs is not None:
+            # What was written is finalized with the error in it (segments.json, the manifest);
+            # if nothing more can be written there, the writers remove their .part files.
+            with contextlib.suppress(OSError):
+                outputs.finish(StreamEnd(s.start.stream, s.written, s.failed))
 
     def _report_depths(self) -> None:
         now = time.monotonic()
@@ -169,6 +196,9 @@ class SinkStage(Stage[SinkParams]):
         self._report_progress(s, force=True)
         summary = OutputSummary()
         if s.outputs is not None:
-            summary = s.outputs.finish(None if cut_short else s.end)
-        error = (s.end.error if s.end else "") or ("cut short: the pipeline stopped" if cut_short else "")
+            try:
+                summary = s.outputs.finish(None if cut_short else s.end)
+            except OSError as exc:
+                self._fail_outputs(s, exc)
+        error = s.failed or (s.end.error if s.end else "") or ("cut short: the pipeline stopped" if cut_short else "")
         self.report(StreamDone(name, s.start.uri, s.written, s.dropped, time.monotonic() - s.t_first, error, summary))

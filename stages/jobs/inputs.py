@@ -79,7 +79,11 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
         entry.stat_input(Path(path))
         _remove_parts(out, name)
         plan.run.append(info)
-    manifest.save()
+    try:
+        manifest.save()
+    except OSError as exc:
+        raise SourceError(f"{printable(str(manifest.path))}: cannot write the job manifest ({exc.strerror})",
+                          path=str(manifest.path)) from None
     return plan
 
 

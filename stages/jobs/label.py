@@ -126,8 +126,12 @@ class LabelJob:
         entry.state = "done" if not done.error else "incomplete" if done.error.startswith("cut short") else "failed"
         if done.error == "interrupted":
             entry.state = "incomplete"
-        self.manifest.record_outputs(entry, output_names(entry.name, self.config.output))
-        self.manifest.save()
+        try:
+            self.manifest.record_outputs(entry, output_names(entry.name, self.config.output))
+            self.manifest.save()
+        except OSError as exc:  # a full disk: the video's outputs failed too, and say so
+            log.error("%s: cannot record %s in the job manifest (%s): --resume will label it again",
+                      self.manifest.path, entry.name, exc.strerror)
 
     def close(self) -> None:
         self.bars.close()

@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.shm import SlotRing
 from pipeline.testing import run_inline
 from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
-from stages.events import OutputSummary, Progress, StreamDone
+from stages.events import OutputSummary, Progress, SourceProblem, StreamDone
 from stages.sink import SinkParams, SinkStage
 
 
@@ -80,6 +80,44 @@ def test_a_stream_still_open_at_the_end_is_finished_as_cut_short() -> None:
         done = [e for e in got.events if isinstance(e, StreamDone)]
         assert done[0].error == "cut short: the pipeline stopped" and done[0].summary.top == (("cut", 1.0),)
         assert ring.free_count() == 2
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+class FullDiskOutputs(ListOutputs):
+    """Writes fail after two frames, as on a full disk."""
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
+        if len(self.written) >= 2:
+            raise OSError(28, "No space left on device", f"/out/{result.frame.stream}.jsonl.part")
+        super().write(result, frame, t_sink)
+
+
+class FullDiskFactory(ListOutputsFactory):
+    def __call__(self, start: StreamStart, labels: LabelInfo) -> ListOutputs:
+        return FullDiskOutputs(self.written) if start.stream == "full" else ListOutputs(self.written)
+
+
+def test_an_output_that_cannot_be_written_fails_its_stream_only() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 16, 3, "frames")
+    try:
+        items: list[Any] = [LabelInfo("cpu", ("a",) * 1000, True)]
+        for stream in ("full", "fine"):
+            items.append(StreamStart(stream, f"{stream}.mp4", 1, 1, 25.0, 5, False))
+            for seq in range(5):
+                slot = ring.acquire(0)
+                assert slot is not None
+                items.append(Result(FrameRef(stream, seq, slot, 1, 1, 0.0, 0.0), (0,) * 5, None, 0, 0, 0))
+            items.append(StreamEnd(stream, 5))
+        got = run_inline(SinkStage, SinkParams(ring, FullDiskFactory()), items)
+        problems = [e for e in got.events if isinstance(e, SourceProblem)]
+        expected = "full.mp4: cannot write /out/full.jsonl.part (No space left on device)"
+        assert [p.message for p in problems] == [expected]
+        done = {e.stream: e for e in got.events if isinstance(e, StreamDone)}
+        assert done["full"].error == problems[0].message and done["full"].frames == 2
+        assert done["fine"].error == "" and done["fine"].frames == 5
+        assert ring.free_count() == 16  # the failed stream's frames are released all the same
     finally:
         ring.close()
         ring.unlink()

@@ -138,3 +138,32 @@ def test_a_bad_encoder_preset_in_a_config_is_one_line_naming_the_key(
     video = write_video(tmp_path / "a.mp4", frames=3)
     assert main(["label", str(video), "--config", str(config), "--no-progress"]) == 2
     assert f"{config}: output.video_preset: must be one of ultrafast" in capsys.readouterr().err
+
+
+def test_a_full_disk_fails_the_video_that_hit_it_and_keeps_the_others(tmp_path: Path) -> None:
+    """The output folder is a 256 KiB tmpfs in a private mount namespace (unshare): the small
+    video's outputs fit, the big one's do not."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "a_small.mp4", frames=20, width=96, height=64)
+    write_video(src / "z_big.mp4", frames=2500, width=96, height=64)
+    out = tmp_path / "out"
+    out.mkdir()
+    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    (tmp_path / "one.yaml").write_text("runtime:\n  max_open_sources: 1\n")  # a_small first, then z_big
+    listing = tmp_path / "listing.txt"  # what the tmpfs held, seen from inside its namespace
+    script = (
+        'mount -t tmpfs -o size=256k tmpfs "$OUT" || exit 99; "$@"; code=$?; '
+        'ls -1 "$OUT" > "$LISTING"; wc -l < "$OUT/a_small.jsonl" >> "$LISTING"; exit $code'
+    )
+    vidpipe = [*VIDPIPE, "label", str(src), "--out", str(out), "--backend", "sim", "--batch", "32", "--no-video",
+               "--no-progress", "--config", str(tmp_path / "one.yaml")]
+    env = {**os.environ, "OUT": str(out), "LISTING": str(listing)}
+    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "No space left on device" in ln]
+    assert lines and "z_big" in lines[0] and "Traceback" not in proc.stderr
+    files = listing.read_text().split()
+    assert "a_small.jsonl" in files and files[-1] == "20"  # the small video is complete
+    assert not [name for name in files if name.endswith(".part")]
