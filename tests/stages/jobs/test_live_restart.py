@@ -33,14 +33,7 @@ def child(parent: int, comm: str) -> int:
 
 
 def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path) -> None:
-    a = write_video(tmp_path / "a.mp4", frames=40, width=160, height=120, fps=20)
-    b = write_video(tmp_path / "b.mp4", frames=40, width=160, height=120, fps=20)
-    cfg = tmp_path / "live.yaml"
-    cfg.write_text("job: live\nbackend:\n  name: sim\npreprocess:\n  workers: 2\nlive:\n  status_interval_s: 0\n"
-                   "  restart:\n    backoff_initial_s: 0.2\n"
-                   f"  sources:\n    - uri: {a}\n      loop: true\n    - uri: {b}\n      loop: true\n")
-    out = tmp_path / "out"
-    live = Live(["--config", str(cfg)], out)
+    live, out = _start(tmp_path, ("a", "b"), "    backoff_initial_s: 0.2\n")
     try:
         base = live.url()
         wait_until("labels of both", lambda: len(lines(out / "a.jsonl")) > 10 and len(lines(out / "b.jsonl")) > 10)
@@ -49,7 +42,7 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
             t_kill = time.monotonic()
             os.kill(child(live.proc.pid, f"vp:{stage}"[:15]), signal.SIGKILL)
             wait_until(f"both streams labelled again after killing {stage}",
-                       lambda n_a=n_a, n_b=n_b: len(lines(out / "a.jsonl")) > n_a + 20  # type: ignore[misc]
+                       lambda n_a=n_a, n_b=n_b: len(lines(out / "a.jsonl")) > n_a + 20
                        and len(lines(out / "b.jsonl")) > n_b + 20,
                        timeout=40)
             print(f"{stage}: both streams back {time.monotonic() - t_kill:.2f} s after kill -9")
@@ -69,13 +62,7 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
 
 
 def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> None:
-    a = write_video(tmp_path / "a.mp4", frames=40, width=160, height=120, fps=20)
-    cfg = tmp_path / "live.yaml"
-    cfg.write_text("job: live\nbackend:\n  name: sim\nlive:\n  status_interval_s: 0\n"
-                   "  restart:\n    max_restarts: 1\n    backoff_initial_s: 0.1\n"
-                   f"  sources:\n    - uri: {a}\n      loop: true\n")
-    out = tmp_path / "out"
-    live = Live(["--config", str(cfg)], out)
+    live, out = _start(tmp_path, ("a",), "    max_restarts: 1\n    backoff_initial_s: 0.1\n")
     wait_until("labels", lambda: len(lines(out / "a.jsonl")) > 5)
     os.kill(child(live.proc.pid, "vp:infer-0"), signal.SIGKILL)
     wait_until("the restart", lambda: "restart 1 in" in live.log.read_text())
@@ -84,6 +71,16 @@ def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> Non
     assert live.proc.wait(timeout=30) == 1  # the second crash within the window stops the job
     assert "not restarted again" in live.log.read_text()
     assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
+
+
+def _start(tmp_path: Path, names: tuple[str, ...], restart: str) -> tuple[Live, Path]:
+    """`vidpipe live` on sim, two preprocess workers, looping clips named `names`."""
+    sources = "".join(f"    - uri: {write_video(tmp_path / f'{n}.mp4', frames=40, width=160, height=120, fps=20)}\n"
+                      "      loop: true\n" for n in names)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text("job: live\nbackend:\n  name: sim\npreprocess:\n  workers: 2\nlive:\n  status_interval_s: 0\n"
+                   f"  restart:\n{restart}  sources:\n{sources}")
+    return Live(["--config", str(cfg)], tmp_path / "out"), tmp_path / "out"
 
 
 def _has_child(parent: int, comm: str) -> bool:
