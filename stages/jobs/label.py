@@ -16,9 +16,8 @@ from typing import Any
 
 from hw.registry import cpu_model_needed
 from pipeline.channels import Channel
-from pipeline.errors import SourceError
+from pipeline.errors import SourceError, one_line
 from pipeline.events import Event
-from pipeline.redact import printable
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec
 from stages.config import JobConfig
@@ -27,7 +26,9 @@ from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape,
 from stages.jobs.inputs import plan_inputs
 from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from stages.jobs.progress import ProgressBars, print_table
+from stages.jobs.summary import collect_rows, write_job_summary
 from stages.outputs.label import LabelOutputsFactory, output_names
+from stages.outputs.summary import VideoSummary
 from stages.outputs.writers import ensure_output_dir
 from stages.sink import OutputsFactory
 from stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
@@ -138,7 +139,7 @@ class LabelJob:
         self._remove_partial_outputs()
 
     def exit_code(self, interrupted: bool) -> int:
-        self._print_summary()
+        self._print_summary(self._write_summary())
         if interrupted:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.report.failed else EXIT_OK
@@ -150,20 +151,25 @@ class LabelJob:
                 log.warning("removing the unfinished %s", part)
                 part.unlink(missing_ok=True)
 
-    def _print_summary(self) -> None:
-        rows = []
-        for info in self.infos:
-            done = self.report.done.get(info.stream)
-            frames, seconds = (done.frames, done.seconds) if done else (0, 0.0)
-            top = ", ".join(f"{name} {share:.0%}" for name, share in done.summary.top[:3]) if done else ""
-            status = self.report.failed.get(info.path) or (done.error if done else "") or "ok"
-            fps = f"{frames / seconds:.1f}" if seconds else "0.0"
-            rows.append([info.stream, str(frames), fps, top or "-", status.split(": ", 1)[-1]])
-        for _path, entry in self.kept:
-            rows.append([entry.name, str(entry.frames), "-", "-", "ok (kept from an earlier run)"])
-        probed = {i.path for i in self.infos}
-        for path, message in self.report.failed.items():
-            if path not in probed:
-                rows.append([printable(Path(path).name), "0", "-", "-", message.split(": ", 1)[-1]])
-        print_table(["video", "frames", "fps", "labels (share of time)", "status"], rows)
+    def _write_summary(self) -> list[VideoSummary]:
+        """summary.csv/.json, index.html and thumbnails from the manifest: every video of the folder,
+        kept ones included. A problem writing them is one line; the labeling outputs stand."""
+        if self.manifest is None:
+            return []
+        try:
+            return write_job_summary(self.manifest.folder, self.manifest, self.report.failed)
+        except OSError as exc:
+            log.error("%s: the job summary and report were not written: %s", self.manifest.folder, one_line(exc))
+            return collect_rows(self.manifest.folder, self.manifest, self.report.failed)
+
+    def _print_summary(self, rows: list[VideoSummary]) -> None:
+        kept = {entry.name for _path, entry in self.kept}
+        table = []
+        for row in rows:
+            top = ", ".join(f"{name} {share:.0%}" for name, share in row.top[:3]) or "-"
+            fps = f"{row.labeling_fps:.1f}" if row.labeling_fps and row.video not in kept else "-"
+            status = "ok" if row.status == "done" and not row.error else row.status
+            status += " (kept)" if row.video in kept else f": {row.error}" if row.error else ""
+            table.append([row.video, str(row.frames), fps, top, status])
+        print_table(["video", "frames", "fps", "labels (share of time)", "status"], table)
         print(f"outputs in {Path(self.config.output.dir)}")

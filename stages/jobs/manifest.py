@@ -6,7 +6,12 @@ written over a file vidpipe did not create.
       "settings": {...every setting that changes results...},
       "videos": {"/abs/input.mp4": {"name": "input", "size": ..., "mtime_ns": ..., "fingerprint": "sha256:...",
                                     "state": "done", "error": "", "frames": 225, "host": "...",
-                                    "outputs": {"input.jsonl": "sha256:...", ...}}, ...}}
+                                    "outputs": {"input.jsonl": "sha256:...", ...}}, ...},
+      "job_outputs": ["summary.csv", "summary.json", "index.html", "thumbs/input/seg000.jpg", ...]}
+
+`job_outputs`: the job-level files vidpipe wrote into the folder (the summary and the report,
+rewritten by every run): recorded before they are written, so a file of the same name that is
+not listed is the user's and is never written over.
 
 It is written atomically (NAME.tmp, fsync, rename, fsync of the folder) after every change, so
 a crash or a power loss leaves the previous or the next version, never a torn one. States:
@@ -102,11 +107,13 @@ class VideoEntry:
 class Manifest:
     """OUT/vidpipe-manifest.json in memory; `save()` after each change (see the module docstring)."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any], videos: dict[str, VideoEntry] | None = None) -> None:
+    def __init__(self, folder: Path, settings: dict[str, Any], videos: dict[str, VideoEntry] | None = None,
+                 job_outputs: list[str] | None = None) -> None:
         self.folder = folder
         self.path = folder / MANIFEST_NAME
         self.settings = settings
         self.videos: dict[str, VideoEntry] = videos or {}
+        self.job_outputs: list[str] = job_outputs or []  # folder-relative paths, see the module docstring
 
     @classmethod
     def load(cls, folder: Path, settings: dict[str, Any]) -> tuple[Manifest, dict[str, Any] | None]:
@@ -125,7 +132,8 @@ class Manifest:
         fields = {f.name for f in dataclasses.fields(VideoEntry)}
         videos = {path: VideoEntry(**{k: v for k, v in entry.items() if k in fields})
                   for path, entry in data.get("videos", {}).items()}
-        return cls(folder, settings, videos), data.get("settings")
+        job_outputs = [str(n) for n in data.get("job_outputs", []) if isinstance(n, str)]
+        return cls(folder, settings, videos, job_outputs), data.get("settings")
 
     def names(self) -> dict[str, str]:
         """Input path -> the name an earlier run gave it (kept: stable names across reruns)."""
@@ -151,6 +159,7 @@ class Manifest:
             "version": VERSION,
             "settings": self.settings,
             "videos": {path: dataclasses.asdict(entry) for path, entry in sorted(self.videos.items())},
+            "job_outputs": sorted(set(self.job_outputs)),
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8", errors="surrogateescape") as f:

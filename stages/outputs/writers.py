@@ -33,7 +33,11 @@ from stages.outputs.records import FrameLabel
 from stages.outputs.smoothing import LabelShare, Segment
 
 PART_SUFFIX = ".part"
-SEGMENT_CSV_HEADER = ("label", "name", "start_s", "end_s", "start_frame", "end_frame", "frames", "mean_score")
+# Times in seconds from the video's start: start_s inclusive, end_s exclusive (the next segment's
+# start); start_frame and end_frame (0-based frame numbers) both inclusive. `video`: the NAME of
+# NAME.segments.csv, so that the CSVs of a folder concatenate into one table.
+SEGMENT_CSV_HEADER = ("video", "label", "name", "start_s", "end_s", "start_frame", "end_frame", "frames",
+                      "mean_score")
 
 
 def part_path(path: Path) -> Path:
@@ -112,24 +116,33 @@ class SegmentsWriter:
     @staticmethod
     def write(path_json: str | Path, path_csv: str | Path | None, segments: Sequence[Segment],
               summary: Sequence[LabelShare], meta: Mapping[str, Any]) -> None:
-        """`meta`: "video", "fps", "frames" (and any extra keys); "error" is kept only when set."""
+        """`meta`: "video", "fps", "frames" (and any extra keys); "error" is kept only when set.
+        The CSV's `video` column is meta["name"] (the output NAME), else meta["video"]."""
         doc: dict[str, Any] = {k: v for k, v in meta.items() if k != "error"}
         doc["segments"] = [s.to_json() for s in segments]
         doc["summary"] = [{"name": s.name, "duration_s": round(s.duration_s, 6), "share": round(s.share, 6)}
                           for s in summary]
         if meta.get("error"):
             doc["error"] = str(meta["error"])
-        _write_atomic(Path(path_json), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        write_text_atomic(Path(path_json), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
         if path_csv is not None:
+            video = str(meta.get("name") or meta.get("video", ""))
             with CsvWriter(path_csv, SEGMENT_CSV_HEADER) as table:
                 for s in segments:
-                    table.write((s.label, s.name, f"{s.start_s:.6f}", f"{s.end_s:.6f}", s.start_frame,
+                    table.write((video, s.label, s.name, f"{s.start_s:.6f}", f"{s.end_s:.6f}", s.start_frame,
                                  s.end_frame, s.frames, f"{s.mean_score:.5f}"))
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """A whole text file (UTF-8), written to NAME.part and renamed."""
     tmp = part_path(path)
     _publish(tmp, path, keep=True, finalize=lambda: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """A whole binary file, written to NAME.part and renamed."""
+    tmp = part_path(path)
+    _publish(tmp, path, keep=True, finalize=lambda: tmp.write_bytes(data))
 
 
 def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object]) -> Path | None:

@@ -100,7 +100,8 @@ def test_resume_keeps_verified_videos_and_says_why_it_redoes_others(
     out = tmp_path / "out"
     assert label(str(videos), "--out", str(out), "--no-video") == 0
     entry = manifest(out)["videos"][str(videos / "v1.mp4")]
-    assert entry["state"] == "done" and entry["outputs"].keys() == {"v1.jsonl", "v1.segments.json", "v1.segments.csv"}
+    assert entry["state"] == "done" and entry["outputs"].keys() == {"v1.jsonl", "v1.segments.json", "v1.segments.csv",
+                                                                    "v1.vtt"}
     assert all(v.startswith("sha256:") for v in entry["outputs"].values())
     write_video(videos / "v1.mp4", frames=30, width=160, height=120, fps=25)  # a changed input
     (out / "v2.segments.csv").write_text("edited by hand\n")  # a modified output
