@@ -149,15 +149,26 @@ def live_checks(live: LiveSettings) -> list[tuple[bool, str, str]]:
 
 
 @dataclass(frozen=True)
+class WatchSettings:
+    """`vidpipe watch DIR`: files are labeled once they stop growing, exactly once across restarts."""
+
+    poll_s: float = 1.0  # how often the folder is scanned
+    settle_s: float = 2.0  # a file whose size and time have not changed for this long is complete
+    max_width: int = 1920  # frame slots are sized before any file arrives: larger videos fail in one line
+    max_height: int = 1080
+
+
+@dataclass(frozen=True)
 class JobConfig:
-    job: Literal["label", "live"] = "label"
-    inputs: tuple[str, ...] = ()  # files and folders (job: label)
+    job: Literal["label", "live", "watch"] = "label"
+    inputs: tuple[str, ...] = ()  # files and folders (job: label); the folder (job: watch)
     output: OutputSettings = field(default_factory=OutputSettings)
     backend: BackendSettings = field(default_factory=BackendSettings)
     preprocess: PreprocessSettings = field(default_factory=PreprocessSettings)
     postprocess: PostprocessSettings = field(default_factory=PostprocessSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
 
 def load_job(path: Path) -> JobConfig:
@@ -209,6 +220,9 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (64 <= live.max_width <= 8192 and 64 <= live.max_height <= 8192, "live.max_width",
          "max_width and max_height must be 64..8192"),
         (live.status_interval_s >= 0, "live.status_interval_s", "must be >= 0 (0 = off)"),
+        (job.watch.poll_s > 0 and job.watch.settle_s >= 0, "watch.poll_s", "poll_s must be > 0, settle_s >= 0"),
+        (64 <= job.watch.max_width <= 8192 and 64 <= job.watch.max_height <= 8192, "watch.max_width",
+         "max_width and max_height must be 64..8192"),
         *(check for i, src in enumerate(live.sources) for check in _source_checks(src, f"live.sources[{i}]")),
     ]
 

@@ -56,10 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         help="camera index, /dev/videoN, rtsp://..., http://..., folder, file (default: the config's live.sources)",
     )
+    watch = sub.add_parser("watch", help="label video files as they arrive in a folder, exactly once, until Ctrl-C")
+    watch.add_argument("inputs", nargs=1, metavar="FOLDER", help="the folder to watch (and its subfolders)")
     live.add_argument("--port", type=int, help="live view port (0 = off; default 8080)")
     live.add_argument("--host", help="live view address (default 127.0.0.1)")
     live.add_argument("--display", action="store_true", help="show a cv2 window")
-    for p in (label, run, live):
+    for p in (label, run, live, watch):
         _job_flags(p)
     for p in (label, run):
         p.add_argument("--resume", action="store_true",
@@ -96,6 +98,9 @@ def make_job(args: argparse.Namespace) -> JobConfig:
     if args.command == "label" or (args.command == "run" and args.inputs and job.job == "label"):
         job = replace_path(job, "inputs", tuple(args.inputs))
         job = replace_path(job, "job", "label")
+    elif args.command == "watch" or (args.command == "run" and args.inputs and job.job == "watch"):
+        job = replace_path(job, "inputs", tuple(args.inputs))
+        job = replace_path(job, "job", "watch")
     elif args.command == "live" or (args.command == "run" and args.inputs):
         job = replace_path(job, "job", "live")
         if args.inputs:
@@ -160,6 +165,10 @@ def _job(config: JobConfig, args: argparse.Namespace) -> Job:
         from stages.jobs.live import LiveJob
 
         return LiveJob(config)
+    if config.job == "watch":
+        from stages.jobs.watch import WatchJob
+
+        return WatchJob(config)
     from stages.jobs.label import LabelJob
 
     return LabelJob(config, resume=getattr(args, "resume", False))

@@ -46,7 +46,7 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
                 failures: FailureLog) -> InputPlan:
     """See the module docstring. `previous`: the settings the manifest was written with."""
     out = manifest.folder
-    paths, errors = find_videos(list(config.inputs), skip=_vidpipe_outputs())
+    paths, errors = find_videos(list(config.inputs), skip=vidpipe_outputs())
     for error in errors:
         failures.fail(error.path, str(error))
     keys = [os.path.abspath(p) for p in paths]
@@ -87,7 +87,7 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
     return plan
 
 
-def _vidpipe_outputs() -> Callable[[Path], bool]:
+def vidpipe_outputs() -> Callable[[Path], bool]:
     """A folder scan's filter: files that the manifest beside them records as vidpipe's outputs
     (this job's output folder, or an earlier job's, inside an input folder). The manifest is
     written before any output, so even a killed run's outputs are known."""

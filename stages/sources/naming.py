@@ -29,9 +29,10 @@ def unique_stream_names(paths: list[str], taken: dict[str, str] | None = None) -
     """One output name per input, unique within the job by construction: the file stem made
     safe (safe_name), then clip, clip-2, ... in order, compared without case (a case-insensitive
     filesystem would merge Clip and clip). `taken` maps inputs to the names an earlier run gave
-    them (its manifest): they keep them, so a rerun writes over exactly its own outputs."""
+    them (its manifest): they keep them, so a rerun writes over exactly its own outputs, and no
+    new input takes one of them."""
     taken = taken or {}
-    used = {name.casefold() for path, name in taken.items() if path in paths}
+    used = {name.casefold() for name in taken.values()}  # another input's outputs are never shared
     names = []
     for p in paths:
         if p in taken:

@@ -1,0 +1,155 @@
+"""`vidpipe watch DIR --out OUT`: label video files as they arrive, exactly once, until Ctrl-C.
+
+    scanner thread (main process): every watch.poll_s, the folder's video files and their size
+        and mtime; a file unchanged for watch.settle_s is complete -> its path on a pipe
+    supervisor thread (the pipe is watched): plan it like `label --resume` would (the job
+        manifest: a file labeled before, in this run or an earlier one, and unchanged, is kept),
+        then a decode process joins the running graph (Supervisor.add_process)
+
+The graph starts once and stays up: new files pay no start-up. Frame slots are sized up front
+(watch.max_width x max_height); a larger video fails in one line. A file that changes after it
+was labeled is labeled again, with one line saying why. Ctrl-C drains what is under way and ends
+with exit 0 (1 if some file failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from pipeline.channels import Channel
+from pipeline.errors import ConfigError
+from pipeline.redact import printable
+from pipeline.shm import SlotRing
+from pipeline.supervisor import ProcSpec, Supervisor
+from stages.config import JobConfig
+from stages.jobs.base import GraphShape
+from stages.jobs.inputs import plan_inputs, vidpipe_outputs
+from stages.jobs.label import LabelJob, result_settings
+from stages.jobs.manifest import Manifest
+from stages.outputs.writers import ensure_output_dir
+from stages.sources.files import VIDEO_EXTENSIONS, FileSourceParams, FileSourceStage, VideoInfo
+
+log = logging.getLogger(__name__)
+
+
+class FolderScanner:
+    """The scanner thread of the module docstring; `close()` stops and joins it."""
+
+    def __init__(self, folder: Path, poll_s: float, settle_s: float, send: Connection) -> None:
+        self.folder, self.poll_s, self.settle_s, self.send = folder, poll_s, settle_s, send
+        self.seen: dict[Path, tuple[int, int, float]] = {}  # path -> (size, mtime_ns, since when)
+        self.sent: dict[Path, tuple[int, int]] = {}  # path -> the (size, mtime_ns) it was sent with
+        self.skip = vidpipe_outputs()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="watch-scanner", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self._scan(time.monotonic())
+                self.stop.wait(self.poll_s)  # the scan period; close() ends the wait at once
+        except (OSError, EOFError):
+            pass  # the supervisor closed its end: the job is over
+
+    def _scan(self, now: float) -> None:
+        for path in sorted(self.folder.rglob("*")):
+            if path.suffix.lower() not in VIDEO_EXTENSIONS or self.skip(path):
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # gone again
+            state = (st.st_size, st.st_mtime_ns)
+            seen = self.seen.get(path)
+            if seen is None or seen[:2] != state:
+                self.seen[path] = (*state, now)
+            elif now - seen[2] >= self.settle_s and self.sent.get(path) != state and st.st_size > 0:
+                self.sent[path] = state
+                self.send.send(str(path))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+class WatchJob(LabelJob):
+    """See the module docstring; a LabelJob whose sources arrive while it runs (a Service)."""
+
+    def __init__(self, config: JobConfig) -> None:
+        super().__init__(config, resume=True)
+        self.supervisor: Supervisor | None = None
+        self.frames: SlotRing | None = None
+        self.outbox: Channel | None = None
+        self.scanner: FolderScanner | None = None
+        self.previous: dict[str, Any] | None = None  # the settings of the manifest's earlier run
+
+    def prepare(self) -> GraphShape:
+        folder = Path(self.config.inputs[0]) if self.config.inputs else None
+        if folder is None or not folder.is_dir():
+            raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
+        out = ensure_output_dir(self.config.output.dir)
+        self.manifest, self.previous = Manifest.load(out, result_settings(self.config))
+        w, runtime = self.config.watch, self.config.runtime
+        return GraphShape(w.max_width * w.max_height * 3, runtime.queue_size, runtime.max_open_sources,
+                          open_sources=True)
+
+    def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
+        self.frames, self.outbox = frames, outbox
+        return []
+
+    def attach(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        receive, send = multiprocessing.Pipe(duplex=False)
+        supervisor.watch(receive, lambda: self._arrived(receive.recv()))
+        w = self.config.watch
+        self.scanner = FolderScanner(Path(self.config.inputs[0]), w.poll_s, w.settle_s, send)
+        log.info("watching %s (Ctrl-C to stop)", printable(self.config.inputs[0]))
+
+    def _arrived(self, path: str) -> None:
+        """A complete file (supervisor thread): plan it, then start its decode process."""
+        assert self.manifest is not None and self.supervisor is not None
+        plan = plan_inputs(replace(self.config, inputs=(path,)), self.manifest, self.previous, True, self.report)
+        for key, entry in plan.kept:
+            if key not in {k for k, _ in self.kept}:
+                self.kept.append((key, entry))
+                log.info("%s: done in an earlier run, kept", entry.name)
+        for info in plan.run:
+            if not self._fits(info):
+                continue
+            self.report.failed.pop(info.path, None)  # labeled again: an earlier failure is history
+            self.infos.append(info)
+            self.inputs[info.stream] = os.path.abspath(info.path)
+            log.info("%s: labeling", printable(info.path))
+            assert self.frames is not None and self.outbox is not None
+            stage = FileSourceStage(FileSourceParams(info, self.frames), outbox=self.outbox)
+            self.supervisor.add_process("sources", ProcSpec(f"decode:{info.stream}", stage))
+
+    def _fits(self, info: VideoInfo) -> bool:
+        w = self.config.watch
+        if info.width * info.height <= w.max_width * w.max_height:
+            return True
+        message = (f"{printable(info.path)}: {info.width}x{info.height} frames are larger than "
+                   f"watch.max_width x watch.max_height ({w.max_width}x{w.max_height})")
+        self.report.fail(info.path, message)
+        assert self.manifest is not None
+        entry = self.manifest.videos[os.path.abspath(info.path)]
+        entry.state, entry.error = "failed", message
+        self.manifest.save()
+        return False
+
+    def close(self) -> None:
+        if self.scanner is not None:
+            self.scanner.close()
+        super().close()
+
+    def exit_code(self, interrupted: bool) -> int:
+        return super().exit_code(interrupted=False)  # Ctrl-C is how a watch ends: 0 unless a file failed
