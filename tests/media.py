@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,14 +23,17 @@ def pattern_frame(i: int, width: int, height: int) -> np.ndarray:
 
 
 def write_video(path: Path, frames: int = 30, width: int = 160, height: int = 120, fps: int = 25,
-                faststart: bool = False, photo: np.ndarray | None = None) -> Path:
-    """H.264 (yuv420p) MP4/MKV. `photo` (BGR): every frame is that photo resized (real content)."""
+                faststart: bool = False, photo: np.ndarray | None = None, scenes: Sequence[np.ndarray] = ()) -> Path:
+    """H.264 (yuv420p) MP4/MKV. `photo` (BGR): every frame is that photo resized (real content);
+    `scenes` (BGR photos): equal runs of frames of each, in order (labels that change)."""
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=options) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps, 1))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "18"}
         for i in range(frames):
+            if scenes:
+                photo = scenes[i * len(scenes) // frames]
             img = cv2.resize(photo, (width, height)) if photo is not None else pattern_frame(i, width, height)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
                 container.mux(packet)

@@ -138,7 +138,7 @@ def _facts(row: VideoSummary) -> str:
 
 def _player(row: VideoSummary, vtt: str) -> str:
     if not row.media:
-        return '<p class="novideo">no video to show</p>'
+        return "" if row.error else '<p class="novideo">no video to show</p>'
     e = html.escape
     track = ""
     if row.track:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.outputs.overlay import draw_labels, label_box, label_lines
+from stages.outputs.overlay import draw_labels, label_box, label_lines, video_time
 
 NAMES = ("tiger cat", "tabby", "Egyptian cat", "lynx", "cougar")
 SCORES = (0.83, 0.09, 0.04, 0.02, 0.01)
@@ -65,3 +65,36 @@ def test_rejects_non_bgr_frames() -> None:
         draw_labels(np.zeros((10, 10), np.uint8), NAMES, SCORES)
     with pytest.raises(ValueError, match="BGR uint8"):
         draw_labels(np.zeros((10, 10, 3), np.float32), NAMES, SCORES)
+
+
+def text_rows(frame: np.ndarray) -> int:
+    """Height in pixels of the white text drawn on a black frame."""
+    ys = np.where((frame > 200).all(axis=2).any(axis=1))[0]
+    return int(ys.max() - ys.min() + 1) if len(ys) else 0
+
+
+@pytest.mark.parametrize("height", [240, 360, 720, 1080, 2160])
+def test_smoothed_headline_stands_out_and_reads_from_240p_to_4k(height: int) -> None:
+    width = height * 16 // 9
+    headline, raw = np.zeros((height, width, 3), np.uint8), np.zeros((height, width, 3), np.uint8)
+    draw_labels(headline, (), None, smoothed=("espresso", 0.81))
+    draw_labels(raw, ("espresso",), (0.8,), top=1)
+    big, small = text_rows(headline), text_rows(raw)
+    assert big >= 12 and small >= 8  # pixels: legible at 240p
+    assert big >= 1.3 * small  # the smoothed label is the emphasized line
+    if height >= 360:
+        assert 0.05 <= big / height <= 0.065  # the same share of the picture at any size
+    _, _, w, h = label_box((height, width, 3), NAMES, SCORES, smoothed=("tiger cat", 0.8), time_s=61.5)
+    assert h <= height / 3 and w <= width / 3  # the picture stays visible
+
+
+def test_the_time_line_and_the_headline_are_drawn() -> None:
+    frame = grey(640, 360)
+    plain = label_box(frame.shape, NAMES, SCORES)
+    full = label_box(frame.shape, NAMES, SCORES, smoothed=("tiger cat", 0.8), time_s=3725.4)
+    assert full[3] > plain[3] + 20  # two more lines
+    draw_labels(frame, NAMES, SCORES, smoothed=("tiger cat", 0.8), time_s=1.25)
+    other = grey(640, 360)
+    draw_labels(other, NAMES, SCORES, smoothed=("tiger cat", 0.8), time_s=1.29)
+    assert (frame != other).any()  # the time is on the picture
+    assert video_time(1.25) == "0:01.25" and video_time(3725.4) == "1:02:05.40" and video_time(-1) == "0:00.00"

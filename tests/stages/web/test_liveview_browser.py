@@ -129,14 +129,14 @@ class Cdp:
 
 
 class Chromium:
-    """Headless Chromium with remote debugging on an ephemeral port."""
+    """Headless Chromium with remote debugging on an ephemeral port; `extra`: more command-line flags."""
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             "--window-size=1000,700", "about:blank"],
+             "--window-size=1000,700", *extra, "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True)  # its renderer processes share the group: stopped together
         self.lines: queue.Queue[str | None] = queue.Queue()
