@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim)."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"vidpipe {_version()}",
+                        help="print the version and exit")
+    _verbosity(parser, "_main")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     label = sub.add_parser("label", help="label video files and folders")
     label.add_argument("inputs", nargs="+", help="video files or folders")
     run = sub.add_parser("run", help="run a job described by a YAML config")
-    run.add_argument("config", type=Path)
+    run.add_argument("config", type=Path, help="the YAML job config (paths in it are relative to its folder)")
     run.add_argument("inputs", nargs="*", help="replace the config's inputs / live sources")
     live = sub.add_parser("live", help="classify live sources (cameras, streams)")
     live.add_argument(
@@ -58,33 +63,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch = sub.add_parser("watch", help="label video files as they arrive in a folder, exactly once, until Ctrl-C")
     watch.add_argument("inputs", nargs=1, metavar="FOLDER", help="the folder to watch (and its subfolders)")
-    live.add_argument("--port", type=int, help="live view port (0 = off; default 8080)")
-    live.add_argument("--host", help="live view address (default 127.0.0.1)")
-    live.add_argument("--display", action="store_true", help="show a cv2 window")
+    for p in (label, live, watch):
+        p.add_argument("--config", dest="config_file", type=Path, metavar="FILE",
+                       help="YAML config (its paths are relative to its folder; flags override it)")
     for p in (label, run, live, watch):
         _job_flags(p)
+    for p in (label, run, watch):
+        _file_flags(p)
+    for p in (live, run):
+        _live_flags(p)
+    live.add_argument("--loop", action="store_true", help="files and image folders start over at their end")
+    live.add_argument("--name", action="append", metavar="NAME",
+                      help="the stream name of a source, once per source in order (default: from its uri)")
     for p in (label, run):
         p.add_argument("--resume", action="store_true",
                        help="keep the videos an earlier run into the same --out finished (verified), redo the rest")
-    sub.add_parser("devices", help="list accelerators and backends").set_defaults(config=None)
+    devices = sub.add_parser("devices", help="list accelerators and backends")
+    devices.set_defaults(config=None)
     model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
     model.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    for p in (label, run, live, watch, devices, model):
+        _verbosity(p)
     return parser
 
 
 def _job_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", dest="config_file", type=Path, help="YAML config (flags override it)")
     p.add_argument("--out", help="output folder (default results/)")
-    p.add_argument("--backend", help="cpu | sim | alveo | alveo-emu")
-    p.add_argument("--batch", type=int, help="max batch size")
-    p.add_argument("--batch-timeout-ms", type=float)
-    p.add_argument("--workers", type=int, help="preprocess processes (default: cores)")
-    p.add_argument("--resize", choices=["full", "center-crop"])
-    p.add_argument("--start-method", choices=["spawn", "fork", "forkserver"])
-    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("-q", "--quiet", action="count", default=0)
+    p.add_argument("--backend", help="cpu (default) | sim | alveo | alveo-emu")
+    p.add_argument("--batch", type=int, help="max images per accelerator call (default 8)")
+    p.add_argument("--batch-timeout-ms", type=float, help="wait at most this long to fill a batch (default 5)")
+    p.add_argument("--workers", type=int, help="preprocess processes (default: one per core)")
+    p.add_argument("--resize", choices=["full", "center-crop"],
+                   help="frame to 224x224: full (the whole frame, as ResNet50-PYNQ; default) or center-crop")
+    p.add_argument("--start-method", choices=["spawn", "fork", "forkserver"],
+                   help="how stage processes start (default spawn)")
+
+
+def _file_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video (the report plays the input)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or per-file lines on stderr")
+
+
+def _live_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, help="live view port (default 8080; 0 = any free port, logged at start)")
+    p.add_argument("--host", help="live view address (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--no-http", action="store_true", help="no live view, MJPEG streams, /status.json or /metrics")
+    p.add_argument("--record", action="store_true", help="record each stream, annotated, into --out")
+    p.add_argument("--display", action="store_true", help="show a cv2 window (needs a screen)")
+
+
+def _verbosity(p: argparse.ArgumentParser, suffix: str = "") -> None:
+    """-v/-q before the subcommand (suffix "_main") and after it: both count."""
+    p.add_argument("-v", "--verbose", dest=f"verbose{suffix}", action="count", default=0,
+                   help="more log lines (-vv: debug)")
+    p.add_argument("-q", "--quiet", dest=f"quiet{suffix}", action="count", default=0,
+                   help="fewer log lines (-q: warnings and errors; -qq: errors)")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("vidpipe")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+# flag dest -> (config key, value) when the flag is given
+SWITCHES = {
+    "no_video": ("output.video", False),
+    "no_progress": ("output.progress", False),
+    "display": ("live.display", True),
+    "no_http": ("live.http", False),
+    "record": ("live.record", True),
+}
+LIVE_ONLY = ("port", "host", "no_http", "record", "display")  # `vidpipe run` of a label or watch config
+FILES_ONLY = ("no_video", "no_progress", "resume")  # `vidpipe run` of a live config
 
 
 def make_job(args: argparse.Namespace) -> JobConfig:
@@ -109,19 +161,39 @@ def make_job(args: argparse.Namespace) -> JobConfig:
         value = getattr(args, dest, None)
         if value is not None:
             job = replace_path(job, key, value)
-    if args.no_video:
-        job = replace_path(job, "output.video", False)
-    if args.no_progress:
-        job = replace_path(job, "output.progress", False)
-    if getattr(args, "display", False):
-        job = replace_path(job, "live.display", True)
+    _check_flags_apply(args, job, source)
+    for dest, (key, value) in SWITCHES.items():
+        if getattr(args, dest, False):
+            job = replace_path(job, key, value)
+    job = _name_and_loop(job, getattr(args, "name", None) or [], getattr(args, "loop", False))
     validate(job, source)
     return job
 
 
+def _check_flags_apply(args: argparse.Namespace, job: JobConfig, source: str) -> None:
+    """`vidpipe run` takes the flags of every job; the ones that do not apply to the config's job are a mistake."""
+    wrong = FILES_ONLY if job.job == "live" else LIVE_ONLY
+    for dest in wrong:
+        value = getattr(args, dest, None)
+        if value is not None and value is not False:  # --port 0 is given
+            flag = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{flag} does not apply to a {job.job} job ({source})", source=source)
+
+
+def _name_and_loop(job: JobConfig, names: list[str], loop: bool) -> JobConfig:
+    """--name (one per live source, in order) and --loop (every source)."""
+    if not names and not loop:
+        return job
+    sources = job.live.sources
+    if len(names) > len(sources):
+        raise ConfigError(f"--name given {len(names)} times for {len(sources)} live source(s)")
+    named = [replace(s, name=names[i]) if i < len(names) else s for i, s in enumerate(sources)]
+    return replace_path(job, "live.sources", tuple(replace(s, loop=True) if loop else s for s in named))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.INFO - 10 * getattr(args, "verbose", 0) + 10 * getattr(args, "quiet", 0)
+    level = log_level(args)
     log_queue = setup_main_logging(max(logging.DEBUG, min(level, logging.CRITICAL)))
     try:
         return _dispatch(args, log_queue, level)
@@ -139,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         shutdown_main_logging()
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """INFO, 10 lower per -v and 10 higher per -q, before and after the subcommand alike."""
+    louder = getattr(args, "verbose", 0) + getattr(args, "verbose_main", 0)
+    quieter = getattr(args, "quiet", 0) + getattr(args, "quiet_main", 0)
+    return logging.INFO - 10 * louder + 10 * quieter
 
 
 def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:

@@ -96,6 +96,7 @@ class LabelJob:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise SourceError("nothing to label: no readable video among the inputs")
         runtime = self.config.runtime
+        self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
         biggest = max(i.width * i.height * 3 for i in self.infos)
         return GraphShape(biggest, runtime.queue_size, runtime.max_open_sources)
 
@@ -110,11 +111,11 @@ class LabelJob:
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Progress):
-            self.bars.update(event.stream, event.done, event.total)
+            self.bars.update(event.stream, event.done, event.total, event.fps)
         elif isinstance(event, SourceProblem):
             self.report.fail(event.path, event.message)
         elif isinstance(event, StreamDone):
-            self.bars.close(event.stream)
+            self.bars.close(event.stream, event.error)
             self.report.done[event.stream] = event
             self._record(event)
 

@@ -75,16 +75,23 @@ def collect_rows(out_dir: Path, manifest: Manifest, failures: Mapping[str, str])
     failed = {os.path.abspath(path): message for path, message in failures.items()}
     rows = [_entry_row(out_dir, key, entry, failed.pop(key, "")) for key, entry in manifest.videos.items()]
     for path, message in failed.items():
-        prefix = printable(path) + ": "
-        rows.append(VideoSummary(printable(Path(path).name), printable(path), "failed",
-                                 message.removeprefix(prefix) if message.startswith(prefix) else message))
+        rows.append(VideoSummary(printable(Path(path).name), printable(path), "failed", _about(path, message)))
     return sorted(rows, key=lambda r: (r.video.casefold(), r.video))
+
+
+def _about(path: str, message: str) -> str:
+    """The message without the input's path in front (the row has its own column for it)."""
+    for prefix in (printable(path) + ": ", printable(os.path.relpath(path)) + ": "):
+        if message.startswith(prefix):
+            return message.removeprefix(prefix)
+    return message
 
 
 def _entry_row(out_dir: Path, key: str, entry: VideoEntry, failure: str) -> VideoSummary:
     name = entry.name
-    row = VideoSummary(name, printable(key), "failed" if failure else entry.state, failure or entry.error,
-                       frames=entry.frames, labeling_s=entry.seconds, outputs=sorted(entry.outputs))
+    row = VideoSummary(name, printable(key), "failed" if failure else entry.state,
+                       _about(key, failure or entry.error), frames=entry.frames, labeling_s=entry.seconds,
+                       outputs=sorted(entry.outputs))
     published = set(entry.outputs)
     if f"{name}.mp4" in published:
         row.media = f"{name}.mp4"
