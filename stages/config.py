@@ -1,17 +1,21 @@
 """The job configuration: what `vidpipe run FILE.yaml` reads and CLI flags override.
 
-Every field is documented in configs/label-videos.yaml and configs/live-camera.yaml.
+Every field is documented in configs/label-videos.yaml and configs/live-camera.yaml. Relative
+paths written in a config file are relative to the file's folder (see resolve_paths), so
+`vidpipe run /somewhere/job.yaml` works from any directory; paths on the command line stay
+relative to the current directory.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hw.settings import BACKENDS, BackendSettings
-from pipeline.config import from_mapping, key_error, load_yaml
+from pipeline.config import from_mapping, key_error, load_yaml, replace_path
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,15 @@ class WatchSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Many hosts (stages.jobs.ray_driver): videos are labeled by workers on a Ray cluster."""
+
+    ray_address: str = ""  # "" = this host only; "auto" = the cluster `ray start` runs here; ray://host:port
+    cpus_per_worker: float = 2.0  # cpu/sim backends: CPUs one video's graph takes (alveo: one "alveo" per card)
+    max_retries: int = 3  # a video whose worker or node is lost runs again elsewhere, this often at most
+
+
+@dataclass(frozen=True)
 class JobConfig:
     job: Literal["label", "live", "watch"] = "label"
     inputs: tuple[str, ...] = ()  # files and folders (job: label); the folder (job: watch)
@@ -169,12 +182,57 @@ class JobConfig:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
 
 def load_job(path: Path) -> JobConfig:
-    job = from_mapping(JobConfig, load_yaml(path), source=str(path))
+    data = load_yaml(path)
+    job = resolve_paths(from_mapping(JobConfig, data, source=str(path)), data, path.parent)
     validate(job, str(path))
     return job
+
+
+# The config keys that hold file or folder paths (live.sources[].uri too, when it is a file or folder).
+PATH_KEYS = ("inputs", "output.dir", "backend.cpu.model", "backend.alveo.xclbin", "backend.alveo.fc_weights",
+             "backend.alveo.labels")
+_NOT_A_PATH = re.compile(r"^(\d+|[A-Za-z][A-Za-z0-9+.-]*://.*)$")  # a camera index, a URL (rtsp://, http://...)
+
+
+def resolve_paths(job: JobConfig, data: dict[str, Any], folder: Path) -> JobConfig:
+    """Makes the relative paths that `data` (the config file's mapping) holds relative to
+    `folder` (the file's folder). Keys the file does not set keep their defaults, which are
+    relative to the current directory (output.dir: results); "" (the default) stays ""."""
+    for key in PATH_KEYS:
+        if _written(data, key):
+            value = _get(job, key)
+            beside = tuple(_beside(v, folder) for v in value) if isinstance(value, tuple) else _beside(value, folder)
+            job = replace_path(job, key, beside)
+    if _written(data, "live.sources"):
+        sources = tuple(s if _NOT_A_PATH.match(s.uri) else replace(s, uri=_beside(s.uri, folder))
+                        for s in job.live.sources)
+        job = replace_path(job, "live.sources", sources)
+    return job
+
+
+def _written(data: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _beside(path: str, folder: Path) -> str:
+    if not path:
+        return path
+    path = os.path.expanduser(path)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(folder, path))
 
 
 X264_PRESETS = (
@@ -221,6 +279,8 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
          "max_width and max_height must be 64..8192"),
         (live.status_interval_s >= 0, "live.status_interval_s", "must be >= 0 (0 = off)"),
         (job.watch.poll_s > 0 and job.watch.settle_s >= 0, "watch.poll_s", "poll_s must be > 0, settle_s >= 0"),
+        (0 < job.cluster.cpus_per_worker <= 1024, "cluster.cpus_per_worker", "must be > 0"),
+        (0 <= job.cluster.max_retries <= 100, "cluster.max_retries", "must be 0..100"),
         (64 <= job.watch.max_width <= 8192 and 64 <= job.watch.max_height <= 8192, "watch.max_width",
          "max_width and max_height must be 64..8192"),
         *(check for i, src in enumerate(live.sources) for check in _source_checks(src, f"live.sources[{i}]")),
