@@ -4,6 +4,7 @@ shared-memory slot rings (pipeline.shm) and a descriptor names the slot.
     source --FrameRef--> preprocess --TensorRef--> infer --Result--> sink
     source --StreamStart/StreamEnd/SourceStatus-------------------------> sink (markers, same path)
     infer  --LabelInfo (once, before its first Result)-----------------> sink
+    infer  --InferStats (about once a second while it works)-------------> sink (live metrics)
 """
 
 from __future__ import annotations
@@ -71,6 +72,20 @@ class Result:
     t_infer_start: float
     t_infer_done: float
     timings: dict[str, float] = field(default_factory=dict)  # per-image upload/compute/download s
+
+
+@dataclass(frozen=True)
+class InferStats:
+    """What one infer process did since its last report (about once a second while it works),
+    for the live metrics: batch sizes and the time the card had a batch in flight.
+
+    `batches` maps batch size -> batches launched; `busy_s` is the part of `wall_s` during which at
+    least one batch was started and not yet read back (start() to the return of wait())."""
+
+    infer: str  # "infer-0": the process name, as in vidpipe_restarts_total{stage}
+    batches: dict[int, int]
+    busy_s: float
+    wall_s: float
 
 
 class SourceState(enum.Enum):

@@ -8,6 +8,9 @@ Every buffer set is either free or in flight; a set is refilled only after its w
 May block: on the inbox (bounded by batch_timeout once a batch has begun), on wait() for the
 oldest batch when no set is free, and on a full outbox. The results of a batch go to the sink as
 one queue item. On abort the in-flight batches are abandoned and the backend closed.
+
+About once a second while it works (and once more when it goes idle) it also sends an InferStats:
+batch sizes and busy time (a batch in flight), for the live metrics; a few additions per batch.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from hw.registry import create_backend
 from hw.settings import BackendSettings
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage
-from stages.descriptors import LabelInfo, Result, TensorRef
+from stages.descriptors import InferStats, LabelInfo, Result, TensorRef
 
 log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class InferStage(Stage[InferParams]):
         self.in_flight: deque[_InFlight] = deque()
         self.batch: list[TensorRef] = []
         self.deadline = 0.0
+        self.t_stats = time.time()  # InferStats: since when, batch size -> count, busy seconds
+        self.batch_sizes: dict[int, int] = {}
+        self.busy_s = self.busy_since = 0.0
 
     def make_backend(self) -> Accelerator:
         return create_backend(self.params.backend, self.params.device_index)
@@ -77,7 +85,10 @@ class InferStage(Stage[InferParams]):
         if self.batch:
             return max(0.0, self.deadline - time.monotonic())
         # with batches in flight, wait only that long for new work before reading one back
-        return self.timeout_s if self.in_flight else None
+        if self.in_flight:
+            return self.timeout_s
+        # idle with unreported work: wake once more to report it (the busy ratio falls to 0)
+        return max(0.0, self.t_stats + STATS_INTERVAL_S - time.time()) if self.batch_sizes else None
 
     def on_idle(self) -> None:
         if self.batch and self.free_sets:
@@ -87,6 +98,9 @@ class InferStage(Stage[InferParams]):
             # deadline has passed, so the next inbox poll does not wait): what arrived during
             # the wait rides along, and full batches keep the card's per-batch cost amortized.
             self._finish_oldest()
+        elif self.batch_sizes and time.time() - self.t_stats >= STATS_INTERVAL_S:
+            self._report_stats(time.time())
+            self.flush()
 
     def finish(self) -> None:
         if self.batch:
@@ -111,13 +125,18 @@ class InferStage(Stage[InferParams]):
             tensors.release(ref.tensor_slot)
         t_start = time.time()
         self.backend.start(k, len(batch))
+        if not self.in_flight:
+            self.busy_since = t_start
         self.in_flight.append(_InFlight(k, batch, t_start))
+        self.batch_sizes[len(batch)] = self.batch_sizes.get(len(batch), 0) + 1
 
     def _finish_oldest(self) -> None:
         job = self.in_flight.popleft()
         output = self.backend.wait(job.buffer_set)
         t_done = time.time()
         self.free_sets.append(job.buffer_set)
+        if not self.in_flight:
+            self.busy_s += t_done - self.busy_since
         n = len(job.refs)
         timings = {"upload": output.upload_s / n, "compute": output.compute_s / n, "download": output.download_s / n}
         top5 = output.top5.tolist()  # python ints/floats, converted once per batch
@@ -125,4 +144,13 @@ class InferStage(Stage[InferParams]):
         for i, ref in enumerate(job.refs):
             score = None if scores is None else tuple(scores[i])
             self.emit(Result(ref.frame, tuple(top5[i]), score, ref.t_preprocessed, job.t_start, t_done, timings))
+        if t_done - self.t_stats >= STATS_INTERVAL_S:
+            self._report_stats(t_done)
         self.flush()  # the whole batch as one queue item: one hop, not n
+
+    def _report_stats(self, now: float) -> None:
+        if self.in_flight:  # the batches still running count up to now
+            self.busy_s += now - self.busy_since
+            self.busy_since = now
+        self.emit(InferStats(f"infer-{self.params.device_index}", self.batch_sizes, self.busy_s, now - self.t_stats))
+        self.t_stats, self.batch_sizes, self.busy_s = now, {}, 0.0

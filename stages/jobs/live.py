@@ -11,6 +11,9 @@ it on the supervisor's thread (Supervisor.watch) and starts the new source proce
 Supervisor.add_process, or sets the removed source's own stop event (its StreamEnd then flows
 and its outputs finalize). Crashed sources, preprocess and infer processes are restarted by the
 supervisor (live.restart); the job tells the sink, which counts them in /metrics and /status.json.
+
+Each run has a run id (stages.outputs.live_records), logged at start, in /status.json, in every
+JSONL line and event.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hw.registry import backend_device_count
 from pipeline.channels import Channel
 from pipeline.errors import ConfigError
 from pipeline.events import Event
@@ -32,11 +36,12 @@ from pipeline.recovery import RestartPolicy, StageRestarted
 from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor
-from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks
+from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks, preprocess_workers
 from stages.events import SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
 from stages.outputs.display import probe_display
 from stages.outputs.live import LiveOutputsFactory
+from stages.outputs.live_records import RunInfo, build_info
 from stages.outputs.live_sink import LiveSinkStage
 from stages.outputs.notify import parse_mqtt_url
 from stages.sink import OutputsFactory
@@ -73,6 +78,7 @@ class LiveJob:
         self._outbox: Channel | None = None
         self._control: Any = None  # main end of the control link
         self._sink_end: Any = None
+        self.run = RunInfo()  # its id now; what runs is filled in by prepare()
 
     @property
     def names(self) -> list[str]:
@@ -93,8 +99,12 @@ class LiveJob:
         if api:
             self.live = replace(live, api_token=_api_token(live))
             self._control, self._sink_end = self._mp.Pipe(duplex=True)
+        infers = tuple(f"infer-{i}" for i in range(backend_device_count(self.config.backend)))
+        stages = (*(f"preprocess-{i}" for i in range(preprocess_workers(self.config))), *infers)
+        self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
         names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
         Path(self.config.output.dir).mkdir(parents=True, exist_ok=True)
+        log.info("run %s (in every line of %s/STREAM.jsonl)", self.run.run_id, self.config.output.dir)
         for name, source in zip(names, live.sources, strict=True):
             log.info("source %s: %s", name, mask_url(source.uri))
             self.streams[name] = self._new(name, source, "config")
@@ -110,7 +120,7 @@ class LiveJob:
         return [self._spec(s) for s in self.streams.values()]
 
     def outputs(self) -> OutputsFactory:
-        return LiveOutputsFactory(self.live, self.config.output, self._sink_end)
+        return LiveOutputsFactory(self.live, self.config.output, self._sink_end, self.run)
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor

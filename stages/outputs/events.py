@@ -13,7 +13,8 @@ A label event:
 
 `time` is the wall clock at capture of the frame where the new label won the vote, `stream_time_s`
 the stream's own clock (file position, or seconds since the stream started), `previous` is null for
-a stream's first label. Clip events (stages.outputs.clips) go through the same emit().
+a stream's first label. Every event also carries `run`, the run id (stages.outputs.live_records):
+events.jsonl is appended to across runs. Clip events (stages.outputs.clips) go through the same emit().
 Thread-safe: emit() is called by the sink and by clip writer threads; it never blocks on a receiver.
 """
 
@@ -21,19 +22,15 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from stages.config import EventSettings
+from stages.outputs.live_records import iso, open_append
 from stages.outputs.notify import MqttSender, Sender, WebhookSender
 from stages.outputs.records import FrameLabel
 from stages.outputs.smoothing import LabelSmoother
 from stages.web.metrics import Metrics
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 class LabelEvents:
@@ -67,13 +64,14 @@ class LabelEvents:
 class EventOutputs:
     """Every receiver of one live run; see the module docstring."""
 
-    def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics) -> None:
+    def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics, run_id: str = "") -> None:
         self.settings = settings
         self.metrics = metrics
+        self.run_id = run_id
         self._lock = threading.Lock()
         self._jsonl: IO[str] | None = None
         if settings.jsonl:
-            self._jsonl = (out_dir / "events.jsonl").open("a", encoding="utf-8", buffering=1)
+            self._jsonl = open_append(out_dir / "events.jsonl")
         self._senders: list[Sender] = []
         try:
             if settings.webhook:
@@ -83,8 +81,12 @@ class EventOutputs:
         except BaseException:
             self.close()
             raise
+        for sender in self._senders:
+            metrics.add_event_sink(sender.name)
 
     def emit(self, event: dict[str, Any]) -> None:
+        if self.run_id:
+            event = {**event, "run": self.run_id}
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
         with self._lock:
             if self._jsonl is not None:

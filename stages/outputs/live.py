@@ -5,7 +5,8 @@ One LiveView HTTP server (page, MJPEG per stream, /status.json, /metrics, /api/s
 Metrics registry, one EventOutputs (events.jsonl, webhook, MQTT) serve every stream; each stream
 gets a LiveStreamOutputs. The label drawn is the raw top-3 of that very frame (no smoothing
 delay); label events and clips follow the smoothed top-1 (stages.outputs.events). A periodic
-one-line status goes to the log.
+one-line status goes to the log. JSONL lines carry the run id and the wall clock
+(stages.outputs.live_records); the recording keeps the source's timing (variable frame rate).
 
 The API's requests go to the job in the main process over the control link (stages.web.control),
 which also brings notices (restarted stages) back. A stream removed over the API leaves the page,
@@ -14,11 +15,10 @@ which also brings notices (restarted stages) back. A stream removed over the API
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from pipeline.recovery import StageRestarted
 from stages.config import LiveSettings, OutputSettings
 from stages.descriptors import (
     FINAL_STATES,
+    InferStats,
     LabelInfo,
     QueueDepths,
     Result,
@@ -38,6 +39,7 @@ from stages.events import OutputSummary
 from stages.outputs.clips import ClipRecorder
 from stages.outputs.display import DisplaySink
 from stages.outputs.events import EventOutputs, LabelEvents
+from stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo
 from stages.outputs.live_sink import FramesLost
 from stages.outputs.overlay import draw_labels
 from stages.outputs.records import FrameLabel
@@ -49,7 +51,7 @@ from stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-RECORD_FPS = 30.0  # live sources have no container frame rate; recordings are played at this rate
+RECORD_FPS = 30.0  # live recordings keep each frame's time; this is only the encoder's nominal rate
 
 
 class LiveStreamOutputs:
@@ -60,14 +62,14 @@ class LiveStreamOutputs:
         live, out = shared.live, shared.output
         base = Path(out.dir) / start.stream
         # appended line by line (not .part + rename as for files): a live run has no end to wait for
-        self.jsonl: IO[str] | None = Path(f"{base}.jsonl").open("a", buffering=1) if live.jsonl else None  # noqa: SIM115
+        self.jsonl = LiveJsonl(Path(f"{base}.jsonl"), start.stream, shared.run.run_id) if live.jsonl else None
         self.size = (start.width, start.height)
+        self.clock = RecordClock()
         self.events = LabelEvents(start.stream, live.events, shared.emit)
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
-            H264Writer(
-                Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS, preset=out.video_preset, crf=out.video_crf
-            )
+            H264Writer(Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS, preset=out.video_preset,
+                       crf=out.video_crf, vfr=True)
             if live.record
             else None
         )
@@ -75,9 +77,9 @@ class LiveStreamOutputs:
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
         label = FrameLabel.from_result(result, self.names, t_sink)
         metrics = self.shared.metrics
-        metrics.frame(self.stream, label.latency_ms / 1000.0)
+        metrics.frame(self.stream, label.latency_ms / 1000.0, stage_ms=label.timings_ms)
         if self.jsonl is not None:
-            self.jsonl.write(json.dumps(label.to_json(), separators=(",", ":")) + "\n")
+            self.jsonl.write(label, result.frame.t_capture)
         current = self.events.frame(label, result.frame.t_capture)
         info = metrics.stream_info(self.stream)
         extra = f"{info['fps']:.0f} fps  {label.latency_ms:.0f} ms"
@@ -86,11 +88,13 @@ class LiveStreamOutputs:
         clip = self.clips is not None and self.clips.wants(t)
         # one JPEG serves the page and the clip ring
         jpeg = encode_jpeg(frame, self.shared.live.clips.jpeg_quality) if clip or self.shared.web else None
-        self.shared.show(self.stream, frame, jpeg, {**info, "label": label.names[0]})
+        score = None if label.scores is None else round(label.scores[0], 3)
+        self.shared.show(self.stream, frame, jpeg, {**info, "label": label.names[0], "score": score})
         if self.clips is not None:
             self.clips.frame(t, jpeg if clip else None, current)
         if self.recording is not None:
-            self.recording.write(frame if frame.shape[1::-1] == self.size else _resize(frame, self.size))
+            image = frame if frame.shape[1::-1] == self.size else _resize(frame, self.size)
+            self.recording.write(image, self.clock(result.frame.pts_s, t))
 
     def drop(self, result: Result) -> None:
         self.shared.metrics.drop(self.stream, "stale")
@@ -110,10 +114,12 @@ class LiveOutputsFactory:
     """Picklable: made in the main process; the server, window and receivers open in the sink
     process. `control` is the sink's end of the control link (None: no API)."""
 
-    def __init__(self, live: LiveSettings, output: OutputSettings, control: Any = None) -> None:
+    def __init__(self, live: LiveSettings, output: OutputSettings, control: Any = None,
+                 run: RunInfo | None = None) -> None:
         self.live = live
         self.output = output
         self.control = control
+        self.run = run or RunInfo()
         self._view: LiveView | None = None
         self._metrics: Metrics | None = None
         self._display: DisplaySink | None = None
@@ -126,10 +132,10 @@ class LiveOutputsFactory:
         self._reconnects: dict[str, int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"live": self.live, "output": self.output, "control": self.control}
+        return {"live": self.live, "output": self.output, "control": self.control, "run": self.run}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["live"], state["output"], state["control"])  # type: ignore[misc]
+        self.__init__(state["live"], state["output"], state["control"], state["run"])  # type: ignore[misc]
 
     @property
     def metrics(self) -> Metrics:
@@ -145,19 +151,24 @@ class LiveOutputsFactory:
     def _open(self) -> None:
         live = self.live
         self._metrics = metrics = Metrics()
-        self._events = EventOutputs(live.events, Path(self.output.dir), metrics)
+        metrics.describe_run(self.run.build, self.run.stages, self.run.infers)
+        self._events = EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id)
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)
             api = StreamsApi(self._client.request, live.api_token, self._describe, self._removed.add)
         if live.http:
             self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
-                                  status_extra=metrics.counts).start()
+                                  status_extra=self._status_extra).start()
             log.info("live view on %s", self._view.url)
         if live.display:
             self._display = DisplaySink()
 
+    def _status_extra(self) -> dict[str, Any]:  # HTTP thread: more keys for /status.json
+        return {"run": self.run.run_id, **self.metrics.counts()}
+
     def __call__(self, start: StreamStart, labels: LabelInfo) -> LiveStreamOutputs:
+        self.metrics.add_stream(start.stream, f"source:{start.stream}")
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
         self._open_streams.add(start.stream)
         return LiveStreamOutputs(start, labels.display_names(), self)
@@ -197,6 +208,8 @@ class LiveOutputsFactory:
                 self.metrics.set_queue_depth(name, depth)
         elif isinstance(item, FramesLost):
             self.metrics.drop(item.stream, "lost", item.count)
+        elif isinstance(item, InferStats):
+            self.metrics.infer_stats(item)
         self._maybe_log_status()
 
     def _on_notice(self, event: Any) -> None:  # control link thread
@@ -214,6 +227,7 @@ class LiveOutputsFactory:
             if s.stream not in self._open_streams:
                 self._forget(s.stream)  # removed before its first frame: no outputs to finish
             return  # else its StreamEnd follows and finished() forgets it
+        m.add_stream(s.stream, f"source:{s.stream}")  # its series exported at 0 from the first report
         m.set_state(s.stream, s.state.value)
         # counters only go up: add what is new since the last report
         m.drop(s.stream, "capture", max(0, s.capture_drops - self._capture_drops.get(s.stream, 0)))

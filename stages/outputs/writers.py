@@ -162,6 +162,7 @@ def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object])
 # -- H.264 ----------------------------------------------------------------------------------
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+VFR_TIME_BASE = Fraction(1, 90000)  # the MPEG clock: variable-frame-rate times are kept to 1/90000 s
 
 
 def frame_rate(fps: float | Fraction) -> Fraction:
@@ -185,7 +186,10 @@ class H264Writer(_AbortOnError):
     """Annotated video: H.264 (libx264, yuv420p, High profile) in MP4 with +faststart, which
     every browser plays. One output frame per write(), pts = frame index at exactly `fps`
     (time base 1/fps), so frame count and rate equal the input's (a variable-rate input comes
-    out constant-rate).
+    out constant-rate). With `vfr=True` each write() gives the frame's own time instead
+    (`pts_s`, seconds on any clock; the video starts at the first one), kept to 1/90000 s: a
+    live source with gaps or an uneven rate plays at its real speed (`fps` is then only the
+    nominal rate the encoder's rate control assumes, and how long the last frame lasts).
 
     Odd sizes: 4:2:0 H.264 cannot code odd widths/heights (chroma is subsampled by 2, and the
     SPS crop window also moves in 2-pixel steps), and 4:4:4, which could, does not play in
@@ -199,7 +203,7 @@ class H264Writer(_AbortOnError):
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction, *,
                  preset: str = "veryfast", crf: int = 23, threads: int = 0, keep_on_abort: bool = True,
-                 options: Mapping[str, str] | None = None) -> None:
+                 options: Mapping[str, str] | None = None, vfr: bool = False) -> None:
         self.path = Path(path)
         fmt = _FORMATS.get(self.path.suffix.lower())
         if fmt is None:
@@ -209,8 +213,12 @@ class H264Writer(_AbortOnError):
         self.width, self.height = width, height
         self.encoded_size = (width + width % 2, height + height % 2)
         self.rate = frame_rate(fps)
+        self.vfr = vfr
+        self.time_base = VFR_TIME_BASE if vfr else 1 / self.rate
         self.keep_on_abort = keep_on_abort
         self.frames = 0
+        self._pts0: float | None = None  # vfr: the first frame's time
+        self._last_pts = -1
         self._tmp = part_path(self.path)
         self._result: Path | None = None
         container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
@@ -228,7 +236,9 @@ class H264Writer(_AbortOnError):
         stream = container.add_stream("libx264", rate=self.rate)
         stream.width, stream.height = self.encoded_size
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.time_base = 1 / self.rate
+        stream.codec_context.time_base = self.time_base
+        if self.vfr:
+            stream.time_base = self.time_base
         cc = stream.codec_context
         cc.colorspace = cc.color_primaries = cc.color_trc = 6  # AVCOL_*_SMPTE170M (BT.601)
         cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
@@ -237,10 +247,13 @@ class H264Writer(_AbortOnError):
         cc.open()  # now, not at the first frame: a bad preset or a missing libx264 fails here
         return stream
 
-    def write(self, frame_bgr: np.ndarray) -> None:
-        """Encodes one BGR uint8 frame of the size given at construction."""
+    def write(self, frame_bgr: np.ndarray, pts_s: float | None = None) -> None:
+        """Encodes one BGR uint8 frame of the size given at construction; `pts_s`: its time
+        (required with vfr=True, where a time not after the previous one becomes 1/90000 s later)."""
         if self._container is None:
             raise ValueError(f"{self.path}: write after close")
+        if self.vfr and pts_s is None:
+            raise ValueError(f"{self.path}: a variable-frame-rate writer needs each frame's pts_s")
         if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
             raise ValueError(f"{self.path}: expected a {self.width}x{self.height} BGR uint8 frame, "
                              f"got {frame_bgr.dtype} {frame_bgr.shape}")
@@ -249,9 +262,17 @@ class H264Writer(_AbortOnError):
             frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
         yuv = np.asarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)  # no copy; typed
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        frame.pts = self.frames
+        frame.pts = self._next_pts(pts_s)
         self._container.mux(self._stream.encode(frame))
         self.frames += 1
+
+    def _next_pts(self, pts_s: float | None) -> int:
+        if pts_s is None or not self.vfr:
+            return self.frames
+        if self._pts0 is None:
+            self._pts0 = pts_s
+        self._last_pts = max(self._last_pts + 1, round((pts_s - self._pts0) / self.time_base))
+        return self._last_pts
 
     def close(self, abort: bool = False) -> Path | None:
         """Flushes the encoder and finalizes the file (idempotent). Returns the published path,

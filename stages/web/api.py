@@ -4,7 +4,8 @@
     POST   /api/streams          body: one `live.sources` entry as JSON -> 201 {"stream": {...}}
     DELETE /api/streams/NAME     200 {"stream": {...}}: its source ends its stream, outputs finalize
 
-Bodies are checked with the config's own schema (pipeline.config.from_mapping on SourceSettings),
+Bodies are checked with the config's own schema (pipeline.config.from_mapping on SourceSettings)
+and its own range checks (stages.config._source_checks, as `validate` runs them on live.sources),
 so a mistake is a 400 naming the key, as in a YAML file; the job answers 400 for a duplicate
 name, the stream limit or an unknown stream. POST and DELETE need `Authorization: Bearer TOKEN`
 when a token is set (always when the server listens beyond 127.0.0.1: the job generates one);
@@ -22,7 +23,7 @@ from typing import Any
 
 from pipeline.config import from_mapping
 from pipeline.errors import ConfigError
-from stages.config import SourceSettings
+from stages.config import SourceSettings, _source_checks
 from stages.web.control import AddStream, ListStreams, RemoveStream, Reply
 
 PREFIX = "/api/streams"
@@ -83,6 +84,10 @@ class StreamsApi:
             return 400, {"error": str(exc), "key": unknown[0] if unknown else exc.key}, {}
         except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
             return 400, {"error": f"POST /api/streams: invalid JSON: {exc}", "key": ""}, {}
+        for ok, key, message in _source_checks(source, ""):
+            if not ok:
+                key = key.lstrip(".")
+                return 400, {"error": f"POST /api/streams: {key}: {message}", "key": key}, {}
         reply = self.request(AddStream(source))
         return reply.code, self._with_state(reply.body), {}
 

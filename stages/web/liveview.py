@@ -5,11 +5,16 @@
                                                "latency_p50_ms": 41, "latency_p99_ms": 80})
     view.close()
 
-Routes: `/` the page (every stream with its label, fps, p50/p99 latency and state, refreshed from
-/status.json every 500 ms; streams appear and vanish as they come and go), `/stream/<name>.mjpg`
+Routes: `/` the page (stages.web.page: every stream with its label and score, a LIVE / STALE /
+DOWN badge, fps and capture -> label latency, refreshed from /status.json every 500 ms; streams
+appear and vanish as they come and go), `/stream/<name>.mjpg`
 (multipart/x-mixed-replace), `/snapshot/<name>.jpg`, `/status.json`, `/metrics` (Prometheus text of
 the given registry), and `/api/...` handed to `api` (stages.web.api) when one is given. Stream names
 are URL-quoted in paths and HTML-escaped in the page.
+
+/status.json gives each stream's `health`: "live", "stale" (no new frame for `stale_after_s`, or 3
+frame intervals when that is longer), "down" (its source is not streaming: stalled, backing off,
+failed...), or "starting" (no frame yet), with `frame_age_s` (seconds since its last frame).
 
 Each stream has its own Condition: publish() wakes only that stream's MJPEG clients, which block
 between frames (no polling). May block: publish() only to encode a frame given as an array;
@@ -18,7 +23,6 @@ close() until every client handler has returned (each wakes at once on close).
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import threading
@@ -26,17 +30,20 @@ import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import cv2
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from stages.web.page import render
+
 log = logging.getLogger(__name__)
 
 BOUNDARY = "vidpipe-frame"
 KEEPALIVE_S = 5.0  # an idle stream re-sends its last frame this often, so dead clients are noticed
-MJPEG_ON_PAGE = 4  # browsers allow ~6 connections per host: further streams refresh snapshots
+KEPT_WITHOUT_FRAME = ("label", "score")
+STALE_AFTER_S = 2.0  # a stream whose newest frame is older than this (or 3 frame intervals) is stale
 
 
 class _Stream:
@@ -47,6 +54,18 @@ class _Stream:
         self.removed = False
         self.info: dict[str, Any] = {}
         self.t_updated = 0.0
+        self.t_frame = 0.0  # when its newest frame came (0: none yet)
+
+    def health(self, now: float, stale_after_s: float) -> tuple[str, float | None]:
+        """("live" | "stale" | "down" | "starting", seconds since the newest frame or None)."""
+        age = round(now - self.t_frame, 3) if self.t_frame else None
+        state = self.info.get("state") or "streaming"
+        if state != "streaming":
+            return ("starting" if state == "connecting" and age is None else "down"), age
+        fps = self.info.get("fps") or 0.0
+        if age is None:
+            return "starting", age
+        return ("stale" if age > max(stale_after_s, 3.0 / fps if fps > 0 else 0.0) else "live"), age
 
 
 class _Server(ThreadingHTTPServer):
@@ -60,13 +79,15 @@ class LiveView:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, registry: CollectorRegistry | None = None,
                  jpeg_quality: int = 80, title: str = "vidpipe live", api: Any = None,
-                 status_extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                 status_extra: Callable[[], dict[str, Any]] | None = None,
+                 stale_after_s: float = STALE_AFTER_S) -> None:
         self.host, self.port = host, port
         self.api = api  # stages.web.api.StreamsApi (or anything with its handle()); None: no /api
         self.status_extra = status_extra  # more keys for /status.json (restarts, event counts)
         self.registry = registry if registry is not None else CollectorRegistry()
         self.jpeg_quality = jpeg_quality
         self.title = title
+        self.stale_after_s = stale_after_s
         self.closing = False
         self.lock = threading.Lock()  # guards `streams` and `closing`; each stream's Condition uses it
         self.streams: dict[str, _Stream] = {}
@@ -95,17 +116,22 @@ class LiveView:
             if jpeg is not None:
                 s.jpeg = jpeg
                 s.seq += 1
-            if info is not None:
-                s.info = dict(info)
+                s.t_frame = time.time()
+            if info is not None:  # an update without a frame (a source's state) keeps the last label
+                kept = {k: s.info[k] for k in KEPT_WITHOUT_FRAME if k in s.info} if jpeg is None else {}
+                s.info = {**kept, **info}
             s.t_updated = time.time()
             s.cond.notify_all()
 
     def status(self) -> dict[str, Any]:
         """What /status.json serves."""
         now = time.time()
+        streams: dict[str, dict[str, Any]] = {}
         with self.lock:
-            streams = {name: {**s.info, "frames_shown": s.seq, "age_s": round(now - s.t_updated, 3)}
-                       for name, s in self.streams.items()}
+            for name, s in self.streams.items():
+                health, frame_age = s.health(now, self.stale_after_s)
+                streams[name] = {**s.info, "frames_shown": s.seq, "age_s": round(now - s.t_updated, 3),
+                                 "health": health, "frame_age_s": frame_age}
         return {"time": now, "streams": streams, **(self.status_extra() if self.status_extra else {})}
 
     def remove(self, stream: str) -> None:
@@ -155,8 +181,7 @@ class LiveView:
     def page(self) -> str:
         with self.lock:
             names = sorted(self.streams)
-        figures = "\n".join(_figure(name, i < MJPEG_ON_PAGE) for i, name in enumerate(names))
-        return _PAGE.replace("{title}", html.escape(self.title)).replace("{figures}", figures)
+        return render(self.title, names)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
@@ -164,14 +189,6 @@ def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
     if not ok:
         raise ValueError(f"cannot encode a frame of shape {frame.shape} as JPEG")
     return buf.tobytes()
-
-
-def _figure(name: str, mjpeg: bool) -> str:
-    path = quote(name, safe="")
-    src = f"/stream/{path}.mjpg" if mjpeg else f"/snapshot/{path}.jpg"
-    return (f'<figure class="stream" data-stream="{html.escape(name)}" data-mjpeg="{int(mjpeg)}">'
-            f'<img src="{src}" alt="{html.escape(name)}"><figcaption><b>{html.escape(name)}</b> '
-            '<span class="label"></span><br><span class="meta"></span></figcaption></figure>')
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -256,71 +273,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
+        # Each part is followed at once by the next boundary: a browser shows a part only once it
+        # sees the boundary after it, so a stream that stopped (stale, down) still shows its last frame.
+        self.wfile.write(f"--{BOUNDARY}\r\n".encode())
         seq = 0  # published frames count from 1
         while (item := view.next_frame(name, seq)) is not None:
             jpeg, seq = item
             if jpeg:
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                self.wfile.write(head.encode() + jpeg + b"\r\n")
+                head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                self.wfile.write(head.encode() + jpeg + f"\r\n--{BOUNDARY}\r\n".encode())
                 self.wfile.flush()
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body { font-family: sans-serif; background: #111; color: #eee; margin: 1em; }
-#streams { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; background: #222; padding: .5em; border-radius: 6px; }
-img { display: block; max-width: 480px; min-width: 160px; background: #000; }
-.label { font-size: 1.3em; color: #7fdc7f; }
-.meta { font-size: .85em; color: #aaa; }
-.state-streaming { color: #7fdc7f; } .state-failed { color: #f66; } .state-stalled, .state-backing_off { color: #fc6; }
-</style></head>
-<body><h1>{title}</h1><div id="streams">
-{figures}
-</div><p class="meta" id="updated"></p>
-<script>
-"use strict";
-const fmt = (v, unit) => (v === null || v === undefined) ? "-" : `${v}${unit}`;
-function figureFor(name) {
-  for (const f of document.querySelectorAll("figure.stream")) if (f.dataset.stream === name) return f;
-  const f = document.createElement("figure");
-  const mjpeg = document.querySelectorAll("figure[data-mjpeg='1']").length < """ + str(MJPEG_ON_PAGE) + """;
-  f.className = "stream"; f.dataset.stream = name; f.dataset.mjpeg = mjpeg ? "1" : "0";
-  const img = document.createElement("img"), cap = document.createElement("figcaption");
-  img.alt = name;
-  img.src = (mjpeg ? "/stream/" : "/snapshot/") + encodeURIComponent(name) + (mjpeg ? ".mjpg" : ".jpg");
-  const b = document.createElement("b"); b.textContent = name;
-  const label = document.createElement("span"); label.className = "label";
-  const meta = document.createElement("span"); meta.className = "meta";
-  cap.append(b, " ", label, document.createElement("br"), meta); f.append(img, cap);
-  document.getElementById("streams").append(f);
-  return f;
-}
-async function poll() {
-  try {
-    const r = await fetch("/status.json", {cache: "no-store"});
-    const status = await r.json();
-    for (const f of document.querySelectorAll("figure.stream")) {
-      if (!(f.dataset.stream in status.streams)) f.remove();  // removed at run time
-    }
-    for (const [name, s] of Object.entries(status.streams)) {
-      const f = figureFor(name);
-      f.querySelector(".label").textContent = s.label ?? "";
-      const meta = f.querySelector(".meta");
-      meta.textContent = `${s.state ?? "?"} | ${fmt(s.fps, " fps")} | p50 ${fmt(s.latency_p50_ms, " ms")}` +
-                         ` | p99 ${fmt(s.latency_p99_ms, " ms")}`;
-      meta.className = "meta state-" + (s.state ?? "unknown");
-      if (f.dataset.mjpeg === "0") {
-        f.querySelector("img").src = "/snapshot/" + encodeURIComponent(name) + ".jpg?n=" + s.frames_shown;
-      }
-    }
-    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
-  } catch (e) {
-    document.getElementById("updated").textContent = "live view unreachable: " + e;
-  }
-  setTimeout(poll, 500);
-}
-poll();
-</script></body></html>
-"""

@@ -1,13 +1,22 @@
 """Live metrics: Prometheus series on a private registry, plus plain-Python numbers for the log.
 
     m = Metrics()
-    m.frame("cam1", latency_s=0.041)           # one frame shown/labelled, capture -> sink latency
+    m.describe_run({"version": "0.1.0", "backend": "cpu", ...}, stages=["infer-0", ...], infers=["infer-0"])
+    m.add_stream("cam1")                       # every series of cam1 exported at 0 from now on
+    m.frame("cam1", latency_s=0.041, stage_ms={"preprocess": 3.1, "queue": 10, "infer": 20, "sink": 1.2})
     m.drop("cam1", "stale"); m.reconnect("cam1"); m.set_state("cam1", "streaming")
     m.set_queue_depth("frames", 3)
     m.restart("infer-0"); m.event("webhook", "sent"); m.clip("cam1")
+    m.infer_stats(InferStats("infer-0", {8: 20, 3: 1}, busy_s=0.4, wall_s=1.0))   # batch sizes, busy ratio
     m.remove("cam1")                           # a stream removed at run time: its series go too
     log.info("%s", m.status_line())            # cam1 streaming 24.8fps p50 41ms p99 80ms ...
     LiveView(registry=m.registry)              # serves generate_latest(m.registry) at /metrics
+
+Every counter is exported from the start at 0: the labelled series of a stream (drops by each
+known reason included) from add_stream(), those of stages, infer processes and event receivers from
+describe_run() / add_event_sink(). Per-stage latencies (`vidpipe_stage_latency_seconds{stage}`) are
+the Result's timings: preprocess = capture -> preprocessed, queue = preprocessed -> batch started,
+infer = batch started -> read back, sink = read back -> labelled in the sink.
 
 The registry is private (not prometheus_client.REGISTRY) so several pipelines or tests in one
 process never collide. Every method is thread-safe.
@@ -18,18 +27,23 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from pipeline.meters import LatencyWindow, RateMeter
-from stages.descriptors import SourceState
+from stages.descriptors import InferStats, SourceState
 
 # 1 ms (accelerator alone) .. 2 s (a badly overloaded pipeline); finer where live latency lives.
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 SOURCE_STATES = tuple(state.value for state in SourceState)
+DROP_REASONS = ("capture", "stale", "lost")  # replaced in the source, too old for preprocess, lost in a crash
+PIPELINE_STAGES = ("preprocess", "queue", "infer", "sink")  # the parts of the capture -> label latency
+EVENT_OUTCOMES = ("sent", "dropped", "failed")
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 @dataclass
@@ -40,6 +54,7 @@ class _StreamTally:
     state: str = ""
     fps_override: float | None = None
     reasons: set[str] = field(default_factory=set)  # drop reasons seen (to remove their series)
+    source_stage: str = ""  # its source process's name in vidpipe_restarts_total{stage}
     meter: RateMeter = field(default_factory=RateMeter)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
 
@@ -64,6 +79,22 @@ class Metrics:
         self.events_total = Counter("events", "Label events by receiver and outcome (sent, dropped, failed)",
                                     ["sink", "outcome"], namespace=ns, registry=r)
         self.clips_total = Counter("clips", "Event clips written", ["stream"], namespace=ns, registry=r)
+        self.stage_latency_seconds = Histogram(
+            "stage_latency_seconds", "Time a frame spent in each part of the pipeline: preprocess (capture to "
+            "preprocessed), queue (to its batch's start), infer (batch start to read back), sink (to labelled)",
+            ["stage"], namespace=ns, registry=r, buckets=LATENCY_BUCKETS)
+        self.batch_size = Histogram("batch_size", "Images per batch sent to the accelerator", ["infer"],
+                                    namespace=ns, registry=r, buckets=BATCH_BUCKETS)
+        self.busy_seconds_total = Counter("accelerator_busy_seconds", "Wall time with a batch in flight",
+                                          ["infer"], namespace=ns, registry=r)
+        self.busy_ratio = Gauge("accelerator_busy_ratio", "Fraction of wall time with a batch in flight "
+                                "(start to read back), over the infer process's last report (about 1 s)",
+                                ["infer"], namespace=ns, registry=r)
+        self.build_info = Info("build", "vidpipe version, backend, python and pynq versions", namespace=ns,
+                               registry=r)
+        for stage in PIPELINE_STAGES:
+            self.stage_latency_seconds.labels(stage)
+        self._busy: dict[str, float] = {}
         self._restarts: dict[str, int] = {}
         self._events: dict[str, dict[str, int]] = {}
         self._latency_window = latency_window
@@ -79,8 +110,50 @@ class Metrics:
             self._streams[stream] = tally
         return tally
 
-    def frame(self, stream: str, latency_s: float | None = None, now: float | None = None) -> None:
-        """One frame of `stream` done; `latency_s` = now - its capture time."""
+    def describe_run(self, build: Mapping[str, str], stages: Iterable[str] = (), infers: Iterable[str] = ()) -> None:
+        """vidpipe_build_info, and the series of the stage processes (restarts) and infer processes
+        (batch sizes, busy time) exported at 0."""
+        self.build_info.info(dict(build))
+        for stage in stages:
+            self.restarts_total.labels(stage)
+        for infer in infers:
+            self.batch_size.labels(infer)
+            self.busy_seconds_total.labels(infer)
+            self.busy_ratio.labels(infer)
+
+    def add_stream(self, stream: str, source_stage: str = "") -> None:
+        """Every series of `stream` (and restarts of `source_stage`) exported from now on, at 0
+        until something happens. Idempotent."""
+        with self._lock:
+            tally = self._tally(stream)
+            tally.reasons.update(DROP_REASONS)
+            tally.source_stage = source_stage or tally.source_stage
+        if source_stage:
+            self.restarts_total.labels(source_stage)
+        for metric in (self.frames_total, self.reconnects_total, self.clips_total, self.latency_seconds, self.fps):
+            metric.labels(stream)
+        for reason in DROP_REASONS:
+            self.drops_total.labels(stream, reason)
+
+    def add_event_sink(self, sink: str) -> None:
+        for outcome in EVENT_OUTCOMES:
+            self.events_total.labels(sink, outcome)
+
+    def infer_stats(self, stats: InferStats) -> None:
+        """An infer process's report: its batch sizes and the time it had a batch in flight."""
+        for size, count in stats.batches.items():
+            for _ in range(count):
+                self.batch_size.labels(stats.infer).observe(size)
+        self.busy_seconds_total.labels(stats.infer).inc(stats.busy_s)
+        ratio = min(1.0, stats.busy_s / stats.wall_s) if stats.wall_s > 0 else 0.0
+        self.busy_ratio.labels(stats.infer).set(ratio)
+        with self._lock:
+            self._busy[stats.infer] = ratio
+
+    def frame(self, stream: str, latency_s: float | None = None, now: float | None = None,
+              stage_ms: Mapping[str, float] | None = None) -> None:
+        """One frame of `stream` done; `latency_s` = now - its capture time; `stage_ms`: milliseconds
+        spent in each of PIPELINE_STAGES (FrameLabel.timings_ms; other keys are ignored)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             tally = self._tally(stream)
@@ -93,6 +166,10 @@ class Metrics:
         self.fps.labels(stream).set(fps)
         if latency_s is not None:
             self.latency_seconds.labels(stream).observe(latency_s)
+        if stage_ms:
+            for stage in PIPELINE_STAGES:
+                if (ms := stage_ms.get(stage)) is not None:
+                    self.stage_latency_seconds.labels(stage).observe(max(0.0, ms / 1000.0))
 
     def drop(self, stream: str, reason: str, count: int = 1) -> None:
         if count <= 0:
@@ -132,9 +209,10 @@ class Metrics:
         self.clips_total.labels(stream).inc()
 
     def counts(self) -> dict[str, Any]:
-        """For /status.json: restarts by stage, events by receiver and outcome."""
+        """For /status.json: restarts by stage, events by receiver and outcome, accelerator busy ratios."""
         with self._lock:
-            return {"restarts": dict(self._restarts), "events": {k: dict(v) for k, v in self._events.items()}}
+            return {"restarts": dict(self._restarts), "events": {k: dict(v) for k, v in self._events.items()},
+                    "accelerators": {k: {"busy_ratio": round(v, 3)} for k, v in self._busy.items()}}
 
     def remove(self, stream: str) -> None:
         """Forget a stream removed at run time, its Prometheus series included."""
@@ -145,6 +223,7 @@ class Metrics:
         series = [(self.frames_total, (stream,)), (self.reconnects_total, (stream,)),
                   (self.latency_seconds, (stream,)), (self.fps, (stream,)), (self.clips_total, (stream,)),
                   *((self.drops_total, (stream, r)) for r in tally.reasons),
+                  *([(self.restarts_total, (tally.source_stage,))] if tally.source_stage else []),
                   *((self.source_state, (stream, st)) for st in {*SOURCE_STATES, tally.state})]
         for metric, labels in series:
             with contextlib.suppress(KeyError):  # never observed

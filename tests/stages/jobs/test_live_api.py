@@ -87,6 +87,8 @@ def test_bad_requests_are_400_naming_the_key(tmp_path: Path) -> None:
             ({"uri": b, "lop": True}, "lop"),  # unknown key
             ({"uri": b, "loop": "yes"}, "loop"),  # wrong type
             ({"uri": b, "stall_timeout_s": "long"}, "stall_timeout_s"),
+            ({"uri": b, "slideshow_fps": 0}, "slideshow_fps"),  # out of range, as in the YAML config
+            ({"uri": " "}, "uri"),
             ({"loop": True}, "uri"),  # required
             ({"uri": b, "name": "a"}, "name"),  # duplicate
             ({"uri": b, "name": "../etc"}, "name"),  # would name a file outside the output folder

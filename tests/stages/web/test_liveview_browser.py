@@ -111,12 +111,13 @@ class Cdp:
                     return self.events.pop(i)
             self.events.append(json.loads(self._recv_message()))
 
-    def open(self, url: str) -> None:
-        """Navigates and waits for the load event, so no later call races the navigation."""
+    def open(self, url: str, event: str = "Page.loadEventFired") -> None:
+        """Navigates and waits for the load event (or `event`, e.g. Page.domContentEventFired when an
+        MJPEG image may never load), so no later call races the navigation."""
         self.call("Page.enable")
         self.events.clear()
         self.call("Page.navigate", url=url)
-        self.wait_event("Page.loadEventFired")
+        self.wait_event(event)
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
@@ -232,7 +233,8 @@ class Feeder:
         return img
 
     def publish(self, i: int) -> None:
-        info = {"label": self.label, "fps": 25.0, "state": "streaming", "latency_p50_ms": 41.0, "latency_p99_ms": 80.0}
+        info = {"label": self.label, "score": 0.713, "fps": 25.0, "state": "streaming", "latency_p50_ms": 41.0,
+                "latency_p99_ms": 80.0}
         self.view.publish(STREAM, self.frame(i), info)
 
     def _run(self) -> None:
@@ -271,7 +273,9 @@ def test_page_shows_live_images_and_labels(browser_page: tuple[LiveView, Feeder,
     assert cdp.evaluate(wait_js("document.readyState === 'complete'", "page load")) is True
     assert cdp.evaluate(wait_js(LABEL.format(name=name) + " === 'tabby cat'", "first label")) is True
     meta = cdp.evaluate(wait_js(META.format(name=name), "meta text"))
-    assert meta == "streaming | 25 fps | p50 41 ms | p99 80 ms"
+    assert meta == "capture → label p50 41 ms · p99 80 ms · 25 fps"
+    assert cdp.evaluate(f"({FIGURE.format(name=name)}).querySelector('.score').textContent") == "71%"
+    assert cdp.evaluate(f"({FIGURE.format(name=name)}).querySelector('.badge').textContent") == "LIVE"
 
     seen = cdp.evaluate(DISTINCT_FRAMES.replace("FIGURE", FIGURE.format(name=name)).replace("N", "3"))
     assert seen["distinct"] >= 3 and (seen["width"], seen["height"]) == (160, 120)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.meters import LatencyWindow, RateMeter
-from stages.descriptors import SourceState
+from stages.descriptors import InferStats, SourceState
 from stages.web.metrics import LATENCY_BUCKETS, SOURCE_STATES, Metrics
 
 
@@ -121,3 +122,81 @@ def test_thread_safe_updates() -> None:
         t.join(timeout=30)
     assert sum(m.stream_info(s)["frames"] for s in m.streams()) == 2000
     assert m.registry.get_sample_value("vidpipe_drops_total", {"stream": "cam0", "reason": "stale"}) == 1000
+
+
+def _families(m: Metrics) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
+
+
+def _samples(m: Metrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(s.labels.items())): s.value for f in _families(m).values() for s in f.samples
+            if s.name == name}
+
+
+def test_every_series_is_exported_from_the_start_at_zero() -> None:
+    m = Metrics()
+    build = {"version": "0.1.0", "backend": "sim", "python": "3.11.7", "pynq": "3.0.1"}
+    m.describe_run(build, stages=("preprocess-0", "infer-0"), infers=("infer-0",))
+    m.add_stream("cam1", "source:cam1")
+    m.add_event_sink("webhook")
+    families = _families(m)  # parsed by prometheus_client's own parser
+    info = next(s for s in families["vidpipe_build_info"].samples if s.name == "vidpipe_build_info")
+    assert info.labels == build and info.value == 1
+    assert _samples(m, "vidpipe_frames_total") == {(("stream", "cam1"),): 0}
+    assert _samples(m, "vidpipe_reconnects_total") == {(("stream", "cam1"),): 0}
+    assert _samples(m, "vidpipe_clips_total") == {(("stream", "cam1"),): 0}
+    assert _samples(m, "vidpipe_drops_total") == {
+        (("reason", r), ("stream", "cam1")): 0 for r in ("capture", "stale", "lost")}
+    assert _samples(m, "vidpipe_restarts_total") == {
+        (("stage", s),): 0 for s in ("preprocess-0", "infer-0", "source:cam1")}
+    assert _samples(m, "vidpipe_events_total") == {
+        (("outcome", o), ("sink", "webhook")): 0 for o in ("sent", "dropped", "failed")}
+    assert _samples(m, "vidpipe_latency_seconds_count") == {(("stream", "cam1"),): 0}
+    assert _samples(m, "vidpipe_stage_latency_seconds_count") == {
+        (("stage", s),): 0 for s in ("preprocess", "queue", "infer", "sink")}
+    assert _samples(m, "vidpipe_batch_size_count") == {(("infer", "infer-0"),): 0}
+    assert _samples(m, "vidpipe_accelerator_busy_seconds_total") == {(("infer", "infer-0"),): 0}
+    assert _samples(m, "vidpipe_accelerator_busy_ratio") == {(("infer", "infer-0"),): 0}
+    m.add_stream("cam1", "source:cam1")  # idempotent: a second report changes nothing
+    assert _samples(m, "vidpipe_frames_total") == {(("stream", "cam1"),): 0}
+
+
+def test_stage_latency_histograms_come_from_the_frame_timings() -> None:
+    m = Metrics()
+    timings_ms = {"preprocess": 3.0, "queue": 12.0, "infer": 30.0, "sink": 0.8, "upload": 1.0}
+    for _ in range(4):
+        m.frame("cam1", latency_s=0.046, stage_ms=timings_ms)
+    get = m.registry.get_sample_value
+    for stage, ms in timings_ms.items():
+        count = get("vidpipe_stage_latency_seconds_count", {"stage": stage})
+        if stage == "upload":  # a backend's breakdown is not a pipeline stage
+            assert count is None
+            continue
+        assert count == 4 and get("vidpipe_stage_latency_seconds_sum", {"stage": stage}) == pytest.approx(4 * ms / 1000)
+    assert get("vidpipe_stage_latency_seconds_bucket", {"stage": "queue", "le": "0.01"}) == 0
+    assert get("vidpipe_stage_latency_seconds_bucket", {"stage": "queue", "le": "0.02"}) == 4
+
+
+def test_batch_sizes_and_busy_ratio_from_infer_stats() -> None:
+    m = Metrics()
+    m.describe_run({}, infers=("infer-0",))
+    m.infer_stats(InferStats("infer-0", {8: 20, 3: 2}, busy_s=0.4, wall_s=1.0))
+    m.infer_stats(InferStats("infer-0", {1: 1}, busy_s=0.05, wall_s=0.5))
+    get = m.registry.get_sample_value
+    assert get("vidpipe_batch_size_count", {"infer": "infer-0"}) == 23
+    assert get("vidpipe_batch_size_sum", {"infer": "infer-0"}) == 8 * 20 + 3 * 2 + 1
+    assert get("vidpipe_batch_size_bucket", {"infer": "infer-0", "le": "4.0"}) == 3
+    assert get("vidpipe_accelerator_busy_seconds_total", {"infer": "infer-0"}) == pytest.approx(0.45)
+    assert get("vidpipe_accelerator_busy_ratio", {"infer": "infer-0"}) == pytest.approx(0.1)  # the last report
+    assert m.counts()["accelerators"] == {"infer-0": {"busy_ratio": 0.1}}
+
+
+def test_a_removed_stream_takes_all_its_series_along() -> None:
+    m = Metrics()
+    m.add_stream("cam1", "source:cam1")
+    m.add_stream("cam2", "source:cam2")
+    m.set_state("cam1", "streaming")
+    m.frame("cam1", latency_s=0.01)
+    m.remove("cam1")
+    text = m.exposition().decode()
+    assert "cam1" not in text and 'stream="cam2"' in text and 'stage="source:cam2"' in text
