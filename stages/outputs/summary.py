@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.outputs.smoothing import Segment
-from stages.outputs.writers import write_text_atomic
+from stages.outputs.writers import SEGMENT_UNITS, write_text_atomic
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
@@ -42,8 +42,7 @@ COLUMNS: dict[str, str] = {
                                            "video's duration (0..1); JSON: top_labels, all of them",
     "outputs": "the files written for this video, in the output folder (CSV: separated by ';')",
 }
-SEGMENT_ENDS = ("segments (NAME.segments.json/.csv, NAME.vtt): start_s inclusive, end_s exclusive (the next "
-                "segment's start; seconds from the video's start); start_frame and end_frame inclusive (0-based)")
+SEGMENT_ENDS = f"segments (NAME.segments.json/.csv, NAME.vtt): {SEGMENT_UNITS}"
 
 
 @dataclass

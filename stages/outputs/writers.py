@@ -38,6 +38,8 @@ PART_SUFFIX = ".part"
 # NAME.segments.csv, so that the CSVs of a folder concatenate into one table.
 SEGMENT_CSV_HEADER = ("video", "label", "name", "start_s", "end_s", "start_frame", "end_frame", "frames",
                       "mean_score")
+SEGMENT_UNITS = ("start_s inclusive, end_s exclusive (the next segment's start), in seconds from the video's "
+                 "start; start_frame and end_frame inclusive (0-based); mean_score 0..1")
 
 
 def part_path(path: Path) -> Path:
@@ -119,6 +121,7 @@ class SegmentsWriter:
         """`meta`: "video", "fps", "frames" (and any extra keys); "error" is kept only when set.
         The CSV's `video` column is meta["name"] (the output NAME), else meta["video"]."""
         doc: dict[str, Any] = {k: v for k, v in meta.items() if k != "error"}
+        doc["units"] = SEGMENT_UNITS
         doc["segments"] = [s.to_json() for s in segments]
         doc["summary"] = [{"name": s.name, "duration_s": round(s.duration_s, 6), "share": round(s.share, 6)}
                           for s in summary]

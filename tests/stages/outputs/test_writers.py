@@ -139,7 +139,8 @@ def test_csv_and_segments_files(tmp_path: Path) -> None:
     meta = {"video": "clip.mp4", "fps": 25.0, "frames": 35, "error": ""}
     SegmentsWriter.write(tmp_path / "s.json", tmp_path / "s.csv", segments, summary, meta)
     doc = json.loads((tmp_path / "s.json").read_text())
-    assert list(doc) == ["video", "fps", "frames", "segments", "summary"]  # no error key when there is none
+    assert list(doc) == ["video", "fps", "frames", "units", "segments", "summary"]  # no error key when there is none
+    assert "end_s exclusive" in doc["units"] and "end_frame inclusive" in doc["units"]
     assert doc["segments"][0]["mean_score"] == 0.81235 and doc["summary"][1]["name"] == "tabby"
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert [r["name"] for r in rows] == ["tiger cat", "tabby"] and rows[1]["end_frame"] == "34"
