@@ -38,8 +38,9 @@ TAIL_BYTES = 1 << 16  # a JSONL line is far shorter: a torn line is found in the
 
 
 def iso(t: float) -> str:
-    """Epoch seconds as ISO 8601 in UTC, to the millisecond: 2026-01-01T12:00:12.402+00:00."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    """Epoch seconds as ISO 8601 in UTC, to the millisecond (rounded, as `round(t, 3)`):
+    2026-01-01T12:00:12.402+00:00."""
+    return datetime.fromtimestamp(round(t, 3), UTC).isoformat(timespec="milliseconds")
 
 
 def new_run_id() -> str:
