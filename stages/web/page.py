@@ -98,7 +98,7 @@ function show(f, s) {
   }
   f.querySelector(".latency").textContent = (s.latency_p50_ms === null || s.latency_p50_ms === undefined) ?
     "capture → label: no frame yet" : `capture → label p50 ${ms(s.latency_p50_ms)} · p99 ${ms(s.latency_p99_ms)}`;
-  f.querySelector(".fps").textContent = (s.fps === undefined) ? "" : `· ${s.fps} fps`;
+  f.querySelector(".fps").textContent = (s.fps === undefined) ? "" : `· ${Math.round(s.fps * 10) / 10} fps`;
   f.querySelector(".error").textContent = s.health === "down" ? (s.error ?? "") : "";
 }
 async function poll() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ from skimage import data
 
 from tests.mjpeg_server import MjpegServer
 from tests.stages.jobs.test_live_job import Live
-from tests.stages.web.test_liveview_browser import CHROMIUM, LABEL, Chromium, wait_js
+from tests.stages.web.test_liveview_browser import CHROMIUM, FIGURE, LABEL, Chromium, wait_js
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,6 +39,12 @@ def test_page_label_follows_the_camera(tmp_path: Path) -> None:
             cam.frame_fn = lambda i: COFFEE
             changed = LABEL.format(name=name) + " === 'espresso'"
             assert page.evaluate(wait_js(changed, "the espresso label", 30_000)) is True
+            figure = FIGURE.format(name=name)
+            assert page.evaluate(f"{figure}.querySelector('.badge').textContent") == "LIVE"
+            assert re.fullmatch(r"\d+%", page.evaluate(f"{figure}.querySelector('.score').textContent"))
+            latency = page.evaluate(f"{figure}.querySelector('.latency').textContent")
+            assert re.fullmatch(r"capture → label p50 \d+ ms · p99 \d+ ms", latency), latency
+            assert page.evaluate(wait_js("document.getElementById('run').textContent.startsWith('run ')", "run id"))
             shot = page.call("Page.captureScreenshot", format="png")
             (tmp_path / "live.png").write_bytes(base64.b64decode(shot["data"]))
             page.close()
