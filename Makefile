@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE := sample/sample.mp4
 MODEL_STAMP := $(VENV)/.model
+RAY_STAMP := $(VENV)/.ray
 PYTEST_ARGS ?=
 
 .PHONY: setup model sample run test test-fast lint bench clean
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The tests run a real Ray cluster (the `ray` extra); `make run` does not need it.
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
 
 # The model lives in the user's cache (~/.cache/vidpipe); building it is skipped when present.
@@ -31,10 +37,10 @@ sample: $(SAMPLE)
 run: model $(SAMPLE)
 	$(BIN)/vidpipe label $(SAMPLE) --out results/ --backend cpu
 
-test: model
+test: model $(RAY_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: model
+test-fast: model $(RAY_STAMP)
 	$(BIN)/python -m pytest -m 'not slow and not browser' $(PYTEST_ARGS)
 
 lint: $(STAMP)

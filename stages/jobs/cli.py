@@ -39,6 +39,7 @@ OVERRIDES = {
     "start_method": "runtime.start_method",
     "port": "live.http_port",
     "host": "live.http_host",
+    "ray": "cluster.ray_address",
 }
 
 
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--name", action="append", metavar="NAME",
                       help="the stream name of a source, once per source in order (default: from its uri)")
     for p in (label, run):
+        p.add_argument("--ray", metavar="ADDRESS",
+                       help="label on a Ray cluster: auto (the cluster `ray start` runs here), HOST:PORT or ray://HOST:PORT")
         p.add_argument("--resume", action="store_true",
                        help="keep the videos an earlier run into the same --out finished (verified), redo the rest")
     devices = sub.add_parser("devices", help="list accelerators and backends")
@@ -234,9 +237,16 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
         return EXIT_OK
     config = make_job(args)
     _check_model(config)
+    job = _job(config, args)
+    if config.job == "label" and config.cluster.ray_address:
+        from stages.jobs.label import LabelJob
+        from stages.jobs.ray_driver import run_on_ray
+
+        assert isinstance(job, LabelJob)
+        return run_on_ray(job, config.cluster.ray_address)
     from stages.jobs.graph import run_job
 
-    return run_job(_job(config, args), log_queue, level)
+    return run_job(job, log_queue, level)
 
 
 def _job(config: JobConfig, args: argparse.Namespace) -> Job:

@@ -1,0 +1,181 @@
+"""`vidpipe label INPUTS --out OUT --ray ADDRESS`: label across the hosts of a Ray cluster.
+
+    driver (this process)                       Ray workers, one per card or per cpus_per_worker
+    plan: names, manifest, resume  ------------> label_video(config, video, OUT): vidpipe's own
+    (as a local job: stages.jobs.inputs)          graph on that host (stages.jobs.ray_worker)
+    record each result in the manifest <-------- VideoResult (frames, time, host, error)
+    summary, report, exit code
+
+Videos are the unit of work, submitted longest first. The driver alone writes the job manifest;
+workers publish complete outputs into OUT (shared storage, the same path on every node). A worker
+or a node lost mid-video is a system failure Ray retries elsewhere (`cluster.max_retries`); the
+retry writes the same outputs, so they stay exactly once. Ray is an optional dependency
+(`pip install 'vidpipe[ray]'`): a local job never imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipeline.errors import ConfigError, VidpipeError, one_line
+from pipeline.redact import mask_url
+from stages.events import OutputSummary, StreamDone
+from stages.jobs.base import NothingToDo
+from stages.jobs.label import LabelJob
+from stages.jobs.ray_worker import STAGING, VideoResult, label_video
+from stages.sources.files import VideoInfo
+
+log = logging.getLogger(__name__)
+
+
+def run_on_ray(job: LabelJob, address: str) -> int:
+    """Plan locally, label on the cluster at `address`, summarize locally; the exit code."""
+    ray = _import_ray()
+    try:
+        job.prepare()
+    except NothingToDo as done:
+        log.info("%s", done)
+        return job.exit_code(False)
+    _connect(ray, address)
+    try:
+        resources = _resources(ray, job)
+        interrupted = _label_all(ray, job, resources)
+    finally:
+        job.close()
+        ray.shutdown()
+        shutil.rmtree(Path(job.config.output.dir) / STAGING, ignore_errors=True)
+    return job.exit_code(interrupted)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("cluster.ray_address: the Ray job needs Ray: pip install 'vidpipe[ray]'",
+                          key="cluster.ray_address") from None
+    return ray
+
+
+def _connect(ray: Any, address: str) -> None:
+    _reachable(address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError...: Ray says which
+        raise ConfigError(f"cluster.ray_address: cannot join the Ray cluster at {mask_url(address)}: "
+                          f"{one_line(exc)}", key="cluster.ray_address") from None
+    log.info("joined the Ray cluster at %s: %d nodes", mask_url(address), len([n for n in ray.nodes() if n["Alive"]]))
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """host:port and ray://host:port are tried first: Ray itself retries an unreachable address
+    for a minute or more before it says so."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # `auto` (a local cluster) fails fast by itself; anything else is Ray's to parse
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"cluster.ray_address: cannot join the Ray cluster at {mask_url(address)}: "
+                          f"{host}:{port} is not reachable ({exc.strerror or type(exc).__name__})",
+                          key="cluster.ray_address") from None
+
+
+def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
+    """What one video's worker takes, checked against the cluster: one line if no node has it."""
+    config = job.config
+    if config.backend.name in ("alveo", "alveo-emu"):
+        wanted = {"alveo": 1.0}
+    else:
+        wanted = {"CPU": config.cluster.cpus_per_worker}
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    if not any(all(r.get(k, 0) >= v for k, v in wanted.items()) for r in nodes):
+        have = ", ".join(sorted({f"{k}={v:g}" for r in nodes for k, v in r.items() if k in ("CPU", "alveo")}))
+        raise VidpipeError(f"the Ray cluster has no node with {wanted} for backend {config.backend.name} "
+                           f"(nodes have: {have or 'nothing'}); start hosts with ray start --resources "
+                           "'{\"alveo\": N}' for cards, or lower cluster.cpus_per_worker")
+    return wanted
+
+
+def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
+    """Submit every video, longest first; record results as they come. True if interrupted."""
+    config = job.config
+    task = ray.remote(label_video).options(
+        num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
+        max_retries=config.cluster.max_retries, retry_exceptions=False)
+    videos = sorted(job.infos, key=lambda v: v.frame_count * v.width * v.height, reverse=True)
+    pending = {task.remote(config, v, config.output.dir): v for v in videos}
+    progress = _Progress(len(videos), config.output.progress)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                result = _result(ray, ref, pending.pop(ref))
+                _record(job, result)
+                progress.done(result)
+    except KeyboardInterrupt:
+        log.warning("interrupted: cancelling %d videos (their outputs are not published)", len(pending))
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        return True
+    finally:
+        progress.close()
+    return False
+
+
+def _result(ray: Any, ref: Any, video: VideoInfo) -> VideoResult:
+    try:
+        result: VideoResult = ray.get(ref)
+        return result
+    except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
+        return VideoResult(video.stream, "?", error=f"{video.path}: failed on the cluster: {one_line(exc)}")
+
+
+def _record(job: LabelJob, result: VideoResult) -> None:
+    """As a local job does on StreamDone: the manifest, the failures, the host that did it."""
+    video = next(v for v in job.infos if v.stream == result.stream)
+    if result.error:
+        job.report.fail(video.path, result.error)
+    done = StreamDone(result.stream, video.path, result.frames, 0, result.seconds, result.error,
+                      OutputSummary(result.top))
+    job.on_event(done)
+    if job.manifest is not None and result.stream in job.inputs:
+        entry = job.manifest.videos[job.inputs[result.stream]]
+        entry.host = result.host
+        job.manifest.save()
+
+
+class _Progress:
+    """One bar over the cluster: videos done/total and frames/s; per-host rates at -v; a line per
+    video when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.t0 = time.monotonic()
+        self.frames = 0
+        self.hosts: dict[str, int] = defaultdict(int)
+        self.bar = tqdm(total=total, unit="video", desc="cluster", dynamic_ncols=True) \
+            if enabled and sys.stderr.isatty() else None
+
+    def done(self, result: VideoResult) -> None:
+        self.frames += result.frames
+        self.hosts[result.host] += result.frames
+        elapsed = max(time.monotonic() - self.t0, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.frames / elapsed:.0f} frames/s", refresh=False)
+            self.bar.update(1)
+        status = result.error or "ok"
+        log.info("%s: %s on %s (%d frames)", result.stream, status, result.host, result.frames)
+        log.debug("per host: %s", ", ".join(f"{h} {n / elapsed:.0f} fps" for h, n in sorted(self.hosts.items())))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,119 @@
+"""`vidpipe label --ray`: a real Ray cluster of several nodes on this machine (ray.cluster_utils),
+nodes with their own custom resources; results equal to the one-host run, exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stages.jobs.manifest import MANIFEST_NAME
+from stages.jobs.ray_worker import STAGING
+from tests.media import write_video
+from tests.stages.jobs.test_label_job import photo
+from tests.stages.jobs.test_resume import labels
+
+ray_cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the ray extra is installed by `make test`")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A head without cards and two nodes with one card each (the `alveo` resource)."""
+    c = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    for _ in range(2):
+        c.add_node(num_cpus=2, resources={"alveo": 1})
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("videos")
+    for i, (n, name) in enumerate(((30, "chelsea"), (45, "coffee"), (20, "astronaut"), (35, "rocket"))):
+        write_video(d / f"v{i}.mp4", frames=n, width=160, height=120, fps=25, photo=photo(name))
+    return d
+
+
+def vidpipe(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VIDPIPE, *args, "--no-progress"], capture_output=True, text=True, timeout=timeout)
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    return json.loads((out / MANIFEST_NAME).read_text())["videos"]
+
+
+@pytest.mark.parametrize("backend", ["sim", "cpu", "alveo-emu"])
+def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: Path, tmp_path: Path,
+                                                          backend: str) -> None:
+    local, spread = tmp_path / "local", tmp_path / "ray"
+    flags = ["--backend", backend, "--batch", "4"]
+    assert vidpipe("label", str(videos), "--out", str(local), *flags).returncode == 0
+    run = vidpipe("label", str(videos), "--out", str(spread), *flags, "--ray", cluster.address)
+    assert run.returncode == 0, run.stderr
+    for name in ("v0", "v1", "v2", "v3"):
+        assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
+        assert (spread / f"{name}.mp4").exists() and (spread / f"{name}.segments.json").exists()
+    entries = manifest(spread)
+    assert {e["state"] for e in entries.values()} == {"done"}
+    nodes = {e["host"] for e in entries.values()}
+    assert all("(node " in h for h in nodes)
+    if backend == "alveo-emu":  # only the two nodes with a card may take them
+        head = cluster.head_node.unique_id[:8]
+        assert not any(head in h for h in nodes)
+    assert not (spread / STAGING).exists() and not list(spread.glob("*.part"))
+    again = vidpipe("label", str(videos), "--out", str(spread), *flags, "--ray", cluster.address, "--resume")
+    assert again.returncode == 0 and "all 4 videos were done already" in again.stderr
+
+
+def test_bad_addresses_and_clusters_without_cards_are_one_line(cluster: Any, videos: Path, tmp_path: Path) -> None:
+    bad = vidpipe("label", str(videos), "--out", str(tmp_path / "a"), "--backend", "sim", "--ray", "127.0.0.1:9",
+                  timeout=120)
+    assert bad.returncode == 2, bad.stderr
+    lines = [ln for ln in bad.stderr.splitlines() if "ERROR" in ln]
+    assert len(lines) == 1 and "cluster.ray_address: cannot join the Ray cluster at 127.0.0.1:9" in lines[0]
+    greedy = vidpipe("label", str(videos), "--out", str(tmp_path / "b"), "--backend", "sim", "--ray", cluster.address,
+                     "--config", str(_config(tmp_path, "cluster:\n  cpus_per_worker: 64\n")))
+    assert greedy.returncode == 1 and "the Ray cluster has no node with {'CPU': 64.0}" in greedy.stderr
+    assert "Traceback" not in bad.stderr + greedy.stderr
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_node_lost_mid_job_still_labels_every_video_exactly_once(videos: Path, tmp_path: Path) -> None:
+    c = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    doomed = c.add_node(num_cpus=2)
+    c.wait_for_nodes()
+    try:
+        slow = _config(tmp_path, "backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 40\n")
+        local, spread = tmp_path / "local", tmp_path / "ray"
+        assert vidpipe("label", str(videos), "--out", str(local), "--config", str(slow)).returncode == 0
+        cmd = [*VIDPIPE, "label", str(videos), "--out", str(spread), "--config", str(slow), "--ray", c.address,
+               "--no-progress"]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        staging = spread / STAGING
+        deadline = time.monotonic() + 120
+        while not (staging.exists() and len(list(staging.iterdir())) >= 2):  # both nodes are labeling
+            assert time.monotonic() < deadline and proc.poll() is None, "the job never got going"
+            time.sleep(0.05)
+        c.remove_node(doomed)  # a node lost mid-video
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        for name in ("v0", "v1", "v2", "v3"):
+            assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
+        assert {e["state"] for e in manifest(spread).values()} == {"done"}
+        assert not staging.exists() and not list(spread.glob("*.part"))
+    finally:
+        c.shutdown()
