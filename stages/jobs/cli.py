@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (label, run):
         p.add_argument("--ray", metavar="ADDRESS",
                        help="label on a Ray cluster: auto (the cluster `ray start` runs here), HOST:PORT or ray://HOST:PORT")
+        p.add_argument("--profile", action="store_true",
+                       help="after the run: upload, accelerator, download ms per image (as ResNet50-PYNQ --profile)")
         p.add_argument("--resume", action="store_true",
                        help="keep the videos an earlier run into the same --out finished (verified), redo the rest")
     devices = sub.add_parser("devices", help="list accelerators and backends")
@@ -260,7 +262,7 @@ def _job(config: JobConfig, args: argparse.Namespace) -> Job:
         return WatchJob(config)
     from stages.jobs.label import LabelJob
 
-    return LabelJob(config, resume=getattr(args, "resume", False))
+    return LabelJob(config, resume=getattr(args, "resume", False), profile=getattr(args, "profile", False))
 
 
 def _check_model(config: JobConfig) -> None:

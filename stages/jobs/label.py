@@ -25,6 +25,7 @@ from stages.events import Progress, SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
 from stages.jobs.inputs import plan_inputs
 from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
+from stages.jobs.profile import print_profile
 from stages.jobs.progress import ProgressBars, print_table
 from stages.jobs.summary import collect_rows, write_job_summary
 from stages.outputs.label import LabelOutputsFactory, output_names
@@ -73,9 +74,10 @@ class LabelJob:
     """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol.
     `resume`: keep the videos an earlier run of this job finished (verified), redo the rest."""
 
-    def __init__(self, config: JobConfig, resume: bool = False) -> None:
+    def __init__(self, config: JobConfig, resume: bool = False, profile: bool = False) -> None:
         self.config = config
         self.resume = resume
+        self.profile = profile  # print the per-image upload/accelerator/download table at the end
         self.report = JobReport()
         self.infos: list[VideoInfo] = []
         self.kept: list[tuple[str, VideoEntry]] = []
@@ -141,6 +143,10 @@ class LabelJob:
 
     def exit_code(self, interrupted: bool) -> int:
         self._print_summary(self._write_summary())
+        if self.profile:
+            out = Path(self.config.output.dir)
+            print_profile([out / f"{i.stream}.jsonl" for i in self.infos if (out / f"{i.stream}.jsonl").is_file()],
+                          self.config.backend.max_batch)
         if interrupted:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.report.failed else EXIT_OK
