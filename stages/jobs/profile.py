@@ -19,7 +19,8 @@ from stages.jobs.progress import print_table
 COLUMNS = ("upload", "compute", "download", "preprocess", "queue", "infer", "sink")
 TITLES = {"compute": "accelerator"}
 # The release's numbers (U250): batch 1 -> 2.02 ms per image, batch 100 -> 51.06 ms per batch.
-PUBLISHED = "published (U250, ResNet50-PYNQ): batch 1: 2.02 ms per image; batch 100: 51.06 ms per batch (0.51 ms per image)"
+PUBLISHED = ("published (U250, ResNet50-PYNQ): batch 1: 2.02 ms per image; "
+             "batch 100: 51.06 ms per batch (0.51 ms per image)")
 
 
 def collect(jsonl_files: Iterable[Path]) -> dict[str, list[float]]:
