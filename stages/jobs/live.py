@@ -25,7 +25,6 @@ import multiprocessing
 import re
 import secrets
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from hw.registry import backend_device_count
@@ -44,10 +43,12 @@ from stages.outputs.live import LiveOutputsFactory
 from stages.outputs.live_records import RunInfo, build_info
 from stages.outputs.live_sink import LiveSinkStage
 from stages.outputs.notify import parse_mqtt_url
+from stages.outputs.writers import ensure_output_dir
 from stages.sink import OutputsFactory
 from stages.sources.live import LiveSourceParams, LiveSourceStage
 from stages.sources.naming import stream_name, unique_stream_names
 from stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
+from stages.web.liveview import check_port_free
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class LiveJob:
             parse_mqtt_url(live.events.mqtt)
         if live.display:
             probe_display()  # no screen: one line now, not a failed sink later
+        if live.http:
+            check_port_free(live.http_host, live.http_port)  # busy: one line now, not a failed sink later
         api = live.http and live.api
         if api:
             self.live = replace(live, api_token=_api_token(live))
@@ -103,7 +106,7 @@ class LiveJob:
         stages = (*(f"preprocess-{i}" for i in range(preprocess_workers(self.config))), *infers)
         self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
         names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
-        Path(self.config.output.dir).mkdir(parents=True, exist_ok=True)
+        ensure_output_dir(self.config.output.dir)
         log.info("run %s (in every line of %s/STREAM.jsonl)", self.run.run_id, self.config.output.dir)
         for name, source in zip(names, live.sources, strict=True):
             log.info("source %s: %s", name, mask_url(source.uri))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from pipeline.errors import ConfigError
 from stages.web.page import render
 
 log = logging.getLogger(__name__)
@@ -283,3 +285,16 @@ class _Handler(BaseHTTPRequestHandler):
                 head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                 self.wfile.write(head.encode() + jpeg + f"\r\n--{BOUNDARY}\r\n".encode())
                 self.wfile.flush()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A ConfigError (one line naming live.http_port) if the live view could not listen there."""
+    if port == 0:
+        return  # any free port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"live.http_port: cannot listen on {host}:{port} ({exc.strerror}): pick another "
+                              "--port, or --port 0 for any free port", key="live.http_port") from None

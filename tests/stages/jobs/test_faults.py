@@ -167,3 +167,21 @@ def test_a_full_disk_fails_the_video_that_hit_it_and_keeps_the_others(tmp_path: 
     files = listing.read_text().split()
     assert "a_small.jsonl" in files and files[-1] == "20"  # the small video is complete
     assert not [name for name in files if name.endswith(".part")]
+
+
+def test_a_busy_or_impossible_live_port_is_one_line_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    video = write_video(tmp_path / "a.mp4", frames=3)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["live", str(video), "--out", str(tmp_path / "out"), "--port", str(port), "--backend", "sim"]) == 2
+    err = capsys.readouterr().err
+    assert f"live.http_port: cannot listen on 127.0.0.1:{port} (Address already in use)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["live", str(video), "--port", "70000", "--backend", "sim"]) == 2
+    assert "live.http_port: must be 0..65535" in capsys.readouterr().err
