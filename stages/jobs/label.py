@@ -78,6 +78,7 @@ class LabelJob:
         self.config = config
         self.resume = resume
         self.profile = profile  # print the per-image upload/accelerator/download table at the end
+        self.show_hosts = False  # the summary table names the host that labeled each video (a Ray job)
         self.report = JobReport()
         self.infos: list[VideoInfo] = []
         self.kept: list[tuple[str, VideoEntry]] = []
@@ -177,6 +178,7 @@ class LabelJob:
             fps = f"{row.labeling_fps:.1f}" if row.labeling_fps and row.video not in kept else "-"
             status = "ok" if row.status == "done" and not row.error else row.status
             status += " (kept)" if row.video in kept else f": {row.error}" if row.error else ""
-            table.append([row.video, str(row.frames), fps, top, status])
-        print_table(["video", "frames", "fps", "labels (share of time)", "status"], table)
+            table.append([row.video, str(row.frames), fps, top, status, *([row.host] if self.show_hosts else [])])
+        print_table(["video", "frames", "fps", "labels (share of time)", "status",
+                     *(["host"] if self.show_hosts else [])], table)
         print(f"outputs in {Path(self.config.output.dir)}")

@@ -142,8 +142,16 @@ class ProgressBars:
                 self._draw(force=True)
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
+        # One write(2) for the whole block: a line-buffered text stream (stderr) would send it line
+        # by line, and a terminal could show a half-drawn block between two of them.
+        binary = getattr(self.stream, "buffer", None)
+        if binary is None:
+            self.stream.write(text)
+            self.stream.flush()
+            return
         self.stream.flush()
+        binary.write(text.encode(getattr(self.stream, "encoding", None) or "utf-8", "replace"))
+        binary.flush()
 
 
 class _AboveBars:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 def run_on_ray(job: LabelJob, address: str) -> int:
     """Plan locally, label on the cluster at `address`, summarize locally; the exit code."""
     ray = _import_ray()
+    job.show_hosts = True
     try:
         job.prepare()
     except NothingToDo as done:

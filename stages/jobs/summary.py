@@ -91,7 +91,7 @@ def _entry_row(out_dir: Path, key: str, entry: VideoEntry, failure: str) -> Vide
     name = entry.name
     row = VideoSummary(name, printable(key), "failed" if failure else entry.state,
                        _about(key, failure or entry.error), frames=entry.frames, labeling_s=entry.seconds,
-                       outputs=sorted(entry.outputs))
+                       outputs=sorted(entry.outputs), host=entry.host)
     published = set(entry.outputs)
     if f"{name}.mp4" in published:
         row.media = f"{name}.mp4"

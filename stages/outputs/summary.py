@@ -41,6 +41,7 @@ COLUMNS: dict[str, str] = {
     "top1..top3, top1_share..top3_share": "the labels that cover the most time, and their share of the "
                                            "video's duration (0..1); JSON: top_labels, all of them",
     "outputs": "the files written for this video, in the output folder (CSV: separated by ';')",
+    "host": "the host that labeled it (a Ray job: the host and its Ray node)",
 }
 SEGMENT_ENDS = f"segments (NAME.segments.json/.csv, NAME.vtt): {SEGMENT_UNITS}"
 
@@ -67,6 +68,7 @@ class VideoSummary:
     media: str = ""
     track: str = ""
     thumbs: list[str] = field(default_factory=list)
+    host: str = ""
 
     @property
     def labeling_fps(self) -> float | None:
@@ -79,7 +81,7 @@ class VideoSummary:
             "width": self.width, "height": self.height, "labeling_s": round(self.labeling_s, 3),
             "labeling_fps": self.labeling_fps, "segments": len(self.segments),
             "top_labels": [{"name": n, "share": round(s, 6)} for n, s in self.top],
-            "outputs": list(self.outputs),
+            "outputs": list(self.outputs), "host": self.host,
         }
 
     def csv_row(self) -> list[Any]:
@@ -87,12 +89,12 @@ class VideoSummary:
                ((self.top[i][0], f"{self.top[i][1]:.6f}") if i < len(self.top) else ("", ""))]
         return [self.video, self.input, self.status, self.error, _cell(self.duration_s), self.frames,
                 _cell(self.fps), _cell(self.width), _cell(self.height), f"{self.labeling_s:.3f}",
-                _cell(self.labeling_fps), len(self.segments), *top, ";".join(self.outputs)]
+                _cell(self.labeling_fps), len(self.segments), *top, ";".join(self.outputs), self.host]
 
 
 CSV_HEADER = ["video", "input", "status", "error", "duration_s", "frames", "fps", "width", "height", "labeling_s",
               "labeling_fps", "segments",
-              *(f"top{i}{suffix}" for i in range(1, TOP_LABELS + 1) for suffix in ("", "_share")), "outputs"]
+              *(f"top{i}{suffix}" for i in range(1, TOP_LABELS + 1) for suffix in ("", "_share")), "outputs", "host"]
 
 
 def summary_csv(rows: Sequence[VideoSummary]) -> str:
