@@ -31,6 +31,8 @@ def no_leaks() -> Iterator[None]:
     for child in children:
         child.kill()
     assert not children, f"child processes left behind: {children}"
-    leaked = vidpipe_segments() - before
+    # Rings are created by the process that runs the supervisor (this one) and named after it; other
+    # test runs on the machine may come and go meanwhile.
+    leaked = {name for name in vidpipe_segments() - before if name.startswith(f"vidpipe_{os.getpid()}_")}
     assert not leaked, f"shared memory left in /dev/shm: {leaked}"
     assert os.getpid() > 0
