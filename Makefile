@@ -10,7 +10,7 @@ MODEL_STAMP := $(VENV)/.model
 RAY_STAMP := $(VENV)/.ray
 PYTEST_ARGS ?=
 
-.PHONY: setup model sample run test test-fast lint bench clean
+.PHONY: setup model sample run test test-fast lint bench bench-ray clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,9 @@ lint: $(STAMP)
 
 bench: model
 	$(BIN)/python -m bench
+
+bench-ray: model $(RAY_STAMP)
+	$(BIN)/python -m bench.ray_nodes
 
 clean:
 	rm -rf results sample bench/results/*.tmp .pytest_cache .mypy_cache .ruff_cache

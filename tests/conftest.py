@@ -22,6 +22,17 @@ def vidpipe_segments() -> set[str]:
     return {p.name for p in Path("/dev/shm").glob("vidpipe_*")} if Path("/dev/shm").is_dir() else set()
 
 
+def leaked_segments(before: set[str]) -> set[str]:
+    """Segments made since `before` whose creator (its pid is in the name) is this process or no
+    longer runs: a leak. Other vidpipe runs on the machine may come and go meanwhile."""
+    leaked = set()
+    for name in vidpipe_segments() - before:
+        pid = int(name.split("_")[1]) if name.split("_")[1].isdigit() else -1
+        if pid == os.getpid() or not Path(f"/proc/{pid}").exists():
+            leaked.add(name)
+    return leaked
+
+
 @pytest.fixture
 def no_leaks() -> Iterator[None]:
     """Fails the test if it leaves a child process or a vidpipe shared-memory segment behind."""
@@ -31,8 +42,6 @@ def no_leaks() -> Iterator[None]:
     for child in children:
         child.kill()
     assert not children, f"child processes left behind: {children}"
-    # Rings are created by the process that runs the supervisor (this one) and named after it; other
-    # test runs on the machine may come and go meanwhile.
-    leaked = {name for name in vidpipe_segments() - before if name.startswith(f"vidpipe_{os.getpid()}_")}
+    leaked = leaked_segments(before)
     assert not leaked, f"shared memory left in /dev/shm: {leaked}"
     assert os.getpid() > 0

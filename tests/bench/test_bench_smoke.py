@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import vidpipe_segments
+from tests.conftest import leaked_segments, vidpipe_segments
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,4 +50,4 @@ def test_quick_bench_runs_every_benchmark(tmp_path: Path) -> None:
     for name in ("tables.txt", "throughput.png", "latency.png", "transport.png", "scaling.png"):
         assert (out / name).stat().st_size > 0, name
     assert "Throughput" in proc.stdout and "Targets" in proc.stdout
-    assert vidpipe_segments() - before == set()  # no shared memory left behind
+    assert leaked_segments(before) == set()  # no shared memory left behind
