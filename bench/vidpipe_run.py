@@ -31,6 +31,7 @@ from stages.events import OutputSummary, StreamDone  # noqa: E402
 from stages.jobs.graph import run_graph  # noqa: E402
 from stages.jobs.label import LabelJob  # noqa: E402
 from stages.outputs.label import LabelOutputs, LabelOutputsFactory  # noqa: E402
+from stages.sink import Lane  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,12 @@ class TimedOutputs:
         self.compute: list[float] = []  # the card's compute time per image (s)
         self.latency: list[float] = []  # decode -> written (s)
 
-    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
-        self.inner.write(result, frame, t_sink)
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> bool:
+        handed_on = self.inner.write(result, frame, t_sink)
         self.times.append(time.monotonic())
         self.compute.append(result.timings.get("compute", 0.0))
         self.latency.append(time.time() - result.frame.t_capture)
+        return handed_on
 
     def drop(self, result: Result) -> None:
         self.inner.drop(result)
@@ -69,15 +71,15 @@ class TimedOutputs:
 class TimedOutputsFactory(LabelOutputsFactory):
     """Picklable, like LabelOutputsFactory."""
 
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> TimedOutputs:  # type: ignore[override]
-        return TimedOutputs(super().__call__(start, labels))
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> TimedOutputs:  # type: ignore[override]
+        return TimedOutputs(super().__call__(start, labels, lane))
 
 
 class TimedLabelJob(LabelJob):
     """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner."""
 
     def outputs(self) -> TimedOutputsFactory:
-        return TimedOutputsFactory(self.config.output, self.config.postprocess)
+        return TimedOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, StreamDone):

@@ -74,7 +74,7 @@ class AlveoBackend:
         self.cfg = settings.alveo
         self.emulated = settings.name == "alveo-emu" or settings.alveo.emulate
         self.name = "alveo-emu" if self.emulated else "alveo"
-        self.max_batch = settings.max_batch
+        self.max_batch = settings.batch
         self.buffer_sets = settings.buffer_sets
         if self.max_batch < 1 or self.buffer_sets < 1:
             raise BackendError(f"{self.name}: need max_batch >= 1 and buffer_sets >= 1")

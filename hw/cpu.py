@@ -97,7 +97,7 @@ class CpuBackend:
 
     def __init__(self, settings: BackendSettings) -> None:
         self._settings = settings
-        self.max_batch = settings.max_batch
+        self.max_batch = settings.batch
         self.buffer_sets = settings.buffer_sets
         self._model: CpuModel | None = None
         self._buffers: list[np.ndarray] = []

@@ -45,12 +45,22 @@ class AlveoSettings:
     wait_timeout_per_image_s: float = 0.05
 
 
+STANDALONE_BATCH = 8  # a backend opened on its own (not by a job) with max_batch 0
+
+
 @dataclass(frozen=True)
 class BackendSettings:
     name: str = "cpu"  # one of BACKENDS
-    max_batch: int = 8
+    # Images per accelerator call; 0 = by job (stages.config.with_job_defaults: label and watch
+    # jobs large batches for throughput, live jobs small ones for latency); a value set wins.
+    max_batch: int = 0
     batch_timeout_ms: float = 5.0
     buffer_sets: int = 2  # >= 2: ping-pong (the reference host code uses 3)
     cpu: CpuSettings = field(default_factory=CpuSettings)
     sim: SimSettings = field(default_factory=SimSettings)
     alveo: AlveoSettings = field(default_factory=AlveoSettings)
+
+    @property
+    def batch(self) -> int:
+        """max_batch, or STANDALONE_BATCH when no job chose one (0)."""
+        return self.max_batch or STANDALONE_BATCH

@@ -39,11 +39,11 @@ class SimBackend:
     labels_meaningful = False
 
     def __init__(self, settings: BackendSettings) -> None:
-        if settings.buffer_sets < 1 or settings.max_batch < 1:
-            sizes = f"max_batch {settings.max_batch}, buffer_sets {settings.buffer_sets}"
+        if settings.buffer_sets < 1 or settings.batch < 1:
+            sizes = f"max_batch {settings.batch}, buffer_sets {settings.buffer_sets}"
             raise BackendError(f"sim: {sizes}: both must be >= 1")
         self.name = "sim"
-        self.max_batch = settings.max_batch
+        self.max_batch = settings.batch
         self.buffer_sets = settings.buffer_sets
         self.base_s = settings.sim.base_ms / 1000.0
         self.per_image_s = settings.sim.per_image_ms / 1000.0

@@ -1,11 +1,16 @@
 """Sink: reorders results per stream, then hands each frame, in order, to its stream's outputs.
 
     inbox --Result/StreamStart/StreamEnd/LabelInfo--> per-stream reorder buffer (by seq)
-          --> outputs.write(result, frame pixels) --> frame slot released
+          --> outputs.write(result, frame pixels) --> frame slot released (or handed on)
     other items (live source status, queue depths) --> the outputs factory's on_item()
+    lanes (optional) --> output processes after the sink (e.g. encoders), one lane per stream
 
 The sink knows nothing of files or web pages: a job hands it an OutputsFactory (stages.outputs)
-that makes each stream's StreamOutputs.
+that makes each stream's StreamOutputs. With lanes (channels to processes in the graph's last
+tiers, GraphShape.encoders), each stream is given the least busy lane when it starts: what its
+outputs send there leaves with the sink's next flush, in order, and `write()` returning True
+means the frame slot went with it (that process releases it). The stream's StreamDone then goes
+down its lane too, to be reported by that process once it has finished the stream.
 
 Results arrive out of order (several preprocess workers, batches); a label is always drawn on
 the frame it was computed for because frames leave the reorder buffer strictly by sequence
@@ -30,7 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.channels import Channel
+from pipeline.channels import Batch, Channel
 from pipeline.errors import one_line
 from pipeline.redact import printable
 from pipeline.shm import SlotRing
@@ -44,7 +49,8 @@ log = logging.getLogger(__name__)
 class StreamOutputs(Protocol):
     """What the sink drives for one stream (files: stages.outputs.label; live: stages.outputs.live)."""
 
-    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None: ...
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> bool | None:
+        """True: the frame's slot was handed on (down the stream's lane); else the sink releases it."""
 
     def drop(self, result: Result) -> None:
         """A live frame dropped for staleness before preprocessing."""
@@ -58,11 +64,41 @@ class OutputsFactory(Protocol):
     """Makes each stream's outputs in the sink process; sees the items that are not frames
     (e.g. live source status) and is closed when the sink ends."""
 
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> StreamOutputs: ...
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None) -> StreamOutputs:
+        """`lane`: the stream's way to an output process (None: the graph has none)."""
+        ...
 
     def on_item(self, item: Any) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Lane:
+    """The sink's end of one channel to an output process; items leave with the sink's flush."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.streams = 0  # open streams assigned to it
+        self._pending: list[Any] = []
+
+    def send(self, item: Any) -> None:
+        self._pending.append(item)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send what is pending as one queue item; `timeout`: give up (drop it) after that long."""
+        if self._pending:
+            items, self._pending = self._pending, []
+            if timeout is None:
+                self.channel.put_many(items)
+            else:
+                self.channel.try_put(Batch(items) if len(items) > 1 else items[0], timeout)
+
+
+@dataclass(frozen=True)
+class LaneParams:
+    """What a process at the end of a lane gets: the frame ring (it releases the slots sent to it)."""
+
+    frames: SlotRing
 
 
 @dataclass
@@ -72,6 +108,7 @@ class _Stream:
     heap: list[tuple[int, Result]] = field(default_factory=list)
     next_seq: int = 0
     outputs: StreamOutputs | None = None
+    lane: Lane | None = None
     written: int = 0
     dropped: int = 0
     t_first: float = 0.0
@@ -84,6 +121,7 @@ class SinkParams:
     frames: SlotRing
     outputs: OutputsFactory
     watched: tuple[Channel, ...] = ()  # queues whose depth goes to the outputs (live metrics)
+    lanes: tuple[Channel, ...] = ()  # to output processes after the sink (see the module docstring)
     progress_s: float = 0.25  # Progress events per stream at most this often
 
 
@@ -94,16 +132,26 @@ class SinkStage(Stage[SinkParams]):
         self.labels: LabelInfo | None = None
         self.streams: dict[str, _Stream] = {}
         self.t_depths = 0.0
+        self.lanes = [Lane(channel) for channel in self.params.lanes]
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         for item in items:
             self.handle(item)
         self._report_depths()
 
+    def flush(self) -> None:
+        for lane in getattr(self, "lanes", ()):
+            lane.flush()
+        super().flush()
+
     def close(self) -> None:
         try:
             for name in list(getattr(self, "streams", {})):
                 self._finish(name, cut_short=True)
+            if not self.aborted():
+                self.flush()
+            for lane in getattr(self, "lanes", ()) if self.aborted() else ():
+                lane.flush(timeout=0.2)  # best effort: the encoder still writes what reaches it
         finally:
             self.params.outputs.close()
 
@@ -130,8 +178,11 @@ class SinkStage(Stage[SinkParams]):
             return  # results wait until the stream's outputs can be made
         if s.outputs is None and not s.failed:
             s.t_first = time.monotonic()
+            if self.lanes and s.lane is None:
+                s.lane = min(self.lanes, key=lambda lane: lane.streams)
+                s.lane.streams += 1
             try:
-                s.outputs = self.params.outputs(s.start, self.labels)
+                s.outputs = self.params.outputs(s.start, self.labels, s.lane)
             except OSError as exc:
                 self._fail_outputs(s, exc)
         while s.heap and s.heap[0][0] == s.next_seq:
@@ -145,6 +196,7 @@ class SinkStage(Stage[SinkParams]):
     def _write(self, s: _Stream, result: Result) -> None:
         ref = result.frame
         frames = self.params.frames
+        handed_on = False
         try:
             if s.outputs is None:  # failed: its frames are only released
                 return
@@ -152,12 +204,14 @@ class SinkStage(Stage[SinkParams]):
                 s.dropped += 1
                 s.outputs.drop(result)
             else:
-                s.outputs.write(result, frames.view(ref.slot, (ref.height, ref.width, 3)), time.time())
+                view = frames.view(ref.slot, (ref.height, ref.width, 3))
+                handed_on = bool(s.outputs.write(result, view, time.time()))
                 s.written += 1
         except OSError as exc:
             self._fail_outputs(s, exc)
         finally:
-            frames.release(ref.slot)
+            if not handed_on:
+                frames.release(ref.slot)
 
     def _fail_outputs(self, s: _Stream, exc: OSError) -> None:
         """See the module docstring: this stream fails, the others go on."""
@@ -201,4 +255,10 @@ class SinkStage(Stage[SinkParams]):
             except OSError as exc:
                 self._fail_outputs(s, exc)
         error = s.failed or (s.end.error if s.end else "") or ("cut short: the pipeline stopped" if cut_short else "")
-        self.report(StreamDone(name, s.start.uri, s.written, s.dropped, time.monotonic() - s.t_first, error, summary))
+        done = StreamDone(name, s.start.uri, s.written, s.dropped, time.monotonic() - s.t_first, error, summary)
+        if s.lane is not None:
+            s.lane.streams -= 1
+        if s.lane is not None and not self.aborted():
+            s.lane.send(done)  # reported there, after what the stream sent down the lane
+        else:
+            self.report(done)

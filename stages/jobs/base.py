@@ -22,10 +22,11 @@ from pipeline.channels import Channel
 from pipeline.events import Event
 from pipeline.recovery import RestartPolicy
 from pipeline.shm import SlotRing
+from pipeline.stage import Stage
 from pipeline.supervisor import ProcSpec, Supervisor
 from stages.config import JobConfig
 from stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from stages.sink import OutputsFactory, SinkStage
+from stages.sink import LaneParams, OutputsFactory, SinkStage
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "GraphShape", "Job", "NothingToDo"]
 
@@ -46,6 +47,8 @@ class GraphShape:
     restart: RestartPolicy | None = None  # live: crashed sources/preprocess/infer restart; None: a crash stops all
     open_sources: bool = False  # sources are added while it runs (Service.attach): runs until Ctrl-C
     sink: type[SinkStage] = SinkStage  # live: a sink that skips frames lost in a crash
+    encoders: int = 0  # output processes after the sink, one lane each (label: the annotated videos)
+    encoder: type[Stage[LaneParams]] | None = None  # what runs at the end of each lane
 
 
 class Job(Protocol):

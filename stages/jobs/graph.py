@@ -2,6 +2,7 @@
 
 sources (tier 0) --pre_q--> preprocess x N (tier 1) --infer_q--> infer x cards (tier 2)
                                                               --sink_q--> sink (tier 3)
+                                       --lane i--> encoder i (tiers 4.., GraphShape.encoders)
 
 The graph is the same for every job: the Job (stages.jobs.base) brings its sources, its outputs
 and its GraphShape; nothing here asks which kind of job it runs.
@@ -26,7 +27,7 @@ from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
 from stages.jobs.base import GraphShape, Job, NothingToDo, Service
 from stages.preprocess import PreprocessParams, PreprocessStage
-from stages.sink import SinkParams
+from stages.sink import LaneParams, SinkParams
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
             Channel(ctx, "preprocess-in", shape.queue_size, abort),
             Channel(ctx, "infer-in", shape.queue_size, abort),
             Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort),
+            *(Channel(ctx, f"encode-in-{i}", shape.queue_size, abort) for i in range(_encoders(shape))),
         ]
         tiers = _tiers(job, shape, graph, rings[0], rings[1], channels)
         sup = Supervisor(
@@ -125,8 +127,9 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
 def _tiers(job: Job, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tensors: SlotRing,
            channels: list[Channel]) -> list[Tier]:
     config, backend = job.config, job.config.backend
-    pre_q, infer_q, sink_q = channels
+    pre_q, infer_q, sink_q, *lanes = channels
     preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
+    sink = SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q), tuple(lanes))
     return [
         Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources,
              restart=shape.restart, open=shape.open_sources),
@@ -147,9 +150,12 @@ def _tiers(job: Job, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tens
             inbox=infer_q,
             restart=shape.restart,  # a new infer process opens the accelerator again
         ),
-        Tier(
-            "sink",
-            (ProcSpec("sink", shape.sink(SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q)), sink_q)),),
-            inbox=sink_q,
-        ),
+        Tier("sink", (ProcSpec("sink", shape.sink(sink, sink_q)),), inbox=sink_q),
+        # One tier per lane: each encoder has its own inbox, so each stream's order is its lane's.
+        *(Tier(f"encode-{i}", (ProcSpec(f"encode-{i}", shape.encoder(LaneParams(frames), lane)),), inbox=lane)
+          for i, lane in enumerate(lanes) if shape.encoder is not None),
     ]
+
+
+def _encoders(shape: GraphShape) -> int:
+    return shape.encoders if shape.encoder is not None else 0

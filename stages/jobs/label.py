@@ -20,7 +20,7 @@ from pipeline.errors import SourceError, one_line
 from pipeline.events import Event
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec
-from stages.config import JobConfig
+from stages.config import JobConfig, with_job_defaults
 from stages.events import Progress, SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
 from stages.jobs.inputs import plan_inputs
@@ -28,6 +28,7 @@ from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from stages.jobs.profile import print_profile
 from stages.jobs.progress import ProgressBars, print_table
 from stages.jobs.summary import collect_rows, write_job_summary
+from stages.outputs.encoder import EncodeStage
 from stages.outputs.label import LabelOutputsFactory, output_names
 from stages.outputs.summary import VideoSummary
 from stages.outputs.writers import ensure_output_dir
@@ -70,12 +71,22 @@ def result_settings(config: JobConfig) -> dict[str, Any]:
     }
 
 
+def label_encoders(config: JobConfig, files: int) -> int:
+    """Encoder processes for the annotated videos: `output.encoders`, else one per file decoded at
+    once, at most one per core (a stream is encoded by one process, in order); 0 without video."""
+    if not config.output.video:
+        return 0
+    if config.output.encoders:
+        return config.output.encoders
+    return max(1, min(files, config.runtime.max_open_sources, os.cpu_count() or 1))
+
+
 class LabelJob:
     """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol.
     `resume`: keep the videos an earlier run of this job finished (verified), redo the rest."""
 
     def __init__(self, config: JobConfig, resume: bool = False, profile: bool = False) -> None:
-        self.config = config
+        self.config = with_job_defaults(config)
         self.resume = resume
         self.profile = profile  # print the per-image upload/accelerator/download table at the end
         self.show_hosts = False  # the summary table names the host that labeled each video (a Ray job)
@@ -85,6 +96,7 @@ class LabelJob:
         self.inputs: dict[str, str] = {}  # stream -> manifest key (absolute input path)
         self.bars = ProgressBars(config.output.progress)
         self.manifest: Manifest | None = None
+        self.encoders = 0  # encoder processes (prepare)
 
     def prepare(self) -> GraphShape:
         out = ensure_output_dir(self.config.output.dir)
@@ -101,7 +113,9 @@ class LabelJob:
         runtime = self.config.runtime
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
         biggest = max(i.width * i.height * 3 for i in self.infos)
-        return GraphShape(biggest, runtime.queue_size, runtime.max_open_sources)
+        self.encoders = label_encoders(self.config, len(self.infos))
+        return GraphShape(biggest, runtime.queue_size, runtime.max_open_sources, encoders=self.encoders,
+                          encoder=EncodeStage)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         return [
@@ -110,7 +124,7 @@ class LabelJob:
         ]
 
     def outputs(self) -> OutputsFactory:
-        return LabelOutputsFactory(self.config.output, self.config.postprocess)
+        return LabelOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Progress):

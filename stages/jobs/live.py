@@ -35,7 +35,7 @@ from pipeline.recovery import RestartPolicy, StageRestarted
 from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor
-from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks, preprocess_workers
+from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks, preprocess_workers, with_job_defaults
 from stages.events import SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
 from stages.outputs.display import probe_display
@@ -69,7 +69,7 @@ class LiveJob:
     """`vidpipe live`: see the module docstring and stages.jobs.base for the protocol."""
 
     def __init__(self, config: JobConfig) -> None:
-        self.config = config
+        config = self.config = with_job_defaults(config)
         self.live: LiveSettings = config.live  # with the API token filled in by prepare()
         self.failed: dict[str, str] = {}  # stream -> one-line error
         self.streams: dict[str, _Stream] = {}

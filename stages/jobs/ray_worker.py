@@ -33,7 +33,8 @@ from pipeline.redact import printable
 from stages.config import JobConfig
 from stages.jobs.base import GraphShape
 from stages.jobs.graph import run_graph
-from stages.jobs.label import LabelJob
+from stages.jobs.label import LabelJob, label_encoders
+from stages.outputs.encoder import EncodeStage
 from stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class _OneVideo(LabelJob):
 
     def prepare(self) -> GraphShape:
         video, runtime = self.infos[0], self.config.runtime
-        return GraphShape(video.width * video.height * 3, runtime.queue_size, 1)
+        self.encoders = label_encoders(self.config, 1)
+        return GraphShape(video.width * video.height * 3, runtime.queue_size, 1, encoders=self.encoders,
+                          encoder=EncodeStage)
 
 
 def label_video(config: JobConfig, video: VideoInfo, out_dir: str) -> VideoResult:

@@ -1,16 +1,24 @@
 """The outputs of one labeled video: NAME.jsonl, NAME.segments.json/.csv, NAME.vtt and NAME.mp4.
 
 Frames arrive in order (the sink reorders). Each frame: a JSONL line, the temporal smoother and
-segment builder, the overlay and the H.264 encoder. The overlay shows each frame's smoothed
-label, which the centred smoother knows `lag` (window // 2) frames later: the video writes are
-delayed by that much, holding copies of at most `lag` frames (memory: lag x frame size, e.g.
-7 x 6 MB at 1080p), so frames still go out in order and every frame gets its own smoothed label.
+segment builder, and the annotated video (stages.outputs.annotate: overlay + H.264). The overlay
+shows each frame's smoothed label, which the centred smoother knows `lag` (window // 2) frames
+later: each frame waits that long for it (at most `lag` frames held, e.g. 7 x 6 MB at 1080p), so
+frames still go out in order and every frame gets its own smoothed label.
+
+With a lane (the graph's encoder processes, stages.outputs.encoder) the video is drawn and
+encoded there: this process sends the frame slot and, later, its smoothed label; encoding, the
+costly part, runs beside the sink on other cores. Without one, here, with the same code.
+x264 threads: `output.video_threads`, 0 = one per encoder process when there are enough encoder
+processes to fill the cores, else x264's frame threads (see encoder_threads).
+
 Every writer writes NAME.part and renames on close; on abort what was written so far is
 finalized (playable video, complete lines) and the segments file says the video was cut short.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -21,11 +29,13 @@ from pipeline.redact import printable
 from stages.config import OutputSettings, PostprocessSettings
 from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
 from stages.events import OutputSummary
-from stages.outputs.overlay import draw_labels
+from stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from stages.outputs.encoder import VideoClose, VideoFrame, VideoLabel, VideoOpen
 from stages.outputs.records import FrameLabel
 from stages.outputs.smoothing import LabelSmoother, SegmentBuilder, SmoothedLabel, summarize
 from stages.outputs.vtt import vtt_document
-from stages.outputs.writers import H264Writer, JsonlWriter, SegmentsWriter, write_text_atomic
+from stages.outputs.writers import JsonlWriter, SegmentsWriter, write_text_atomic
+from stages.sink import Lane
 
 FALLBACK_FPS = 25.0  # for containers that do not say their frame rate
 
@@ -40,46 +50,67 @@ def output_names(name: str, out: OutputSettings) -> list[str]:
     return [name + suffix for suffix in OUTPUT_SUFFIXES if wanted[suffix]]
 
 
+def _slot_kept_by_sink() -> None:
+    """In the sink, the frame's slot is the sink's to release: a held frame is only copied."""
+
+
+def encoder_threads(out: OutputSettings, encoders: int) -> int:
+    """x264 threads of each encoder process: `output.video_threads` when set; else 1 (the least CPU
+    per frame) when the encoder processes alone can fill the cores, else 0 (x264's frame threads:
+    one stream's encoder spreads over the cores the other stages leave idle)."""
+    if out.video_threads:
+        return out.video_threads
+    return 1 if encoders >= (os.cpu_count() or 1) else 0
+
+
 class LabelOutputs:
-    def __init__(self, start: StreamStart, labels: LabelInfo, out: OutputSettings, post: PostprocessSettings) -> None:
+    def __init__(self, start: StreamStart, labels: LabelInfo, out: OutputSettings, post: PostprocessSettings,
+                 lane: Lane | None = None, threads: int = 0) -> None:
         base = Path(out.dir) / start.stream
         self.start = start
         self.names = labels.display_names()
-        self.top = post.overlay_top
         self.base = base
         self.segments_enabled = out.segments
         fps = start.fps if start.fps > 0 else FALLBACK_FPS
         self.jsonl = JsonlWriter(Path(f"{base}.jsonl")) if out.jsonl else None
         self.smoother = LabelSmoother(post.smoothing_window)
         self.segments = SegmentBuilder(fps, post.min_segment_s)
-        self.video = (
-            H264Writer(Path(f"{base}.mp4"), start.width, start.height, fps, preset=out.video_preset, crf=out.video_crf)
-            if out.video
-            else None
-        )
-        self.held: deque[tuple[FrameLabel, np.ndarray]] = deque()  # frames waiting for their smoothed label
+        spec = VideoSpec(f"{base}.mp4", start.width, start.height, fps, out.video_preset, out.video_crf,
+                         out.video_threads or threads, post.overlay_top)
+        self.lane = lane if out.video else None
+        self.video = AnnotatedVideo(spec) if out.video and lane is None else None  # here, without a lane
+        if self.lane is not None:
+            self.lane.send(VideoOpen(start.stream, start.uri, spec))
         self.frames = 0
 
-    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
+    @property
+    def held(self) -> deque[Any]:
+        """Frames held here waiting for their smoothed label (none with a lane: the encoder holds them)."""
+        return self.video.held if self.video is not None else deque()
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> bool:
+        """True when the frame slot went down the lane (the encoder releases it)."""
         label = FrameLabel.from_result(result, self.names, t_sink)
         if self.jsonl is not None:
             self.jsonl.write(label)
-        if self.video is not None:
-            self.held.append((label, frame.copy() if self.smoother.lag else frame))  # the slot is released next
+        if self.lane is not None:
+            self.lane.send(VideoFrame(result.frame, label))
+        elif self.video is not None:
+            self.video.frame(label, frame, _slot_kept_by_sink)
         for smoothed in self.smoother.push(label):
             self._smoothed(smoothed)
+        if self.video is not None:
+            self.video.detach()  # the sink releases the slot next
         self.frames += 1
+        return self.lane is not None
 
     def _smoothed(self, smoothed: SmoothedLabel) -> None:
-        """A frame's smoothed label is known: into the segments, and the frame (with it drawn) into the video."""
+        """A frame's smoothed label is known: into the segments, and to the video (drawn, encoded)."""
         self.segments.add(smoothed)
-        if self.video is None:
-            return
-        label, frame = self.held.popleft()
-        assert label.index == smoothed.index, (label.index, smoothed.index)
-        draw_labels(frame, label.names, label.scores, top=self.top, smoothed=(smoothed.name, smoothed.score),
-                    time_s=label.timestamp_s)
-        self.video.write(frame)
+        if self.lane is not None:
+            self.lane.send(VideoLabel(self.start.stream, smoothed))
+        elif self.video is not None:
+            self.video.smoothed(smoothed)
 
     def drop(self, result: Result) -> None:
         raise AssertionError("file sources never drop frames")
@@ -107,21 +138,26 @@ class LabelOutputs:
                 )
                 write_text_atomic(Path(f"{self.base}.vtt"), vtt_document(segments))
         finally:
-            for writer in (self.jsonl, self.video):
-                if writer is not None:
-                    writer.close(abort=abort)
+            if self.jsonl is not None:
+                self.jsonl.close(abort=abort)
+            if self.lane is not None:
+                self.lane.send(VideoClose(self.start.stream, abort))
+                self.lane = None
+            if self.video is not None:
+                self.video.close(abort=abort)
         return OutputSummary(tuple((s.name, s.share) for s in summary), len(segments))
 
 
 class LabelOutputsFactory:
     """Picklable: made in the main process, called in the sink process."""
 
-    def __init__(self, output: OutputSettings, postprocess: PostprocessSettings) -> None:
+    def __init__(self, output: OutputSettings, postprocess: PostprocessSettings, encoders: int = 0) -> None:
         self.output = output
         self.postprocess = postprocess
+        self.threads = encoder_threads(output, encoders)
 
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> LabelOutputs:
-        return LabelOutputs(start, labels, self.output, self.postprocess)
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> LabelOutputs:
+        return LabelOutputs(start, labels, self.output, self.postprocess, lane, self.threads)
 
     def on_item(self, item: Any) -> None:
         pass

@@ -44,6 +44,7 @@ from stages.outputs.live_sink import FramesLost
 from stages.outputs.overlay import draw_labels
 from stages.outputs.records import FrameLabel
 from stages.outputs.writers import H264Writer
+from stages.sink import Lane
 from stages.web.api import StreamsApi
 from stages.web.control import ControlClient
 from stages.web.liveview import LiveView, encode_jpeg
@@ -167,7 +168,7 @@ class LiveOutputsFactory:
     def _status_extra(self) -> dict[str, Any]:  # HTTP thread: more keys for /status.json
         return {"run": self.run.run_id, **self.metrics.counts()}
 
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> LiveStreamOutputs:
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> LiveStreamOutputs:
         self.metrics.add_stream(start.stream, f"source:{start.stream}")
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
         self._open_streams.add(start.stream)

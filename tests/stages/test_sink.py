@@ -35,7 +35,7 @@ class ListOutputsFactory:
         self.written: list[tuple[str, int, int]] = []
         self.other: list[Any] = []
 
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> ListOutputs:
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Any = None) -> ListOutputs:
         return ListOutputs(self.written)
 
     def on_item(self, item: Any) -> None:
@@ -95,7 +95,7 @@ class FullDiskOutputs(ListOutputs):
 
 
 class FullDiskFactory(ListOutputsFactory):
-    def __call__(self, start: StreamStart, labels: LabelInfo) -> ListOutputs:
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Any = None) -> ListOutputs:
         return FullDiskOutputs(self.written) if start.stream == "full" else ListOutputs(self.written)
 
 

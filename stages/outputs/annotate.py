@@ -1,0 +1,104 @@
+"""The annotated video of one labeled stream: frames in order, each drawn with its own smoothed
+label once the smoother knows it (`lag` frames later), then H.264 encoded.
+
+    video.frame(label, pixels, release)   # a frame and its raw label; `release` frees its slot
+    video.smoothed(s)                     # the oldest held frame's smoothed label: draw + encode
+    video.detach()                        # frames still held are copied, their slots released
+    video.close(abort)
+
+Where it runs: in the encoder processes (stages.outputs.encoder; pixels are the frame slot, drawn
+on in place and released after encoding, so a frame whose label comes in the same inbox batch is
+never copied) or, with no encoder process, inside the sink (stages.outputs.label). Same code.
+Memory: at most `lag` frames are held, as copies once `detach()` ran.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stages.outputs.overlay import draw_labels
+from stages.outputs.records import FrameLabel
+from stages.outputs.smoothing import SmoothedLabel
+from stages.outputs.writers import H264Writer
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """What an annotated video is: where it goes, its size and rate, the encoder's settings."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    preset: str
+    crf: int
+    threads: int  # libx264 threads; 0 = x264's own choice (frame threads, 1.5 per core)
+    top: int  # raw labels drawn
+
+
+@dataclass
+class _Held:
+    label: FrameLabel
+    pixels: np.ndarray
+    release: Callable[[], None] | None  # frees the slot `pixels` is a view of (None: a copy)
+
+
+class AnnotatedVideo:
+    """See the module docstring. May block: in smoothed() (encoding) and close() (flush)."""
+
+    def __init__(self, spec: VideoSpec) -> None:
+        self.spec = spec
+        self.writer = H264Writer(Path(spec.path), spec.width, spec.height, spec.fps, preset=spec.preset,
+                                 crf=spec.crf, threads=spec.threads)
+        self.held: deque[_Held] = deque()
+
+    def frame(self, label: FrameLabel, pixels: np.ndarray, release: Callable[[], None] | None) -> None:
+        self.held.append(_Held(label, pixels, release))
+
+    def smoothed(self, smoothed: SmoothedLabel) -> None:
+        held = self.held.popleft()
+        label = held.label
+        assert label.index == smoothed.index, (label.index, smoothed.index)
+        try:
+            draw_labels(held.pixels, label.names, label.scores, top=self.spec.top,
+                        smoothed=(smoothed.name, smoothed.score), time_s=label.timestamp_s)
+            self.writer.write(held.pixels)
+        finally:
+            if held.release is not None:
+                held.release()
+
+    def detach(self) -> None:
+        """Frames still waiting for their label no longer hold a slot: copied, slot released."""
+        for held in self.held:
+            if held.release is not None:
+                held.pixels = held.pixels.copy()
+                held.release()
+                held.release = None
+
+    def write_held(self) -> None:
+        """Cut short (abort): frames whose smoothed label will not come are written with their
+        raw top-1 as the headline, so the video has every frame that was sent to it."""
+        while self.held:
+            label = self.held[0].label
+            score = label.scores[0] if label.scores else None
+            self.smoothed(SmoothedLabel(label.index, label.timestamp_s, label.top1, label.names[0], score or 0.0))
+
+    def release_all(self) -> None:
+        """Frames that will never be written (a failed or aborted video): their slots freed."""
+        while self.held:
+            held = self.held.popleft()
+            if held.release is not None:
+                held.release()
+
+    def close(self, abort: bool) -> None:
+        try:
+            if abort:
+                self.write_held()
+        finally:
+            self.release_all()
+            self.writer.close(abort=abort)

@@ -1,0 +1,167 @@
+"""Encoder processes: the annotated videos of label jobs, drawn and encoded beside the sink.
+
+    sink (reorder, JSONL, smoothing, segments) --lane i--> encoder i: overlay + H.264 of the
+    streams assigned to it, each in order (one process per stream: order is the lane's FIFO)
+
+The sink assigns each stream to one lane (the least busy) when the stream starts; what travels
+is small: VideoOpen, then per frame a VideoFrame (its FrameRef: the encoder owns that frame slot
+from here) and, `lag` frames later, its VideoLabel (the smoothed label), then VideoClose and the
+stream's StreamDone, which the encoder reports once the video is published (so a StreamDone
+still means every output of the stream is complete). Frames whose label is still to come when an
+inbox batch ends are copied and their slots released (AnnotatedVideo.detach): slots are never
+held across batches. x264 runs with the threads VideoSpec says (set by the job, see
+stages.outputs.label).
+
+A video that cannot be written (a full disk) fails its stream only: one SourceProblem, its
+remaining frames released, the StreamDone carries the error. May block: in encoding and on the
+inbox. On abort what is queued already is still encoded (for at most DRAIN_ON_ABORT_S), frames
+whose smoothed label will not come get their raw label, and every open video is finalized as cut
+short, so files stay playable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from pipeline.channels import Channel, Stop
+from pipeline.errors import one_line
+from pipeline.redact import printable
+from pipeline.stage import Stage
+from stages.descriptors import FrameRef
+from stages.events import SourceProblem, StreamDone
+from stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from stages.outputs.records import FrameLabel
+from stages.outputs.smoothing import SmoothedLabel
+from stages.sink import LaneParams
+
+log = logging.getLogger(__name__)
+
+DRAIN_ON_ABORT_S = 1.5  # the supervisor waits 3 s for stages to leave after an abort
+
+
+@dataclass(frozen=True)
+class VideoOpen:
+    stream: str
+    uri: str  # for messages
+    spec: VideoSpec
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    ref: FrameRef  # the slot is the encoder's from here on
+    label: FrameLabel
+
+
+@dataclass(frozen=True)
+class VideoLabel:
+    stream: str
+    smoothed: SmoothedLabel
+
+
+@dataclass(frozen=True)
+class VideoClose:
+    stream: str
+    abort: bool  # cut short: finalize what was written
+
+
+@dataclass
+class _Open:
+    uri: str
+    video: AnnotatedVideo | None
+    failed: str = ""
+
+
+class EncodeStage(Stage[LaneParams]):
+    """See the module docstring."""
+
+    def open(self) -> None:
+        self.videos: dict[str, _Open] = {}
+
+    def handle_batch(self, items: Sequence[Any]) -> None:
+        for item in items:
+            self.handle(item)
+        for entry in self.videos.values():
+            if entry.video is not None:
+                entry.video.detach()
+
+    def handle(self, item: Any) -> None:
+        if isinstance(item, VideoFrame):
+            self._frame(item)
+        elif isinstance(item, VideoLabel):
+            self._guarded(item.stream, lambda v: v.smoothed(item.smoothed))
+        elif isinstance(item, VideoOpen):
+            self._open(item)
+        elif isinstance(item, VideoClose):
+            self._guarded(item.stream, lambda v: v.close(item.abort))
+            entry = self.videos.get(item.stream)
+            if entry is not None:
+                entry.video = None
+        elif isinstance(item, StreamDone):
+            entry = self.videos.pop(item.stream, None)
+            failed = entry.failed if entry is not None else ""
+            self.report(replace(item, error=item.error or failed) if failed else item)
+
+    def _open(self, item: VideoOpen) -> None:
+        entry = self.videos[item.stream] = _Open(item.uri, None)
+        try:
+            entry.video = AnnotatedVideo(item.spec)
+        except OSError as exc:
+            self._fail(item.stream, entry, exc)
+
+    def _frame(self, item: VideoFrame) -> None:
+        ref, frames = item.ref, self.params.frames
+        entry = self.videos.get(ref.stream)
+        if entry is None or entry.video is None:
+            frames.release(ref.slot)
+            return
+        entry.video.frame(item.label, frames.view(ref.slot, (ref.height, ref.width, 3)),
+                          partial(frames.release, ref.slot))
+
+    def _guarded(self, stream: str, action: Any) -> None:
+        entry = self.videos.get(stream)
+        if entry is None or entry.video is None:
+            return
+        try:
+            action(entry.video)
+        except OSError as exc:
+            self._fail(stream, entry, exc)
+
+    def _drain(self, inbox: Channel, deadline: float) -> None:
+        """Abort: what the sink sent already is still encoded (time-bounded), so a video cut short
+        has the frames its JSONL has."""
+        while time.monotonic() < deadline:
+            try:
+                item = inbox.get_nowait()
+            except (queue.Empty, OSError, EOFError, ValueError):
+                return
+            if not isinstance(item, Stop):
+                self.handle(item)
+
+    def _fail(self, stream: str, entry: _Open, exc: OSError) -> None:
+        """This stream's video fails (one line), the others go on."""
+        path = exc.filename or (entry.video.spec.path if entry.video is not None else "")
+        entry.failed = f"{printable(entry.uri)}: cannot write {printable(str(path))} ({exc.strerror or one_line(exc)})"
+        self.report(SourceProblem(stream, entry.uri, entry.failed))
+        video, entry.video = entry.video, None
+        if video is not None:
+            video.release_all()
+            with contextlib.suppress(OSError):
+                video.close(abort=True)
+
+    def close(self) -> None:
+        if self.inbox is not None and self.ctx.abort.is_set():
+            self._drain(self.inbox, time.monotonic() + DRAIN_ON_ABORT_S)
+        for entry in getattr(self, "videos", {}).values():
+            if entry.video is not None:
+                video, entry.video = entry.video, None
+                try:
+                    video.close(abort=True)
+                except OSError as exc:
+                    log.error("%s: %s", printable(entry.uri), one_line(exc))
