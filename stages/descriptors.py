@@ -50,6 +50,7 @@ class FrameRef:
     pts_s: float  # presentation timestamp from the container / capture clock, seconds
     t_capture: float  # time.time() when the frame was decoded/captured
     dropped: bool = False  # live edges: dropped for staleness, slot still to be released by sink
+    drop_reason: str = ""  # stale (preprocess), late or superseded (infer); see stages.infer
 
 
 @dataclass(frozen=True)

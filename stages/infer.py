@@ -11,6 +11,16 @@ one queue item. On abort the in-flight batches are abandoned and the backend clo
 
 About once a second while it works (and once more when it goes idle) it also sends an InferStats:
 batch sizes and busy time (a batch in flight), for the live metrics; a few additions per batch.
+
+Live (`stale_after_s` > 0, the latency budget) batches differently, for latency:
+* one batch in flight (a second one queued behind it on the card would only wait);
+* an idle card gets what is there at once (no batch timeout); while it is busy, frames collect
+  for the next batch, and when more than fit arrive, the oldest is dropped (`superseded`): the
+  card always labels the newest frames;
+* the batch size is capped so that the card's measured time for it fits half the budget;
+* at launch, a frame that could not be labeled within the budget any more (its age + the card's
+  expected time) is dropped (`late`), where before it only waited. Drops reach the sink as dropped
+  Results with their reason (counted per stream, stages.outputs.live).
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hw.base import INPUT_DTYPE, INPUT_SHAPE, Accelerator
 from hw.registry import create_backend
@@ -37,6 +47,7 @@ class InferParams:
     backend: BackendSettings
     device_index: int  # which of the backend's cards (0 .. backend_device_count - 1)
     tensors: SlotRing
+    stale_after_s: float = 0.0  # live: the latency budget (see the module docstring); 0 = files
 
 
 @dataclass
@@ -56,9 +67,12 @@ class InferStage(Stage[InferParams]):
         self.backend.open()
         self.send(LabelInfo(self.backend.name, tuple(self.backend.class_names()), self.backend.labels_meaningful))
         settings = self.params.backend
-        self.max_batch = min(settings.max_batch, self.backend.max_batch)
+        self.max_batch = self.batch_cap = min(settings.max_batch, self.backend.max_batch)
         self.timeout_s = settings.batch_timeout_ms / 1000.0
         self.free_sets = deque(range(self.backend.buffer_sets))
+        self.budget_s = self.params.stale_after_s
+        self.max_in_flight = 1 if self.budget_s > 0 else self.backend.buffer_sets
+        self.per_image_s = 0.0  # live: the card's measured time per image (recent batches)
         self.in_flight: deque[_InFlight] = deque()
         self.batch: list[TensorRef] = []
         self.deadline = 0.0
@@ -76,12 +90,27 @@ class InferStage(Stage[InferParams]):
         if not self.batch:
             self.deadline = time.monotonic() + self.timeout_s
         self.batch.append(item)
-        if len(self.batch) >= self.max_batch:
-            if not self.free_sets:
+        if self.budget_s > 0:
+            self._live_arrival()
+        elif len(self.batch) >= self.max_batch:
+            if not self._can_launch():
                 self._finish_oldest()
             self._launch()
 
+    def _live_arrival(self) -> None:
+        """Live: an idle card takes the frames at once; a busy one gets the newest that fit next."""
+        while len(self.batch) > self.max_batch:
+            self._drop(self.batch.pop(0), "superseded")
+        if not self.in_flight:
+            self._launch()
+
+    def _can_launch(self) -> bool:
+        return bool(self.free_sets) and len(self.in_flight) < self.max_in_flight
+
     def poll_s(self) -> float | None:
+        if self.budget_s > 0 and self.in_flight:  # live: wake when the batch should be done
+            job = self.in_flight[0]
+            return max(0.0, job.t_start + self.per_image_s * len(job.refs) - time.time())
         if self.batch:
             return max(0.0, self.deadline - time.monotonic())
         # with batches in flight, wait only that long for new work before reading one back
@@ -91,7 +120,11 @@ class InferStage(Stage[InferParams]):
         return max(0.0, self.t_stats + STATS_INTERVAL_S - time.time()) if self.batch_sizes else None
 
     def on_idle(self) -> None:
-        if self.batch and self.free_sets:
+        if self.budget_s > 0 and self.in_flight:
+            self._finish_oldest()
+            if self.batch:
+                self._launch()
+        elif self.batch and self._can_launch():
             self._launch()
         elif self.in_flight:
             # Nothing new to overlap with: read back the oldest. A partial batch stays open (its
@@ -104,7 +137,7 @@ class InferStage(Stage[InferParams]):
 
     def finish(self) -> None:
         if self.batch:
-            if not self.free_sets:
+            if not self._can_launch():
                 self._finish_oldest()
             self._launch()
         while self.in_flight:
@@ -117,6 +150,10 @@ class InferStage(Stage[InferParams]):
 
     def _launch(self) -> None:
         batch, self.batch = self.batch, []
+        if self.budget_s > 0:
+            batch = self._in_time(batch)
+            if not batch:
+                return
         k = self.free_sets.popleft()
         buf = self.backend.input_buffer(k)
         tensors = self.params.tensors
@@ -138,6 +175,8 @@ class InferStage(Stage[InferParams]):
         if not self.in_flight:
             self.busy_s += t_done - self.busy_since
         n = len(job.refs)
+        if self.budget_s > 0:  # the card's own time: how late this process looked must not feed back
+            self._learn(output.upload_s + output.compute_s + output.download_s, n)
         timings = {"upload": output.upload_s / n, "compute": output.compute_s / n, "download": output.download_s / n}
         top5 = output.top5.tolist()  # python ints/floats, converted once per batch
         scores = None if output.scores is None else output.scores.tolist()
@@ -147,6 +186,36 @@ class InferStage(Stage[InferParams]):
         if t_done - self.t_stats >= STATS_INTERVAL_S:
             self._report_stats(t_done)
         self.flush()  # the whole batch as one queue item: one hop, not n
+
+    def _in_time(self, batch: list[TensorRef]) -> list[TensorRef]:
+        """Live: the newest frames of `batch` that fit the batch size the budget allows and that the
+        card can still label within the budget; the rest dropped."""
+        newest = batch[-self.max_batch:]
+        for ref in batch[:-self.max_batch]:
+            self._drop(ref, "superseded")
+        now = time.time()
+        expected = min(self.per_image_s * len(newest), self.budget_s / 2)
+        keep = []
+        for ref in newest:
+            if now - ref.frame.t_capture + expected <= self.budget_s:
+                keep.append(ref)
+            else:
+                self._drop(ref, "late")
+        if len(keep) < len(batch):
+            self.flush()  # (from on_idle, nothing else flushes)
+        return keep
+
+    def _drop(self, ref: TensorRef, reason: str) -> None:
+        self.params.tensors.release(ref.tensor_slot)
+        frame = replace(ref.frame, dropped=True, drop_reason=reason)
+        self.emit(Result(frame, (), None, ref.t_preprocessed, 0.0, 0.0))
+
+    def _learn(self, seconds: float, n: int) -> None:
+        """Live: the card's time per image (moving average), and the batch that fits half the budget."""
+        sample = seconds / n
+        self.per_image_s = sample if self.per_image_s == 0 else 0.7 * self.per_image_s + 0.3 * sample
+        fits = int(self.budget_s / 2 / self.per_image_s) if self.per_image_s > 0 else self.batch_cap
+        self.max_batch = max(1, min(self.batch_cap, fits))
 
     def _report_stats(self, now: float) -> None:
         if self.in_flight:  # the batches still running count up to now

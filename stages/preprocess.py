@@ -59,7 +59,8 @@ class PreprocessStage(Stage[PreprocessParams]):
     def handle(self, item: FrameRef) -> None:
         p = self.params
         if p.stale_after_s > 0 and time.time() - item.t_capture > p.stale_after_s:
-            self.emit(TensorRef(replace(item, dropped=True), -1, time.time()))  # the sink counts it
+            stale = replace(item, dropped=True, drop_reason="stale")
+            self.emit(TensorRef(stale, -1, time.time()))  # the sink counts it
             return
         slot = self.acquire(p.tensors)
         frame = p.frames.view(item.slot, (item.height, item.width, 3))

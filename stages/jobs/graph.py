@@ -144,7 +144,8 @@ def _tiers(job: Job, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tens
         Tier(
             "infer",
             tuple(
-                ProcSpec(f"infer-{i}", InferStage(InferParams(backend, i, tensors), infer_q, sink_q))
+                ProcSpec(f"infer-{i}", InferStage(InferParams(backend, i, tensors, shape.stale_after_s), infer_q,
+                                                  sink_q))
                 for i in range(graph.infer_procs)
             ),
             inbox=infer_q,

@@ -15,6 +15,7 @@ which also brings notices (restarted stages) back. A stream removed over the API
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -98,9 +99,13 @@ class LiveStreamOutputs:
             self.recording.write(image, self.clock(result.frame.pts_s, t))
 
     def drop(self, result: Result) -> None:
-        self.shared.metrics.drop(self.stream, "stale")
+        self.shared.metrics.drop(self.stream, result.frame.drop_reason or "stale")
 
     def finish(self, end: StreamEnd | None) -> OutputSummary:
+        frames = self.shared.metrics.stream_info(self.stream)["frames"]
+        drops = self.shared.metrics.drops_by_reason(self.stream)
+        # one line a script can read: the JSON object of drops by reason
+        log.info("%s: %d frames labeled; drops by reason: %s", self.stream, frames, json.dumps(drops))
         if self.jsonl is not None:
             self.jsonl.close()
         if self.clips is not None:

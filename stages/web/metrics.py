@@ -40,7 +40,9 @@ from stages.descriptors import InferStats, SourceState
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 SOURCE_STATES = tuple(state.value for state in SourceState)
-DROP_REASONS = ("capture", "stale", "lost")  # replaced in the source, too old for preprocess, lost in a crash
+# replaced in the source, too old for preprocess, lost in a crash, too old for the card's time at the
+# batcher, replaced by a newer frame while the card was busy (stages.infer)
+DROP_REASONS = ("capture", "stale", "lost", "late", "superseded")
 PIPELINE_STAGES = ("preprocess", "queue", "infer", "sink")  # the parts of the capture -> label latency
 EVENT_OUTCOMES = ("sent", "dropped", "failed")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -54,6 +56,7 @@ class _StreamTally:
     state: str = ""
     fps_override: float | None = None
     reasons: set[str] = field(default_factory=set)  # drop reasons seen (to remove their series)
+    by_reason: dict[str, int] = field(default_factory=dict)  # drops per reason
     source_stage: str = ""  # its source process's name in vidpipe_restarts_total{stage}
     meter: RateMeter = field(default_factory=RateMeter)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
@@ -178,7 +181,14 @@ class Metrics:
             tally = self._tally(stream)
             tally.drops += count
             tally.reasons.add(reason)
+            tally.by_reason[reason] = tally.by_reason.get(reason, 0) + count
         self.drops_total.labels(stream, reason).inc(count)
+
+    def drops_by_reason(self, stream: str) -> dict[str, int]:
+        """Frames of `stream` dropped so far, per reason (every known reason, 0 included)."""
+        with self._lock:
+            counts = dict(self._tally(stream).by_reason)
+        return {reason: counts.pop(reason, 0) for reason in DROP_REASONS} | counts
 
     def reconnect(self, stream: str, count: int = 1) -> None:
         if count <= 0:

@@ -109,6 +109,6 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
     busy = _values(metrics["vidpipe_accelerator_busy_ratio"], "vidpipe_accelerator_busy_ratio", "infer")["infer-0"]
     assert 0 < busy < 1  # a 15 fps camera keeps the simulated card busy a few % of the time
     drops = {(s.labels["reason"]) for s in metrics["vidpipe_drops"] if s.name == "vidpipe_drops_total"}
-    assert drops == {"capture", "stale", "lost"}
+    assert drops == {"capture", "stale", "lost", "late", "superseded"}
     assert "source:cam" in _values(metrics["vidpipe_restarts"], "vidpipe_restarts_total", "stage")
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run1)

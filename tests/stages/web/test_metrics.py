@@ -146,7 +146,7 @@ def test_every_series_is_exported_from_the_start_at_zero() -> None:
     assert _samples(m, "vidpipe_reconnects_total") == {(("stream", "cam1"),): 0}
     assert _samples(m, "vidpipe_clips_total") == {(("stream", "cam1"),): 0}
     assert _samples(m, "vidpipe_drops_total") == {
-        (("reason", r), ("stream", "cam1")): 0 for r in ("capture", "stale", "lost")}
+        (("reason", r), ("stream", "cam1")): 0 for r in ("capture", "stale", "lost", "late", "superseded")}
     assert _samples(m, "vidpipe_restarts_total") == {
         (("stage", s),): 0 for s in ("preprocess-0", "infer-0", "source:cam1")}
     assert _samples(m, "vidpipe_events_total") == {
