@@ -110,7 +110,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "frames": sum(d.frames for d in done),
         "errors": {**job.report.failed, **{d.stream: d.error for d in done if d.error}},
         "plan": {"frame_slots": graph.frame_slots, "frame_bytes": graph.frame_bytes,
-                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": config.backend.max_batch},
+                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.config.backend.max_batch},
     }
 
 

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default results/)")
     p.add_argument("--backend", help="cpu (default) | sim | alveo | alveo-emu")
-    p.add_argument("--batch", type=int, help="max images per accelerator call (default: label/watch 64, live 4)")
+    p.add_argument("--batch", type=int, help="max images per accelerator call (default: label/watch 128, live 4)")
     p.add_argument("--batch-timeout-ms", type=float, help="wait at most this long to fill a batch (default 5)")
     p.add_argument("--workers", type=int, help="preprocess processes (default: one per core)")
     p.add_argument("--resize", choices=["full", "center-crop"],
