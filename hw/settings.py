@@ -12,7 +12,7 @@ class CpuSettings:
     """The onnxruntime ImageNet model."""
 
     model: str = ""  # path of the built .onnx; empty = the cache (hw.paths.default_model_path())
-    threads: int = 0  # intra-op threads; 0 = onnxruntime's default (all cores)
+    threads: int = 0  # intra-op threads; 0 = one per core (they never spin: see hw.cpu)
 
 
 @dataclass(frozen=True)
