@@ -22,11 +22,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import latency, scaling, throughput, transport
-from bench.inputs import LIVE, LIVE_QUICK, ensure_clip, make_inputs
+from bench import encoding, latency, scaling, startup, throughput, transport
+from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
+from stages.config import OutputSettings
 
-MODULES = ("throughput", "latency", "transport", "scaling")
+MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -58,11 +59,14 @@ def meta(args: argparse.Namespace, repeat: int) -> dict[str, Any]:
 def run_all(args: argparse.Namespace, workdir: Path) -> Results:
     repeat = args.repeat or (1 if args.quick else 2)
     results = Results(meta(args, repeat), [], [], [], [])
-    clips = make_inputs(args.quick, args.inputs) if {"throughput", "scaling"} & set(args.only) else {}
+    clips = make_inputs(args.quick, args.inputs) if {"throughput", "scaling", "encoding"} & set(args.only) else {}
     if "transport" in args.only:  # first: the others leave page cache and processes behind
         results.transport = transport.run(args.quick)
     if "throughput" in args.only:
         results.throughput = throughput.run(clips, workdir, args.quick, repeat)
+    if "encoding" in args.only:
+        name, clip = next(iter(clips.items()))
+        results.encoding = encoding.run(name, clip, OutputSettings().video_preset, args.quick)
     if "latency" in args.only:
         spec = LIVE_QUICK if args.quick else LIVE
         results.latency = latency.run(ensure_clip(spec, args.inputs), spec.frames, float(spec.fps), workdir)
@@ -70,6 +74,9 @@ def run_all(args: argparse.Namespace, workdir: Path) -> Results:
         name, clip = next(iter(clips.items())) if args.quick else ("640x360", clips["640x360"])
         results.meta["scaling clip"] = name
         results.scaling = scaling.run(clip, workdir, args.quick, repeat)
+    if "startup" in args.only:
+        small = QUICK[0]
+        results.startup = startup.run(ensure_clip(small, args.inputs), small.frames, workdir, args.quick)
     return results
 
 

@@ -6,7 +6,9 @@
   on the sim card that is start() + wait() per frame;
 * bare onnxruntime: hw.cpu.CpuModel.classify over already-decoded tensors, in batches.
 
-Each returns a Baseline (frames, seconds, fps); timing covers opening the clip as well.
+Each returns a Baseline (frames, seconds, fps, and the CPU seconds of this process meanwhile,
+every thread: what the cpu backend's CPU bound is computed from); timing covers opening the clip
+as well. `preprocess_cpu_ms`: the resize alone, per frame.
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ class Baseline:
     name: str
     frames: int
     seconds: float
+    cpu_s: float = 0.0
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU per frame (ms)."""
+        return 1e3 * self.cpu_s / self.frames if self.frames else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "fps": self.fps}
@@ -46,7 +54,7 @@ def best_of(runs: list[Baseline]) -> Baseline:
 
 
 def decode_ceiling(path: Path) -> Baseline:
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     cap = cv2.VideoCapture(str(path))
     n = 0
     while True:
@@ -55,7 +63,7 @@ def decode_ceiling(path: Path) -> Baseline:
             break
         n += 1
     cap.release()
-    return Baseline("decode ceiling", n, time.perf_counter() - t0)
+    return Baseline("decode ceiling", n, time.perf_counter() - t0, time.process_time() - c0)
 
 
 def naive_sim_loop(path: Path) -> Baseline:
@@ -95,13 +103,32 @@ def decoded_tensors(path: Path, limit: int) -> np.ndarray:
     return np.stack(out) if out else np.empty((0, *INPUT_SHAPE), INPUT_DTYPE)
 
 
+def preprocess_cpu_ms(path: Path, limit: int) -> float:
+    """The resize of preprocess alone: CPU ms per frame over the first `limit` frames."""
+    cap = cv2.VideoCapture(str(path))
+    out = np.empty((*SIZE[::-1], 3), np.uint8)
+    cpu, n = 0.0, 0
+    while n < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        c0 = time.process_time()
+        preprocess_frame(frame, out)
+        cpu += time.process_time() - c0
+        n += 1
+    cap.release()
+    return 1e3 * cpu / max(n, 1)
+
+
 def bare_onnx_loop(tensors: np.ndarray, batch: int) -> Baseline:
-    """CpuModel.classify over `tensors` in batches of `batch`, after one warm-up batch."""
+    """CpuModel.classify over `tensors` in batches of `batch`, after one warm-up batch (the
+    session options of the cpu backend: a thread per core, no spinning)."""
     from hw.cpu import CpuModel
 
     model = CpuModel()
     model.classify(tensors[:batch])  # warm-up: onnxruntime allocates on the first run
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for i in range(0, len(tensors), batch):
         model.classify(tensors[i : i + batch])
-    return Baseline(f"bare onnxruntime (batch {batch})", len(tensors), time.perf_counter() - t0)
+    return Baseline(f"bare onnxruntime (batch {batch})", len(tensors), time.perf_counter() - t0,
+                    time.process_time() - c0)

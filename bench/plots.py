@@ -48,7 +48,7 @@ def plot_latency(results: Results, path: Path) -> Path:
     for i, (q, attr) in enumerate((("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))):
         xs = [k + (i - 1) * width for k in range(len(results.latency))]
         ax.bar(xs, [getattr(r, attr) for r in results.latency], width, label=q)
-    ax.axhline(15, color="tab:red", linestyle="--", label="15 ms target (normal load)")
+    ax.axhline(10, color="tab:red", linestyle="--", label="10 ms target (normal load)")
     ax.set_xticks(range(len(results.latency)), [r.name for r in results.latency], fontsize=8)
     return _save_log_bars(fig, ax, "end-to-end latency, ms", path)
 

@@ -2,8 +2,9 @@
 
 Rows per input: decode ceiling, naive loop (sim, batch 1), vidpipe on sim at batch 1 / 8 / 32
 (JSONL only), batch 32 with the annotated H.264 video, batch 256 (the card's asymptotic rate is
-2000 fps; 1958 fps needs batch >= 140 on the sim timing model), vidpipe on cpu and the bare
-onnxruntime loop on the same, already decoded, tensors.
+2000 fps; 1958 fps needs batch >= 140 on the sim timing model), the defaults of `vidpipe label
+--backend sim` (batch chosen by the job) with and without the annotated video, vidpipe on cpu
+(batch 8 and the default) and the bare onnxruntime loop on the same, already decoded, tensors.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.baselines import Baseline, bare_onnx_loop, best_of, decode_ceiling, decoded_tensors, naive_sim_loop
+from bench.baselines import (
+    Baseline,
+    bare_onnx_loop,
+    best_of,
+    decode_ceiling,
+    decoded_tensors,
+    naive_sim_loop,
+    preprocess_cpu_ms,
+)
 from bench.runner import VidpipeRun, repeat_vidpipe
 from hw.paths import default_model_path
 from hw.settings import BackendSettings
 from hw.sim import SimBackend
+from stages.config import FILE_BATCH
 
 CPU_BATCH = 8
 ONNX_FRAMES = 384  # tensors for the bare onnxruntime loop (decoded once, held in memory)
@@ -28,6 +38,7 @@ class Config:
     job: dict[str, Any]
     sim_batch: int = 0  # the sim card's batch size (for its modeled maximum), 0: not on sim
     repeat: bool = True  # repeated (best kept); the slow, informative runs run once
+    default: bool = False  # the job's own defaults (batch chosen by the job)
 
 
 def sim_max_fps(batch: int) -> float:
@@ -42,11 +53,17 @@ def configs(quick: bool) -> list[Config]:
                "runtime": {"start_method": "fork" if fork else "spawn"}}
         return Config(label, job, batch, repeat=batch >= 8 and not video and not fork)
 
+    def default(name: str, video: bool) -> Config:
+        label = f"vidpipe {name} default b{FILE_BATCH}" + (" +H.264" if video else "")
+        job = {"backend": {"name": name, "max_batch": 0}, "output": {"video": video}}
+        return Config(label, job, FILE_BATCH if name == "sim" else 0, repeat=name == "sim", default=True)
+
     cpu = Config(f"vidpipe cpu b{CPU_BATCH}", {"backend": {"name": "cpu", "max_batch": CPU_BATCH}}, repeat=False)
     if quick:
-        return [sim(8), sim(32, video=True), cpu]
+        return [sim(8), default("sim", False), default("sim", True), cpu]
     # fork: the same run with the stage processes forked instead of spawned (start-up cost)
-    return [sim(1), sim(8), sim(32), sim(32, fork=True), sim(32, video=True), sim(256), cpu]
+    return [sim(1), sim(8), sim(32), sim(32, fork=True), sim(32, video=True), sim(256), default("sim", False),
+            default("sim", True), cpu, default("cpu", False)]
 
 
 @dataclass
@@ -56,6 +73,7 @@ class InputResult:
     naive: Baseline
     runs: list[tuple[Config, VidpipeRun]] = field(default_factory=list)
     onnx: Baseline | None = None
+    preprocess_cpu_ms: float = 0.0  # the resize alone, per frame (bare)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +81,7 @@ class InputResult:
             "ceiling": self.ceiling.to_json(),
             "naive": self.naive.to_json(),
             "onnx": self.onnx.to_json() if self.onnx else None,
+            "preprocess_cpu_ms": self.preprocess_cpu_ms,
             "runs": [{"label": c.label, "sim_batch": c.sim_batch,
                       "sim_max_fps": sim_max_fps(c.sim_batch) if c.sim_batch else None, **r.to_json()}
                      for c, r in self.runs],
@@ -90,6 +109,7 @@ def run_input(name: str, clip: Path, workdir: Path, quick: bool, repeat: int) ->
     if have_cpu_model():
         tensors = decoded_tensors(clip, 64 if quick else ONNX_FRAMES)
         result.onnx = bare_onnx_loop(tensors, CPU_BATCH)
+    result.preprocess_cpu_ms = preprocess_cpu_ms(clip, 64 if quick else ONNX_FRAMES)
     return result
 
 
