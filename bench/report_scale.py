@@ -73,7 +73,7 @@ def annotated_table(res: InputResult, enc: EncodingResult | None) -> str:
              f"{OutputSettings().video_preset} in an encoder process)",
              f"vidpipe: {run.steady_fps:,.0f} fps steady, CPU ms/frame "
              + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()) + f" = {total:.3f}: {busy:.2f} cores busy"]
-    if enc is not None:
+    if enc is not None and enc.input == res.input:
         lines.append(f"naive annotated loop: {enc.naive.fps:,.0f} fps: vidpipe / naive = "
                      f"{run.steady_fps / enc.naive.fps:.2f}x")
     here, big = projections(run)
@@ -85,9 +85,9 @@ def annotated_table(res: InputResult, enc: EncodingResult | None) -> str:
 def cpu_bound(res: InputResult) -> tuple[float, VidpipeRun] | None:
     """(cores / bare decode + preprocess + onnxruntime CPU per frame, the default cpu run)."""
     run = next((r for c, r in res.runs if c.default and c.job["backend"]["name"] == "cpu"), None)
-    if run is None or res.onnx is None:
+    if run is None or res.onnx_default is None:
         return None
-    per_frame = res.ceiling.cpu_ms + res.preprocess_cpu_ms + res.onnx.cpu_ms
+    per_frame = res.ceiling.cpu_ms + res.preprocess_cpu_ms + res.onnx_default.cpu_ms
     return (os.cpu_count() or 1) * 1e3 / per_frame, run
 
 
@@ -97,8 +97,9 @@ def cpu_bound_table(res: InputResult) -> str:
         return ""
     bound, run = found
     ms = per_group_ms(run)
+    onnx = res.onnx_default.cpu_ms if res.onnx_default else 0.0
     return (f"cpu backend, {res.input}: CPU bound = cores / (bare decode {res.ceiling.cpu_ms:.3f} + resize "
-            f"{res.preprocess_cpu_ms:.3f} + onnxruntime {res.onnx.cpu_ms if res.onnx else 0:.3f} ms CPU/frame) = "
+            f"{res.preprocess_cpu_ms:.3f} + onnxruntime at batch {FILE_BATCH} {onnx:.3f} ms CPU/frame) = "
             f"{bound:,.0f} fps; vidpipe cpu default: {run.steady_fps:,.0f} fps = {run.steady_fps / bound:.2f} of it "
             f"(in the pipeline: decode {ms['decode']:.3f}, preprocess {ms['preprocess']:.3f}, infer {ms['infer']:.3f} "
             "ms CPU/frame)")

@@ -27,8 +27,9 @@ class ScalingRun:
         return {"axis": self.axis, "value": self.value, **self.run.to_json()}
 
 
-def stream_links(clip: Path, count: int, workdir: Path) -> list[Path]:
-    folder = workdir / "streams"
+def stream_links(clip: Path, count: int, workdir: Path, name: str = "streams") -> list[Path]:
+    """`count` links to `clip` in workdir/name (a folder per clip: links already there are kept)."""
+    folder = workdir / name
     folder.mkdir(exist_ok=True)
     links = []
     for i in range(count):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
+from pipeline.testing import ListChannel, run_inline
 from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
 from stages.events import OutputSummary, Progress, SourceProblem, StreamDone
 from stages.sink import SinkParams, SinkStage
@@ -118,6 +118,49 @@ def test_an_output_that_cannot_be_written_fails_its_stream_only() -> None:
         assert done["full"].error == problems[0].message and done["full"].frames == 2
         assert done["fine"].error == "" and done["fine"].frames == 5
         assert ring.free_count() == 16  # the failed stream's frames are released all the same
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+class LaneOutputs(ListOutputs):
+    """Hands every frame down its lane (as the label outputs do with an encoder process)."""
+
+    def __init__(self, written: list[tuple[str, int, int]], lane: Any) -> None:
+        super().__init__(written)
+        self.lane = lane
+
+    def write(self, result: Result, frame: np.ndarray, t_sink: float) -> bool:
+        super().write(result, frame, t_sink)
+        self.lane.send(result.frame)
+        return True  # the slot went with it
+
+
+class LaneFactory(ListOutputsFactory):
+    def __call__(self, start: StreamStart, labels: LabelInfo, lane: Any = None) -> ListOutputs:
+        assert lane is not None
+        return LaneOutputs(self.written, lane)
+
+
+def test_streams_get_the_least_busy_lane_and_their_done_goes_down_it() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 8, 3, "frames")
+    lanes = (ListChannel("encode-in-0"), ListChannel("encode-in-1"))
+    try:
+        items: list[Any] = [LabelInfo("sim", ("x",) * 1000, False)]
+        for name in ("a", "b"):
+            items.append(StreamStart(name, f"{name}.mp4", 1, 1, 25.0, 2, False))
+            for seq in (1, 0):
+                slot = ring.acquire(0)
+                assert slot is not None
+                items.append(Result(FrameRef(name, seq, slot, 1, 1, 0.0, 0.0), (0,) * 5, None, 0, 0, 0))
+        items += [StreamEnd("a", 2), StreamEnd("b", 2)]
+        got = run_inline(SinkStage, SinkParams(ring, LaneFactory(), lanes=lanes), items)
+        sent = [[x for batch in lane.sent for x in batch] for lane in lanes]
+        for name, lane_items in zip("ab", sent, strict=True):  # one stream per lane, in order, then its done
+            assert [x.seq for x in lane_items[:-1]] == [0, 1] and {x.stream for x in lane_items[:-1]} == {name}
+            assert isinstance(lane_items[-1], StreamDone) and lane_items[-1].stream == name
+        assert not [e for e in got.events if isinstance(e, StreamDone)]  # reported at the lane's end
+        assert ring.free_count() == 4  # the handed-on slots are the lane's to release
     finally:
         ring.close()
         ring.unlink()
