@@ -14,6 +14,7 @@ as well. `preprocess_cpu_ms`: the resize alone, per frame.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,16 +91,22 @@ def naive_sim_loop(path: Path) -> Baseline:
     return Baseline("naive loop (sim, batch 1)", n, time.perf_counter() - t0)
 
 
+def frames(path: Path, limit: int) -> Iterator[np.ndarray]:
+    """The first `limit` decoded BGR frames of the clip, one at a time."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        for _ in range(limit):
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
 def decoded_tensors(path: Path, limit: int) -> np.ndarray:
     """The first `limit` frames of the clip as the accelerator's int8 tensors (preprocessed)."""
-    cap = cv2.VideoCapture(str(path))
-    out: list[np.ndarray] = []
-    while len(out) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(preprocess_frame(frame).view(INPUT_DTYPE))
-    cap.release()
+    out = [preprocess_frame(frame).view(INPUT_DTYPE) for frame in frames(path, limit)]
     return np.stack(out) if out else np.empty((0, *INPUT_SHAPE), INPUT_DTYPE)
 
 

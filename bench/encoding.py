@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.baselines import frames as decoded_frames
 from stages.outputs.overlay import draw_labels
 from stages.outputs.writers import H264Writer
 
@@ -54,43 +55,16 @@ class EncodeRow:
 
 
 @dataclass(frozen=True)
-class NaiveAnnotated:
-    preset: str
-    frames: int
-    wall_s: float
-    cpu_s: float
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "fps": self.fps, "cpu_ms_per_frame": 1e3 * self.cpu_s / max(self.frames, 1)}
-
-
-@dataclass(frozen=True)
 class EncodingResult:
     input: str
     rows: list[EncodeRow]
-    naive: NaiveAnnotated
+    naive: EncodeRow  # the naive annotated loop (threads 0, bytes not kept)
     draw_ms: float  # draw_labels per frame
     convert_ms: float  # BGR -> I420 per frame
 
     def to_json(self) -> dict[str, Any]:
         return {"input": self.input, "rows": [r.to_json() for r in self.rows], "naive": self.naive.to_json(),
                 "draw_ms": self.draw_ms, "convert_ms": self.convert_ms}
-
-
-def decoded(clip: Path, limit: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(clip))
-    frames: list[np.ndarray] = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def encode_row(frames: list[np.ndarray], preset: str, threads: int, folder: Path) -> EncodeRow:
@@ -106,7 +80,7 @@ def encode_row(frames: list[np.ndarray], preset: str, threads: int, folder: Path
     return EncodeRow(preset, threads, len(frames), wall, cpu, size)
 
 
-def naive_annotated_loop(clip: Path, preset: str, folder: Path, limit: int) -> NaiveAnnotated:
+def naive_annotated_loop(clip: Path, preset: str, folder: Path, limit: int) -> EncodeRow:
     """decode -> draw -> encode, one frame at a time, one process (x264's default threads)."""
     c0, t0 = time.process_time(), time.perf_counter()
     cap = cv2.VideoCapture(str(clip))
@@ -123,7 +97,7 @@ def naive_annotated_loop(clip: Path, preset: str, folder: Path, limit: int) -> N
     cap.release()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     (folder / "naive.mp4").unlink()
-    return NaiveAnnotated(preset, n, wall, cpu)
+    return EncodeRow(preset, 0, n, wall, cpu, 0)
 
 
 def per_frame_ms(frames: list[np.ndarray], fn: Any) -> float:
@@ -135,7 +109,7 @@ def per_frame_ms(frames: list[np.ndarray], fn: Any) -> float:
 
 def run(name: str, clip: Path, preset: str, quick: bool) -> EncodingResult:
     print(f"encoding {name}: presets x threads, naive annotated loop ...", flush=True)
-    frames = decoded(clip, 48 if quick else 300)
+    frames = list(decoded_frames(clip, 48 if quick else 300))
     with tempfile.TemporaryDirectory(prefix="vidpipe-enc-") as tmp:
         folder = Path(tmp)
         rows = [encode_row(frames, p, t, folder) for p in (PRESETS[:2] if quick else PRESETS) for t in THREADS]

@@ -10,39 +10,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.base import INPUT_SHAPE, TOP_K, BatchOutput
 from hw.settings import BackendSettings
 from pipeline.channels import STOP, Channel
 from pipeline.shm import SlotRing
 from pipeline.stage import StageContext
 from stages.descriptors import FrameRef, LabelInfo, Result, TensorRef
 from stages.infer import InferParams, InferStage
+from tests.stages.fake_cards import HostCard
 
 
-class FakeCard:
+class FakeCard(HostCard):
     """Records batch sizes; wait() runs a hook first (tensors arriving while the host waits)."""
 
-    name = "fake"
-    labels_meaningful = False
-
     def __init__(self, max_batch: int, on_wait: Callable[[int], None]) -> None:
-        self.max_batch, self.buffer_sets = max_batch, 2
+        super().__init__(max_batch)
         self.on_wait = on_wait
         self.started: list[int] = []
-        self.buffers = np.zeros((2, max_batch, *INPUT_SHAPE), INPUT_DTYPE)
         self.sizes: dict[int, int] = {}
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def class_names(self) -> list[str]:
-        return ["fake"] * 1000
-
-    def input_buffer(self, k: int) -> np.ndarray:
-        return self.buffers[k]
 
     def start(self, k: int, n: int) -> None:
         self.started.append(n)

@@ -4,48 +4,29 @@ reason, every tensor slot released."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.base import TOP_K, BatchOutput
 from hw.settings import BackendSettings
 from pipeline.shm import SlotRing
 from pipeline.testing import run_inline
 from stages.descriptors import FrameRef, Result, TensorRef
 from stages.infer import InferParams, InferStage
+from tests.stages.fake_cards import HostCard
 
 BUDGET_S = 0.2
 
 
-class InstantCard:
+class InstantCard(HostCard):
     """Finishes every batch at once; reports `compute_s` per image as its card time."""
 
-    name = "fake"
-    labels_meaningful = False
-    buffer_sets = 2
-
     def __init__(self, max_batch: int, per_image_s: float = 0.001) -> None:
-        self.max_batch = max_batch
+        super().__init__(max_batch)
         self.per_image_s = per_image_s
-        self.buffers = np.zeros((2, max_batch, *INPUT_SHAPE), INPUT_DTYPE)
         self.running: dict[int, int] = {}
         self.started: list[int] = []
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def class_names(self) -> list[str]:
-        return ["fake"] * 1000
-
-    def input_buffer(self, k: int) -> np.ndarray:
-        return self.buffers[k]
 
     def start(self, k: int, n: int) -> None:
         assert not self.running, "live: one batch in flight"
@@ -55,14 +36,6 @@ class InstantCard:
     def wait(self, k: int) -> BatchOutput:
         n = self.running.pop(k)
         return BatchOutput(np.zeros((n, TOP_K), np.uint32), None, 0.0, self.per_image_s * n, 0.0)
-
-
-@pytest.fixture
-def tensors() -> Iterator[SlotRing]:
-    ring = SlotRing(multiprocessing.get_context("spawn"), 16, int(np.prod(INPUT_SHAPE)), "tensors")
-    yield ring
-    ring.close()
-    ring.unlink()
 
 
 def run(tensors: SlotRing, card: InstantCard, ages_s: list[float]) -> list[Result]:

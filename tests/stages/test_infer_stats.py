@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import stages.infer
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
+from hw.base import TOP_K, BatchOutput
 from hw.settings import BackendSettings
 from pipeline.shm import SlotRing
 from pipeline.testing import ListChannel, run_inline
 from stages.descriptors import FrameRef, InferStats, Result, TensorRef
 from stages.infer import InferParams, InferStage
+from tests.stages.fake_cards import HostCard
 
 CARD_S = 0.02  # each batch takes this long on the card
 
 
-class SlowCard:
-    name, labels_meaningful, buffer_sets, max_batch = "slow", False, 2, 4
-
+class SlowCard(HostCard):
     def __init__(self) -> None:
-        self.buffers = np.zeros((2, 4, *INPUT_SHAPE), INPUT_DTYPE)
+        super().__init__(4)
         self.running: dict[int, tuple[int, float]] = {}  # buffer set -> (images, when its compute ends)
         self.free_at = 0.0  # one compute unit: a batch starts when the one before it is done
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def class_names(self) -> list[str]:
-        return ["x"] * 1000
-
-    def input_buffer(self, k: int) -> np.ndarray:
-        return self.buffers[k]
 
     def start(self, k: int, n: int) -> None:
         self.free_at = max(time.monotonic(), self.free_at) + CARD_S
@@ -51,14 +38,6 @@ class SlowCard:
 class InferOnSlowCard(InferStage):
     def make_backend(self) -> SlowCard:
         return SlowCard()
-
-
-@pytest.fixture
-def tensors() -> Iterator[SlotRing]:
-    ring = SlotRing(multiprocessing.get_context("spawn"), 16, int(np.prod(INPUT_SHAPE)), "tensors")
-    yield ring
-    ring.close()
-    ring.unlink()
 
 
 def refs(ring: SlotRing, n: int) -> list[TensorRef]:
