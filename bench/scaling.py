@@ -2,12 +2,14 @@
 (input files decoded at the same time, default workers).
 
 The card runs batches of SCALING_BATCH (its modeled maximum is then ~1977 fps), so that what
-limits these runs is the host, not the card. Streams are links to the same clip under distinct
-names (one output set each).
+limits these runs is the host, not the card. Streams are hard links to the same clip under
+distinct names (one output set each).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,14 +30,19 @@ class ScalingRun:
 
 
 def stream_links(clip: Path, count: int, workdir: Path, name: str = "streams") -> list[Path]:
-    """`count` links to `clip` in workdir/name (a folder per clip: links already there are kept)."""
+    """`count` hard links to `clip` (copies across file systems) in workdir/name (a folder per
+    clip: links already there are kept). Not symbolic links: vidpipe labels a file given twice
+    once, and a symbolic link is the file it points to."""
     folder = workdir / name
     folder.mkdir(exist_ok=True)
     links = []
     for i in range(count):
         link = folder / f"stream{i + 1}{clip.suffix}"
         if not link.exists():
-            link.symlink_to(clip.resolve())
+            try:
+                os.link(clip.resolve(), link)
+            except OSError:
+                shutil.copyfile(clip, link)
         links.append(link)
     return links
 
