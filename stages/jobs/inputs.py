@@ -77,7 +77,7 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
         entry = manifest.entry(key, name)
         entry.state, entry.error, entry.frames = "pending", "", 0
         entry.stat_input(Path(path))
-        _remove_parts(out, name)
+        remove_parts(out, name)
         plan.run.append(info)
     try:
         manifest.save()
@@ -136,8 +136,9 @@ def _foreign_file(out: Path, name: str, config: JobConfig, owned: set[str]) -> s
     return ""
 
 
-def _remove_parts(out: Path, name: str) -> None:
-    """Half-written outputs of this video from a run killed outright: never presented as output."""
+def remove_parts(out: Path, name: str) -> None:
+    """Half-written outputs of this video (a run killed outright, a sink that died): never left
+    to be taken for output."""
     for suffix in OUTPUT_SUFFIXES:
         part = out / f"{name}{suffix}{PART_SUFFIX}"
         if part.exists():

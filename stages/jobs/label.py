@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from pipeline.supervisor import ProcSpec
 from stages.config import JobConfig, with_job_defaults
 from stages.events import Progress, SourceProblem, StreamDone
 from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
-from stages.jobs.inputs import plan_inputs
+from stages.jobs.inputs import plan_inputs, remove_parts
 from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from stages.jobs.profile import print_profile
 from stages.jobs.progress import ProgressBars, print_table
@@ -169,9 +168,7 @@ class LabelJob:
     def _remove_partial_outputs(self) -> None:
         """A sink killed mid-write leaves NAME.*.part files: never leave a half-written output."""
         for info in self.infos:
-            for part in Path(self.config.output.dir).glob(f"{glob_escape(info.stream)}.*.part"):
-                log.warning("removing the unfinished %s", part)
-                part.unlink(missing_ok=True)
+            remove_parts(Path(self.config.output.dir), info.stream)
 
     def _write_summary(self) -> list[VideoSummary]:
         """summary.csv/.json, index.html and thumbnails from the manifest: every video of the folder,
