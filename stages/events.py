@@ -47,3 +47,4 @@ class StreamDone(Event):
     seconds: float  # first output made -> stream finished
     error: str = ""  # one line when the stream ended early or was cut short
     summary: OutputSummary = field(default_factory=OutputSummary)
+    host: str = ""  # where it was labeled, when not this host (a Ray worker's)

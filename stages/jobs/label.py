@@ -141,11 +141,10 @@ class LabelJob:
             return
         entry = self.manifest.videos[self.inputs[done.stream]]
         entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
-        entry.state = "done" if not done.error else "incomplete" if done.error.startswith("cut short") else "failed"
-        if done.error == "interrupted":
-            entry.state = "incomplete"
+        cut_short = done.error == "interrupted" or done.error.startswith("cut short")
+        entry.state = "done" if not done.error else "incomplete" if cut_short else "failed"
         try:
-            self.manifest.record_outputs(entry, output_names(entry.name, self.config.output))
+            self.manifest.record_outputs(entry, output_names(entry.name, self.config.output), done.host)
             self.manifest.save()
         except OSError as exc:  # a full disk: the video's outputs failed too, and say so
             log.error("%s: cannot record %s in the job manifest (%s): --resume will label it again",

@@ -149,10 +149,11 @@ class Manifest:
             entry = self.videos[path] = VideoEntry(name)
         return entry
 
-    def record_outputs(self, entry: VideoEntry, names: list[str]) -> None:
-        """Checksums of the outputs that exist (the others were not produced)."""
+    def record_outputs(self, entry: VideoEntry, names: list[str], host: str = "") -> None:
+        """Checksums of the outputs that exist (the others were not produced), and the host that
+        made them ("" = this one)."""
         entry.outputs = {n: checksum(self.folder / n) for n in names if (self.folder / n).is_file()}
-        entry.host = socket.gethostname()
+        entry.host = host or socket.gethostname()
 
     def save(self) -> None:
         data = {

@@ -120,8 +120,9 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
-                result = _result(ray, ref, pending.pop(ref))
-                _record(job, result)
+                video = pending.pop(ref)
+                result = _result(ray, ref, video)
+                _record(job, video, result)
                 progress.done(result)
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling %d videos (their outputs are not published)", len(pending))
@@ -141,18 +142,12 @@ def _result(ray: Any, ref: Any, video: VideoInfo) -> VideoResult:
         return VideoResult(video.stream, "?", error=f"{video.path}: failed on the cluster: {one_line(exc)}")
 
 
-def _record(job: LabelJob, result: VideoResult) -> None:
-    """As a local job does on StreamDone: the manifest, the failures, the host that did it."""
-    video = next(v for v in job.infos if v.stream == result.stream)
+def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:
+    """As a local job does on StreamDone: the failures, and the manifest with the host that did it."""
     if result.error:
         job.report.fail(video.path, result.error)
-    done = StreamDone(result.stream, video.path, result.frames, 0, result.seconds, result.error,
-                      OutputSummary(result.top))
-    job.on_event(done)
-    if job.manifest is not None and result.stream in job.inputs:
-        entry = job.manifest.videos[job.inputs[result.stream]]
-        entry.host = result.host
-        job.manifest.save()
+    job.on_event(StreamDone(result.stream, video.path, result.frames, 0, result.seconds, result.error,
+                            OutputSummary(result.top), result.host))
 
 
 class _Progress:
