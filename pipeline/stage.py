@@ -159,8 +159,7 @@ class Stage(Generic[P]):
     def acquire(self, ring: SlotRing) -> int:
         """A free slot of `ring`; if none is free, flush first: held items must not keep the rest
         of the graph from freeing slots (acquire-or-flush). Blocks until a slot or abort."""
-        if self.aborted():  # a flowing graph never times out in a wait: look here too
-            raise Aborted(f"{self.ctx.name}: aborted")
+        self._check_aborted()
         slot = ring.acquire(timeout=0)
         if slot is None:
             self.flush()
@@ -169,6 +168,11 @@ class Stage(Generic[P]):
 
     def report(self, event: Event) -> None:
         self.ctx.report(event)
+
+    def _check_aborted(self) -> None:
+        """A flowing graph never times out in a wait, where aborts are noticed: look here too."""
+        if self.aborted():
+            raise Aborted(f"{self.ctx.name}: aborted")
 
     def abandon_queues(self) -> None:
         """On abort: exit without waiting to flush what was put (its reader may be gone)."""
@@ -200,8 +204,7 @@ class Stage(Generic[P]):
                 watchdog.beat()
                 self.on_idle()
                 continue
-            if self.aborted():  # a flowing graph never times out in a wait: look here too
-                raise Aborted(f"{self.ctx.name}: aborted")
+            self._check_aborted()
             stop = bool(items) and isinstance(items[-1], Stop)
             self.handle_batch(items[:-1] if stop else items)
             self.flush()

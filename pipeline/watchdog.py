@@ -7,8 +7,8 @@ neighbours keeps beating; one that is SIGSTOPped, deadlocked, or stuck in a nati
 returns (a hung driver) does not. The supervisor reads the counters once a second
 (`StallWatch.stuck`) and reports a process whose counter has not moved for `stall_timeout_s`.
 
-    supervisor: hb = Heartbeat.create(ctx) -> passed to the stage process in its StageContext
-    stage:      install(hb) once at start;  beat() from the wait loops (pipeline.channels, .shm)
+    supervisor: hb = new_counter(ctx) -> passed to the stage process in its StageContext
+    stage:      install(hb) once at start;  beat() from the waits (Channel.aborted, Stage.aborted)
 """
 
 from __future__ import annotations
