@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.errors import ConfigError, VidpipeError, one_line
-from pipeline.redact import mask_url
+from pipeline.redact import mask_url, printable
 from stages.events import OutputSummary, StreamDone
 from stages.jobs.base import NothingToDo
 from stages.jobs.label import LabelJob
@@ -139,7 +139,7 @@ def _result(ray: Any, ref: Any, video: VideoInfo) -> VideoResult:
         result: VideoResult = ray.get(ref)
         return result
     except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
-        return VideoResult(video.stream, "?", error=f"{video.path}: failed on the cluster: {one_line(exc)}")
+        return VideoResult(video.stream, "?", error=f"{printable(video.path)}: failed on the cluster: {one_line(exc)}")
 
 
 def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:
