@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.channels import Channel
+from pipeline.flags import SharedFlag
 from pipeline.shm import SlotRing
 
 SHAPES: dict[str, tuple[tuple[int, ...], Any]] = {
@@ -79,7 +80,7 @@ def measure(ctx: SpawnContext, payload: str, method: str, frames: int) -> Transp
     shape, dtype = SHAPES[payload]
     frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8).view(dtype)
     ring = SlotRing(ctx, 8, frame.nbytes, "transport") if method != METHODS[2] else None
-    abort = ctx.Event()
+    abort = SharedFlag(ctx)
     inbox: Any = Channel(ctx, "transport", 4, abort) if ring is not None else ctx.Queue(4)
     acks: Any = ctx.Queue()
     proc = ctx.Process(target=_consumer, args=(method, shape, dtype, inbox, acks, ring))

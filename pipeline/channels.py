@@ -21,10 +21,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from multiprocessing.synchronize import Event
 from typing import Any
 
 from pipeline.errors import VidpipeError
+from pipeline.flags import Flag
 from pipeline.watchdog import beat
 
 
@@ -45,7 +45,7 @@ class Batch(list[Any]):
 
 
 class Channel:
-    def __init__(self, ctx: BaseContext, name: str, maxsize: int, abort: Event, poll_s: float = 0.2) -> None:
+    def __init__(self, ctx: BaseContext, name: str, maxsize: int, abort: Flag, poll_s: float = 0.2) -> None:
         if maxsize < 1:
             raise ValueError(f"channel {name}: maxsize must be >= 1")
         self.name = name

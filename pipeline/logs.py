@@ -7,9 +7,14 @@ through a QueueHandler. Credentials in URLs are masked before a line is written.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import io
 import logging
 import logging.handlers
 import multiprocessing
+import signal
+import sys
 from typing import Any
 
 from multiprocessing_logging import MultiProcessingHandler
@@ -26,6 +31,12 @@ class _MaskCredentials(logging.Filter):
             record.args = None
         record.msg = mask_url(str(record.msg))
         return True
+
+
+def enable_stack_dumps() -> None:
+    """`kill -USR1 PID` prints every thread's stack to stderr: where a hung job or stage waits."""
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # no stderr fd
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__ or sys.stderr, all_threads=True)
 
 
 def setup_main_logging(level: int = logging.INFO) -> Any:
@@ -62,4 +73,8 @@ def shutdown_main_logging() -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-        handler.close()  # MultiProcessingHandler.close waits for the queue to empty
+        handler.close()  # MultiProcessingHandler.close waits (up to 5 s) for the queue to empty
+        if isinstance(handler, MultiProcessingHandler):
+            # what did not get through by now never will (a killed stage held the queue's lock):
+            # the interpreter's exit must not wait for it
+            handler.queue.cancel_join_thread()

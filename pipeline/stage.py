@@ -43,14 +43,14 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.synchronize import Event as MpEvent
 from typing import Any, Generic, TypeVar
 
 from pipeline import watchdog
 from pipeline.channels import Aborted, Channel, Stop
 from pipeline.errors import VidpipeError, one_line
 from pipeline.events import Event, StageFailure
-from pipeline.logs import setup_stage_logging
+from pipeline.flags import Flag
+from pipeline.logs import enable_stack_dumps, setup_stage_logging
 from pipeline.shm import SlotRing
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ class StageContext:
     """What every stage gets from the supervisor: its name, the graph's events and the event queue."""
 
     name: str
-    abort: MpEvent  # tear down now: return as soon as possible
-    stop_sources: MpEvent  # drain: sources end their streams, everything else finishes its work
+    abort: Flag  # tear down now: return as soon as possible
+    stop_sources: Flag  # drain: sources end their streams, everything else finishes its work
     events: Any  # multiprocessing Queue to the supervisor (unbounded, small messages)
     heartbeat: Any = None  # shared counter this process beats (pipeline.watchdog); None: not watched
 
@@ -223,6 +223,7 @@ def run_stage(ctx: StageContext, stage: Stage[Any], log_queue: Any, log_level: i
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     watchdog.install(ctx.heartbeat)
+    enable_stack_dumps()
     _name_process(ctx.name)
     setup_stage_logging(log_queue, log_level)
     parent = os.getppid()

@@ -38,6 +38,7 @@ from typing import Any
 from pipeline.channels import STOP, Channel
 from pipeline.errors import StageFailed
 from pipeline.events import Event, StageFailure
+from pipeline.flags import SharedFlag
 from pipeline.recovery import CrashLog, Reclaim, RestartPolicy, StageRestarted, reclaim_rings, repair_lock, repair_queue
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage, StageContext, run_stage, signals_blocked
@@ -87,7 +88,7 @@ class Supervisor:
         log_queue: Any = None,
         log_level: int = logging.INFO,
         drain_timeout_s: float = 30.0,
-        abort: Any = None,
+        abort: SharedFlag | None = None,
         stall_timeout_s: float = 0.0,
     ) -> None:
         self._ctx = ctx
@@ -100,8 +101,8 @@ class Supervisor:
         self._log_queue = log_queue
         self._log_level = log_level
         self._drain_timeout_s = drain_timeout_s
-        self.abort = abort if abort is not None else ctx.Event()  # shared with the channels
-        self.stop_sources = ctx.Event()
+        self.abort = abort if abort is not None else SharedFlag(ctx)  # shared with the channels
+        self.stop_sources = SharedFlag(ctx)
         self._events: Any = ctx.Queue()
         self._wake_r, self._wake_w = ctx.Pipe(duplex=False)
         self._failure: StageFailed | None = None
@@ -269,9 +270,14 @@ class Supervisor:
         if outbox is not None:
             repaired += repair_queue(outbox, reader=False, writer=True, probe_s=WRITE_PROBE_S)
         repaired += [f"{r.label} ring lock" for r in self._rings if repair_lock(r._lock, WRITE_PROBE_S)]
-        if repair_lock(self._events._wlock, WRITE_PROBE_S):
-            repaired.append("event queue writer lock")
-        return repaired
+        return repaired + self._repair_report_locks()
+
+    def _repair_report_locks(self) -> list[str]:
+        """Free the writer locks of the event and log queues if a dead process held them: the
+        supervisor's own log lines go through the log queue, and its exit waits for them."""
+        queues = [("event queue", self._events), ("log queue", self._log_queue)]
+        return [f"{what} writer lock" for what, q in queues
+                if q is not None and repair_lock(q._wlock, WRITE_PROBE_S)]
 
     def _next_timeout(self) -> float:
         due = [t for ts in self._tiers for t, _ in ts.restarting] + [r.due for r in self._reclaims]
@@ -343,11 +349,14 @@ class Supervisor:
         if procs:
             self.abort.set()
             self._join_all(procs, 3.0)
+            forced = [p for p in procs if p.is_alive()]
             for how in ("terminate", "kill"):
                 alive = [p for p in procs if p.is_alive()]
                 for p in alive:
                     getattr(p, how)()
                 self._join_all(alive, 2.0)
+            if forced and (repaired := self._repair_report_locks()):
+                log.warning("freed the %s a killed stage held", ", ".join(repaired))
             for ts in self._tiers:
                 ts.running.clear()
         for ts in self._tiers:

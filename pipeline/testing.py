@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pipeline.channels import STOP, Channel
 from pipeline.events import Event
+from pipeline.flags import SharedFlag
 from pipeline.stage import Stage, StageContext
 
 P = TypeVar("P")
@@ -110,7 +111,7 @@ def run_inline(
     inbox = None if batches is None else ListChannel("inbox", [*batches, [STOP]])
     outbox = ListChannel("outbox")
     mp = multiprocessing.get_context("spawn")
-    abort, stop = mp.Event(), mp.Event()
+    abort, stop = SharedFlag(mp), SharedFlag(mp)
     if stop_sources:
         stop.set()
     events = _EventList()

@@ -22,7 +22,7 @@ from typing import Any
 from hw.registry import cpu_model_needed
 from pipeline.config import replace_path
 from pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
-from pipeline.logs import setup_main_logging, shutdown_main_logging
+from pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
 from stages.config import JobConfig, SourceSettings, load_job, validate
 from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
 
@@ -199,6 +199,7 @@ def _name_and_loop(job: JobConfig, names: list[str], loop: bool) -> JobConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = log_level(args)
+    enable_stack_dumps()
     log_queue = setup_main_logging(max(logging.DEBUG, min(level, logging.CRITICAL)))
     try:
         return _dispatch(args, log_queue, level)

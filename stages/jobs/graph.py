@@ -20,6 +20,7 @@ import cv2
 from hw.base import INPUT_SHAPE
 from hw.registry import backend_device_count
 from pipeline.channels import Channel
+from pipeline.flags import SharedFlag
 from pipeline.recovery import LeasedSlotRing
 from pipeline.shm import SlotRing, reclaim_orphaned_segments
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
@@ -86,7 +87,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
     if reclaimed := reclaim_orphaned_segments():
         log.info("reclaimed %d shared-memory segments left by vidpipe jobs that no longer run", len(reclaimed))
-    abort = ctx.Event()
+    abort = SharedFlag(ctx)
     ring = LeasedSlotRing if shape.restart else SlotRing  # restarts reclaim the slots a dead stage held
     rings: list[SlotRing] = []
     try:  # until the supervisor owns the rings, an exception (a Ctrl-C at start-up) must unlink them

@@ -31,6 +31,7 @@ from hw.registry import backend_device_count
 from pipeline.channels import Channel
 from pipeline.errors import ConfigError
 from pipeline.events import Event
+from pipeline.flags import SharedFlag
 from pipeline.recovery import RestartPolicy, StageRestarted
 from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
@@ -59,7 +60,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,63}")  # names become file names i
 class _Stream:
     name: str
     source: SourceSettings
-    stop: Any  # multiprocessing Event: set to remove the stream
+    stop: SharedFlag  # set to remove the stream
     seq: Any  # multiprocessing RawValue: next frame number (kept across source restarts)
     origin: str  # "config" or "api"
     removing: bool = False
@@ -151,7 +152,7 @@ class LiveJob:
 
     # -- streams at run time (the supervisor's thread) ----------------------------------------
     def _new(self, name: str, source: SourceSettings, origin: str) -> _Stream:
-        return _Stream(name, source, self._mp.Event(), self._mp.RawValue("q", 0), origin)
+        return _Stream(name, source, SharedFlag(self._mp), self._mp.RawValue("q", 0), origin)
 
     def _spec(self, s: _Stream) -> ProcSpec:
         assert self._frames is not None and self._outbox is not None

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import SourceError
+from pipeline.flags import Flag
 from pipeline.redact import mask_url
 from pipeline.shm import SlotRing
 from pipeline.stage import Stage
@@ -45,7 +46,7 @@ class LiveSourceParams:
     frames: SlotRing
     max_width: int  # larger frames are scaled down to fit a frame slot
     max_height: int
-    stop: Any = None  # multiprocessing Event: end this stream (removed at run time); None: only stop_sources
+    stop: Flag | None = None  # end this stream (removed at run time); None: only stop_sources
     seq: Any = None  # multiprocessing RawValue("q"): the next frame number, kept across restarts
 
 

@@ -8,6 +8,7 @@ import queue
 import pytest
 
 from pipeline.channels import STOP, Channel, Stop
+from pipeline.flags import SharedFlag
 
 
 def _producer(ch: Channel, batches: int, size: int) -> None:
@@ -18,7 +19,7 @@ def _producer(ch: Channel, batches: int, size: int) -> None:
 
 def test_put_many_is_one_queue_item_handed_out_in_order() -> None:
     ctx = multiprocessing.get_context("spawn")
-    ch = Channel(ctx, "t", 4, ctx.Event())
+    ch = Channel(ctx, "t", 4, SharedFlag(ctx))
     try:
         ch.put_many([1, 2, 3])
         ch.put_many([])  # nothing
@@ -39,7 +40,7 @@ def test_put_many_is_one_queue_item_handed_out_in_order() -> None:
 
 def test_batches_cross_processes_in_order(start_method: str) -> None:
     ctx = multiprocessing.get_context(start_method)
-    ch = Channel(ctx, "t", 2, ctx.Event())  # smaller than the batches sent: back-pressure per batch
+    ch = Channel(ctx, "t", 2, SharedFlag(ctx))  # smaller than the batches sent: back-pressure per batch
     proc = ctx.Process(target=_producer, args=(ch, 50, 8))
     proc.start()
     try:
@@ -55,7 +56,7 @@ def test_batches_cross_processes_in_order(start_method: str) -> None:
 
 def test_stop_after_a_batch_is_seen_after_every_item_of_it() -> None:
     ctx = multiprocessing.get_context("spawn")
-    ch = Channel(ctx, "t", 4, ctx.Event())
+    ch = Channel(ctx, "t", 4, SharedFlag(ctx))
     try:
         ch.put_many(["a", "b"])
         ch.put(STOP)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline.channels import Channel
+from pipeline.flags import SharedFlag
 from pipeline.recovery import CrashLog, LeasedSlotRing, RestartPolicy, repair_lock, repair_queue
 
 
@@ -29,7 +30,7 @@ def test_the_start_limit_and_a_doubling_back_off() -> None:
 @pytest.mark.timeout(30)
 def test_a_queue_lock_left_held_by_a_killed_consumer_is_freed(start_method: str) -> None:
     ctx = multiprocessing.get_context(start_method)
-    channel = Channel(ctx, "q", 4, ctx.Event())
+    channel = Channel(ctx, "q", 4, SharedFlag(ctx))
     try:
         holder = ctx.Process(target=_hold_and_wait, args=(channel._q._rlock,))
         holder.start()

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.channels import Channel
 from pipeline.errors import StageFailed
+from pipeline.flags import SharedFlag
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from tests.pipeline import toy_stages
@@ -30,7 +31,7 @@ def run_toy(
     **worker_kw: Any,
 ) -> tuple[Supervisor, list[Any]]:
     ctx = multiprocessing.get_context(start_method)
-    abort = ctx.Event()
+    abort = SharedFlag(ctx)
     ring = SlotRing(ctx, 4, 8, "toy")  # fewer slots than items: back-pressure must work
     q1 = Channel(ctx, "q1", 3, abort)
     q2 = Channel(ctx, "q2", 3, abort)

@@ -13,6 +13,7 @@ import numpy as np
 from hw.base import INPUT_SHAPE, TOP_K, BatchOutput
 from hw.settings import BackendSettings
 from pipeline.channels import STOP, Channel
+from pipeline.flags import SharedFlag
 from pipeline.shm import SlotRing
 from pipeline.stage import StageContext
 from stages.descriptors import FrameRef, LabelInfo, Result, TensorRef
@@ -42,7 +43,7 @@ class FakeCard(HostCard):
 def test_arrivals_during_the_wait_join_the_next_batch() -> None:
     ctx = multiprocessing.get_context("spawn")
     tensors = SlotRing(ctx, 32, int(np.prod(INPUT_SHAPE)), "tensors")
-    inbox, out = Channel(ctx, "in", 64, ctx.Event()), Channel(ctx, "out", 64, ctx.Event())
+    inbox, out = Channel(ctx, "in", 64, SharedFlag(ctx)), Channel(ctx, "out", 64, SharedFlag(ctx))
     seq = iter(range(1000))
 
     def send(n: int) -> None:
@@ -76,7 +77,7 @@ def test_arrivals_during_the_wait_join_the_next_batch() -> None:
                 return card
 
         stage = InferOnFakeCard(InferParams(settings, 0, tensors), inbox, out)
-        stage.run(StageContext("infer-0", ctx.Event(), ctx.Event(), queue.Queue()))
+        stage.run(StageContext("infer-0", SharedFlag(ctx), SharedFlag(ctx), queue.Queue()))
         assert card.started == [8, 8, 8]  # not [8, 8, 2, 6]
         assert isinstance(out.get(timeout=5), LabelInfo)  # first, before any result
         results = [out.get(timeout=5) for _ in range(24)]

@@ -15,7 +15,7 @@ import pytest
 
 from stages.jobs.cli import main
 from tests.media import write_video
-from tests.stages.jobs.test_label_job import _children, _wait_for, _wait_for_child
+from tests.processes import children, finish, state, wait_for, wait_for_child
 
 pytestmark = pytest.mark.timeout(180)
 VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]
@@ -44,7 +44,7 @@ def test_ctrl_c_during_start_up_is_exit_130_without_a_traceback(
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     time.sleep(delay_s)  # the moment of the Ctrl-C is what this test varies
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends it: to the whole process group
-    _, err = proc.communicate(timeout=60)
+    err = finish(proc, 60)
     # 130, or death by SIGINT, which a shell also reports as 130 (rarely seen, when the signal
     # lands while the interpreter itself shuts down)
     assert proc.returncode in (130, -signal.SIGINT), err
@@ -59,24 +59,17 @@ def test_children_exit_by_themselves_when_the_main_process_is_killed(long_video:
            "--no-progress"]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_child(proc.pid, "sink")
-        children = _children(proc.pid)
-        assert len(children) >= 4
+        wait_for_child(proc.pid, "sink")
+        kids = children(proc.pid)
+        assert len(kids) >= 4
         proc.kill()  # the main process only
         proc.wait(10)
         deadline = time.monotonic() + 5.0
-        while any(Path(f"/proc/{c}").exists() and "Z" not in _state(c) for c in children):
-            assert time.monotonic() < deadline, f"children still running 5 s after the main process died: {children}"
+        while any(Path(f"/proc/{c}").exists() and state(c) not in ("Z", "gone") for c in kids):
+            assert time.monotonic() < deadline, f"children still running 5 s after the main process died: {kids}"
             time.sleep(0.1)
     finally:
         proc.kill()
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return "Z"
 
 
 @pytest.mark.slow
@@ -87,15 +80,15 @@ def test_a_stopped_stage_is_named_as_stuck_and_the_file_job_fails_cleanly(long_v
            "--workers", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     try:
-        victim = _wait_for_child(proc.pid, "preprocess")
-        _wait_for(lambda: (out / "long.jsonl.part").exists())
+        victim = wait_for_child(proc.pid, "preprocess")
+        wait_for(lambda: (out / "long.jsonl.part").exists())
         os.kill(victim, signal.SIGSTOP)
-        _, err = proc.communicate(timeout=60)
+        err = finish(proc, 60)
     finally:
         proc.kill()
     assert proc.returncode == 1, err
     assert "stage preprocess-0 is stuck: no sign of life for" in err and "Traceback" not in err
-    assert not _children(proc.pid) and not Path(f"/proc/{victim}").exists()
+    assert not children(proc.pid) and not Path(f"/proc/{victim}").exists()
     assert not list(Path("/dev/shm").glob(f"vidpipe_{proc.pid}_*"))
 
 

@@ -6,8 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -18,6 +16,7 @@ from skimage import data
 
 from stages.jobs.cli import main
 from tests.media import mjpeg_avi_claiming, random_bytes, truncate, write_video
+from tests.processes import children, finish, wait_for, wait_for_child
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -121,16 +120,16 @@ def test_kill_9_of_a_stage_stops_the_job_cleanly(victim_name: str, tmp_path: Pat
     cmd = ["label", str(long), "--out", str(out), "--config", str(slow), "--no-progress", "--workers", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "stages.jobs.cli", *cmd], stderr=subprocess.PIPE, text=True)
     try:
-        victim = _wait_for_child(proc.pid, victim_name)
+        victim = wait_for_child(proc.pid, victim_name)
         part = out / "long.jsonl.part"
-        _wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)  # labeling is under way
+        wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)  # labeling is under way
         subprocess.run(["kill", "-9", str(victim)], check=True)
-        _, err = proc.communicate(timeout=60)
+        err = finish(proc, 60)
     finally:
         proc.kill()
     assert proc.returncode == 1
     assert victim_name in err and "killed by signal 9" in err and "Traceback" not in err
-    assert not _children(proc.pid)
+    assert not children(proc.pid)
     assert not list(Path("/dev/shm").glob(f"vidpipe_{proc.pid}_*"))
     assert not list(out.glob("*.part"))  # no half-written output file
     if victim_name == "preprocess":  # the sink survived: what it wrote so far is closed and playable
@@ -162,9 +161,9 @@ def test_ctrl_c_drains_and_finalizes_every_output(tmp_path: Path) -> None:
     )
     try:
         part = out / "long.jsonl.part"
-        _wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)
+        wait_for(lambda: part.exists() and part.read_text().count("\n") >= 10)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = finish(proc, 30)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
@@ -176,34 +175,6 @@ def test_ctrl_c_drains_and_finalizes_every_output(tmp_path: Path) -> None:
         assert sum(1 for _ in container.decode(video=0)) == len(done)
     assert not list(out.glob("*.part"))
     assert not list(Path("/dev/shm").glob(f"vidpipe_{proc.pid}_*"))
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def _wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.05)  # watching another process from outside: nothing to block on
-
-
-def _wait_for_child(pid: int, name: str) -> int:
-    found: list[int] = []
-
-    def look() -> bool:
-        for child in _children(pid):
-            comm = Path(f"/proc/{child}/comm")
-            if comm.exists() and name in comm.read_text():
-                found.append(child)
-                return True
-        return False
-
-    _wait_for(look)
-    return found[0]
 
 
 def test_dots_in_names_do_not_clash(tmp_path: Path, no_leaks: None) -> None:

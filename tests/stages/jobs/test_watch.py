@@ -13,7 +13,7 @@ import pytest
 
 from stages.jobs.manifest import MANIFEST_NAME
 from tests.media import write_video
-from tests.stages.jobs.test_label_job import _wait_for, _wait_for_child
+from tests.processes import finish, wait_for, wait_for_child
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -45,7 +45,7 @@ def lines(path: Path) -> int:
 def stop(proc: subprocess.Popen[str], code: int = 0) -> str:
     """Ctrl-C: how a watch ends; exit 0, or 1 when some file failed."""
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = finish(proc, 60)
     assert proc.returncode == code, err
     return err
 
@@ -56,20 +56,20 @@ def test_files_are_labeled_once_they_stop_growing_and_join_the_running_graph(tmp
     first = write_video(tmp_path / "first.mkv", frames=40, width=160, height=120).read_bytes()
     proc = start_watch(folder, out, tmp_path)
     try:
-        sink = _wait_for_child(proc.pid, "sink")
+        sink = wait_for_child(proc.pid, "sink")
         with (folder / "a.mkv").open("wb") as f:  # a copy in progress: half, a pause, the rest
             f.write(first[: len(first) // 2])
             f.flush()
             time.sleep(0.5)  # shorter than settle_s: the half file must not be taken
             f.write(first[len(first) // 2 :])
-        _wait_for(lambda: "a.mkv" in done(out), timeout=30)
+        wait_for(lambda: "a.mkv" in done(out), timeout=30)
         assert lines(out / "a.jsonl") == 40
         write_video(folder / "b.mp4", frames=25, width=320, height=240)
-        _wait_for(lambda: "b.mp4" in done(out), timeout=30)
+        wait_for(lambda: "b.mp4" in done(out), timeout=30)
         assert lines(out / "b.jsonl") == 25
-        assert _wait_for_child(proc.pid, "sink") == sink  # the same graph: no restart per file
+        assert wait_for_child(proc.pid, "sink") == sink  # the same graph: no restart per file
         write_video(folder / "huge.mp4", frames=2, width=800, height=600)  # larger than the slots
-        _wait_for(lambda: state(out, "huge.mp4") == "failed", timeout=30)
+        wait_for(lambda: state(out, "huge.mp4") == "failed", timeout=30)
     finally:
         err = stop(proc, code=1) if proc.poll() is None else ""
     assert "huge.mp4: 800x600 frames are larger than watch.max_width x watch.max_height (640x480)" in err
@@ -83,15 +83,15 @@ def test_a_restart_keeps_what_was_done_and_labels_a_changed_file_again(tmp_path:
     write_video(folder / "b.mp4", frames=30, width=160, height=120)
     proc = start_watch(folder, out, tmp_path)
     try:
-        _wait_for(lambda: {"a.mp4", "b.mp4"} <= done(out).keys(), timeout=30)
+        wait_for(lambda: {"a.mp4", "b.mp4"} <= done(out).keys(), timeout=30)
     finally:
         stop(proc)
     kept = (out / "a.jsonl").stat().st_mtime_ns
     write_video(folder / "b.mp4", frames=12, width=160, height=120)  # b changes while nobody watches
     proc = start_watch(folder, out, tmp_path)
     try:
-        _wait_for(lambda: lines(out / "b.jsonl") == 12, timeout=30)
-        _wait_for(lambda: done(out).get("b.mp4", {}).get("frames") == 12, timeout=10)
+        wait_for(lambda: lines(out / "b.jsonl") == 12, timeout=30)
+        wait_for(lambda: done(out).get("b.mp4", {}).get("frames") == 12, timeout=10)
     finally:
         err = stop(proc)
     assert (out / "a.jsonl").stat().st_mtime_ns == kept and "a: done in an earlier run, kept" in err
