@@ -111,6 +111,16 @@ def _segment_name(label: str) -> str:
     return f"vidpipe_{os.getpid()}_{label}_{os.urandom(3).hex()}"
 
 
+def shm_free_bytes(shm_dir: Path = Path("/dev/shm")) -> int | None:
+    """Free bytes of the filesystem that holds the segments (None: not there, e.g. macOS).
+    A segment larger than this is created without complaint and kills its first writer with SIGBUS."""
+    try:
+        st = os.statvfs(shm_dir)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 def reclaim_orphaned_segments(shm_dir: Path = Path("/dev/shm")) -> list[str]:
     """Unlink the segments of vidpipe processes that no longer exist (a job killed outright, with
     its resource tracker, leaves them behind). Names carry the creator's pid: a segment whose

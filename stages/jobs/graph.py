@@ -20,9 +20,11 @@ import cv2
 from hw.base import INPUT_SHAPE
 from hw.registry import backend_device_count
 from pipeline.channels import Channel
+from pipeline.config import replace_path
+from pipeline.errors import ConfigError
 from pipeline.flags import SharedFlag
 from pipeline.recovery import LeasedSlotRing
-from pipeline.shm import SlotRing, reclaim_orphaned_segments
+from pipeline.shm import SlotRing, reclaim_orphaned_segments, shm_free_bytes
 from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from stages.config import JobConfig, preprocess_workers
 from stages.infer import InferParams, InferStage
@@ -33,6 +35,8 @@ from stages.sink import LaneParams, SinkParams
 log = logging.getLogger(__name__)
 
 FRAME_RING_BUDGET = 768 * 1024 * 1024  # bytes of /dev/shm for frames unless frame_slots is set
+SHM_SHARE = 0.9  # of the free /dev/shm the rings may take; the rest is left to the machine
+TENSOR_BYTES = int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2])
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class GraphPlan:
     workers: int
     infer_procs: int
 
+    @property
+    def shm_bytes(self) -> int:
+        """/dev/shm the two rings take."""
+        return self.frame_slots * self.frame_bytes + self.tensor_slots * TENSOR_BYTES
+
 
 @dataclass(frozen=True)
 class GraphRun:
@@ -50,17 +59,45 @@ class GraphRun:
     interrupted: bool  # Ctrl-C / SIGTERM drained the graph
 
 
-def plan(config: JobConfig, max_frame_bytes: int) -> GraphPlan:
+def plan(config: JobConfig, max_frame_bytes: int, shm_budget: int | None = None) -> GraphPlan:
+    """Ring sizes for `config`; the frame ring shrinks (not below its floor) to fit `shm_budget`."""
     workers = preprocess_workers(config)
     cards = backend_device_count(config.backend)
     batch = config.backend.max_batch
+    tensors = batch * (config.backend.buffer_sets + 1) * cards + 2 * workers + 4
     # Enough frames in flight to keep every buffer set of every card busy plus the workers; the
     # ring bounds memory, the queues only bound descriptors.
     wanted = 2 * batch * config.backend.buffer_sets * cards + 2 * workers + 8
     floor = batch * cards + workers + 4
-    slots = config.runtime.frame_slots or max(floor, min(wanted, FRAME_RING_BUDGET // max_frame_bytes))
-    tensors = batch * (config.backend.buffer_sets + 1) * cards + 2 * workers + 4
+    budget = FRAME_RING_BUDGET if shm_budget is None else min(FRAME_RING_BUDGET, shm_budget - tensors * TENSOR_BYTES)
+    slots = config.runtime.frame_slots or max(floor, min(wanted, budget // max_frame_bytes))
     return GraphPlan(max_frame_bytes, slots, tensors, workers, cards)
+
+
+def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tuple[JobConfig, GraphPlan]:
+    """The plan, and `config` with backend.max_batch halved until the rings fit in `free` bytes of
+    /dev/shm: a container's default /dev/shm (64 MiB) then runs a smaller batch instead of dying
+    of SIGBUS when a page of an oversized ring is first touched. ConfigError if batch 1 does not fit."""
+    if free is None:
+        return config, plan(config, max_frame_bytes)
+    usable = int(free * SHM_SHARE)
+    graph = plan(config, max_frame_bytes, usable)
+    if graph.shm_bytes <= usable:
+        return config, graph
+    fitted = config
+    while fitted.backend.max_batch > 1 and graph.shm_bytes > usable:
+        fitted = replace_path(fitted, "backend.max_batch", fitted.backend.max_batch // 2)
+        graph = plan(fitted, max_frame_bytes, usable)
+    mib = 2**20
+    if graph.shm_bytes > usable:
+        raise ConfigError(
+            f"/dev/shm: {free // mib} MiB free, but even at batch 1 the frame rings need "
+            f"{graph.shm_bytes / SHM_SHARE / mib:.0f} MiB: free some, or enlarge it (docker run --shm-size=1g)",
+            key="runtime.frame_slots")
+    log.warning("/dev/shm: %d MiB free: backend.max_batch %d -> %d so that the frame rings fit "
+                "(enlarge it for full speed: docker run --shm-size=1g)",
+                free // mib, config.backend.max_batch, fitted.backend.max_batch)
+    return fitted, graph
 
 
 def run_job(job: Job, log_queue: Any, log_level: int) -> int:
@@ -81,8 +118,8 @@ def run_job(job: Job, log_queue: Any, log_level: int) -> int:
 
 def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> GraphRun:
     """Run `job`'s graph to completion under the supervisor."""
-    config = job.config
-    graph = plan(config, shape.max_frame_bytes)
+    config, graph = fit_to_shm(job.config, shape.max_frame_bytes, shm_free_bytes())
+    job.config = config
     ctx = multiprocessing.get_context(config.runtime.start_method)
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
     if reclaimed := reclaim_orphaned_segments():
@@ -92,7 +129,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     rings: list[SlotRing] = []
     try:  # until the supervisor owns the rings, an exception (a Ctrl-C at start-up) must unlink them
         rings.append(ring(ctx, graph.frame_slots, graph.frame_bytes, "frames"))
-        rings.append(ring(ctx, graph.tensor_slots, int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]), "tensors"))
+        rings.append(ring(ctx, graph.tensor_slots, TENSOR_BYTES, "tensors"))
         backend = config.backend
         channels = [
             Channel(ctx, "preprocess-in", shape.queue_size, abort),

@@ -1,0 +1,59 @@
+"""How much /dev/shm a graph takes, and what it does when there is less (a container's 64 MiB)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import replace_path
+from pipeline.errors import ConfigError
+from stages.config import JobConfig, with_job_defaults
+from stages.jobs.graph import SHM_SHARE, fit_to_shm, plan
+from tests.media import write_video
+
+MIB = 2**20
+FRAME = 640 * 360 * 3
+
+
+def test_plenty_of_shm_changes_nothing() -> None:
+    config = with_job_defaults(JobConfig())
+    fitted, graph = fit_to_shm(config, FRAME, 24 * 1024 * MIB)
+    assert fitted is config and graph == plan(config, FRAME)
+
+
+def test_little_shm_halves_the_batch_until_the_rings_fit() -> None:
+    config = with_job_defaults(JobConfig())  # batch 128: about 150 MiB at its floor
+    fitted, graph = fit_to_shm(config, FRAME, 64 * MIB)
+    assert fitted.backend.max_batch < config.backend.max_batch
+    assert graph.shm_bytes <= 64 * MIB * SHM_SHARE
+    twice = replace_path(fitted, "backend.max_batch", fitted.backend.max_batch * 2)
+    assert plan(twice, FRAME, int(64 * MIB * SHM_SHARE)).shm_bytes > 64 * MIB * SHM_SHARE  # the largest that fits
+
+
+def test_no_room_even_at_batch_one_is_one_line_naming_dev_shm() -> None:
+    with pytest.raises(ConfigError, match=r"^/dev/shm: 1 MiB free, but even at batch 1 the frame rings need \d+ MiB"):
+        fit_to_shm(with_job_defaults(JobConfig()), 3840 * 2160 * 3, 1 * MIB)
+
+
+@pytest.mark.parametrize(("size", "code", "line"), [
+    ("64m", 0, r"/dev/shm: 6\d MiB free: backend\.max_batch 128 -> (64|32|16)\b"),
+    ("2m", 2, r"/dev/shm: [12] MiB free, but even at batch 1 the frame rings need \d+ MiB"),
+])
+def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, size: str, code: int,
+                                                                line: str) -> None:
+    """/dev/shm replaced by a small tmpfs in a private mount namespace, as in a container."""
+    video = write_video(tmp_path / "a.mp4", frames=40, width=640, height=360)
+    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    script = f'mount -t tmpfs -o size={size} tmpfs /dev/shm || exit 99; exec "$@"'
+    vidpipe = [sys.executable, "-m", "stages.jobs.entry", "label", str(video), "--out", str(tmp_path / "out"),
+               "--backend", "sim", "--no-progress"]
+    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert re.search(line, proc.stderr) and "Traceback" not in proc.stderr
+    if code == 0:
+        assert len((tmp_path / "out" / "a.jsonl").read_text().splitlines()) == 40
