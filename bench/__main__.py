@@ -25,6 +25,7 @@ import numpy as np
 from bench import encoding, latency, scaling, startup, throughput, transport
 from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
+from pipeline.machine import usable_cores
 from stages.config import OutputSettings
 
 MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup")
@@ -46,7 +47,7 @@ def meta(args: argparse.Namespace, repeat: int) -> dict[str, Any]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cores": os.cpu_count(),
+        "cores": usable_cores(),
         "python": platform.python_version(),
         "opencv": cv2.__version__,
         "numpy": np.__version__,

@@ -4,7 +4,6 @@ CPU bound, start-up. Every figure comes from the same run (bench.__main__)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from bench.encoding import EncodeRow, EncodingResult
@@ -12,6 +11,7 @@ from bench.projection import Projection, default_files, per_group_ms, project
 from bench.runner import VidpipeRun
 from bench.startup import StartupResult
 from bench.throughput import Config, InputResult, sim_max_fps
+from pipeline.machine import usable_cores
 from stages.config import FILE_BATCH, OutputSettings
 
 PROJECT_CORES = 16
@@ -57,7 +57,7 @@ def projections(run: VidpipeRun) -> tuple[Projection, Projection]:
     """(this host with this run's structure, PROJECT_CORES cores with the job's defaults)."""
     ms = per_group_ms(run)
     card = sim_max_fps(FILE_BATCH)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     here = project(ms, cores, 1, run.plan.get("workers", cores), card)
     return here, project(ms, PROJECT_CORES, default_files(PROJECT_CORES), PROJECT_CORES, card)
 
@@ -88,7 +88,7 @@ def cpu_bound(res: InputResult) -> tuple[float, VidpipeRun] | None:
     if run is None or res.onnx_default is None:
         return None
     per_frame = res.ceiling.cpu_ms + res.preprocess_cpu_ms + res.onnx_default.cpu_ms
-    return (os.cpu_count() or 1) * 1e3 / per_frame, run
+    return usable_cores() * 1e3 / per_frame, run
 
 
 def cpu_bound_table(res: InputResult) -> str:
@@ -128,7 +128,7 @@ def scale_targets(throughput: list[InputResult], enc: EncodingResult | None,
             busy = sum(per_group_ms(run).values()) * run.steady_fps / 1e3
             out.append((f"{res.input} annotated default >= 1.6x naive annotated loop, cores busy",
                         f"{run.steady_fps:,.0f} vs {enc.naive.fps:,.0f} fps = {ratio:.2f}x; {busy:.2f} of "
-                        f"{os.cpu_count()} cores (naive: {enc.naive.cpu_s / enc.naive.wall_s:.2f})",
+                        f"{usable_cores()} cores (naive: {enc.naive.cpu_s / enc.naive.wall_s:.2f})",
                         "met" if ratio >= 1.6 else "MISSED"))
             big = projections(run)[1]
             out.append((f"projection, {PROJECT_CORES} cores: annotated default >= {CARD_MAX_FPS:.0f} fps",

@@ -13,7 +13,6 @@ not, at the same rate), and there is one inter-op thread (the model is a chain o
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
 from hw.paths import default_model_path
 from hw.settings import BackendSettings
 from pipeline.errors import BackendError, one_line
+from pipeline.machine import usable_cores
 
 BUILD_HINT = "run `make model` (or `python -m hw.model_build`)"
 
@@ -53,7 +53,7 @@ class CpuModel:
         if not self.path.is_file():
             raise BackendError(f"cpu model not found at {self.path}: {BUILD_HINT}")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads if threads > 0 else os.cpu_count() or 1
+        options.intra_op_num_threads = threads if threads > 0 else usable_cores()
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")

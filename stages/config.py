@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from hw.settings import BACKENDS, BackendSettings
 from pipeline.config import from_mapping, key_error, load_yaml, replace_path
+from pipeline.machine import usable_cores
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def with_job_defaults(job: JobConfig) -> JobConfig:
     if not job.backend.max_batch:
         job = replace_path(job, "backend.max_batch", LIVE_BATCH if job.job == "live" else FILE_BATCH)
     if not job.runtime.max_open_sources:
-        job = replace_path(job, "runtime.max_open_sources", max(2, (os.cpu_count() or 1) // 2))
+        job = replace_path(job, "runtime.max_open_sources", max(2, usable_cores() // 2))
     return job
 
 
@@ -269,7 +270,7 @@ def validate(job: JobConfig, source: str) -> None:
 
 def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
     b, rt, out, live = job.backend, job.runtime, job.output, job.live
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     most_workers = MAX_WORKERS_PER_CORE * cores
     return [
         (b.name in BACKENDS, "backend.name", f"unknown backend {b.name!r} (valid: {', '.join(BACKENDS)})"),
@@ -321,4 +322,4 @@ def _source_checks(src: SourceSettings, key: str) -> list[tuple[bool, str, str]]
 
 
 def preprocess_workers(job: JobConfig) -> int:
-    return job.preprocess.workers or os.cpu_count() or 1
+    return job.preprocess.workers or usable_cores()

@@ -17,6 +17,7 @@ from hw.registry import cpu_model_needed
 from pipeline.channels import Channel
 from pipeline.errors import SourceError, one_line
 from pipeline.events import Event
+from pipeline.machine import usable_cores
 from pipeline.shm import SlotRing
 from pipeline.supervisor import ProcSpec
 from stages.config import JobConfig, with_job_defaults
@@ -77,7 +78,7 @@ def label_encoders(config: JobConfig, files: int) -> int:
         return 0
     if config.output.encoders:
         return config.output.encoders
-    return max(1, min(files, config.runtime.max_open_sources, os.cpu_count() or 1))
+    return max(1, min(files, config.runtime.max_open_sources, usable_cores()))
 
 
 class LabelJob:

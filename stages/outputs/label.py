@@ -17,13 +17,13 @@ finalized (playable video, complete lines) and the segments file says the video 
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.machine import usable_cores
 from pipeline.redact import printable
 from stages.config import OutputSettings, PostprocessSettings
 from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
@@ -62,7 +62,7 @@ def encoder_threads(out: OutputSettings, encoders: int) -> int:
     their share of the cores: cores // (2 x encoders)."""
     if out.video_threads:
         return out.video_threads
-    return max(1, (os.cpu_count() or 1) // (2 * max(encoders, 1)))
+    return max(1, usable_cores() // (2 * max(encoders, 1)))
 
 
 class LabelOutputs:

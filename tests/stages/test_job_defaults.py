@@ -3,8 +3,6 @@ explicit values win), files open at once, encoder processes and their x264 threa
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pipeline.config import replace_path
@@ -12,6 +10,12 @@ from stages.config import FILE_BATCH, LIVE_BATCH, JobConfig, OutputSettings, Sou
 from stages.jobs.label import LabelJob, label_encoders
 from stages.jobs.live import LiveJob
 from stages.outputs.label import encoder_threads
+
+
+def machine_with(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
+    """Every module that sizes something by the usable cores sees `cores`."""
+    for module in ("stages.config", "stages.jobs.label", "stages.outputs.label"):
+        monkeypatch.setattr(f"{module}.usable_cores", lambda: cores)
 
 
 def test_the_batch_is_large_for_files_and_small_for_live_unless_set() -> None:
@@ -32,14 +36,14 @@ def test_jobs_apply_their_defaults() -> None:
 
 def test_files_open_at_once_follow_the_cores_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
     for cores, files in ((1, 2), (2, 2), (16, 8)):
-        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        machine_with(monkeypatch, cores)
         assert with_job_defaults(JobConfig()).runtime.max_open_sources == files
     explicit = replace_path(JobConfig(), "runtime.max_open_sources", 3)
     assert with_job_defaults(explicit).runtime.max_open_sources == 3
 
 
 def test_encoders_one_per_open_file_and_x264_threads_fill_what_they_leave(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    machine_with(monkeypatch, 16)
     config = with_job_defaults(JobConfig())
     assert label_encoders(config, 1) == 1 and label_encoders(config, 100) == 8
     assert label_encoders(replace_path(config, "output.video", False), 5) == 0
@@ -47,5 +51,5 @@ def test_encoders_one_per_open_file_and_x264_threads_fill_what_they_leave(monkey
     assert encoder_threads(OutputSettings(), 8) == 1  # encoders take half the cores: one thread each
     assert encoder_threads(OutputSettings(), 1) == 8  # one file on a big host: frame threads
     assert encoder_threads(OutputSettings(video_threads=2), 1) == 2
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    machine_with(monkeypatch, 2)
     assert encoder_threads(OutputSettings(), 1) == 1
