@@ -6,7 +6,8 @@ Metrics registry, one EventOutputs (events.jsonl, webhook, MQTT) serve every str
 gets a LiveStreamOutputs. The label drawn is the raw top-3 of that very frame (no smoothing
 delay); label events and clips follow the smoothed top-1 (stages.outputs.events). A periodic
 one-line status goes to the log. JSONL lines carry the run id and the wall clock
-(stages.outputs.live_records); the recording keeps the source's timing (variable frame rate).
+(stages.outputs.live_records); the recording keeps the source's timing (variable frame rate)
+and survives crashes (stages.outputs.recording).
 
 The API's requests go to the job in the main process over the control link (stages.web.control),
 which also brings notices (restarted stages) back. A stream removed over the API leaves the page,
@@ -43,8 +44,8 @@ from stages.outputs.events import EventOutputs, LabelEvents
 from stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo
 from stages.outputs.live_sink import FramesLost
 from stages.outputs.overlay import draw_labels
+from stages.outputs.recording import SegmentedRecording
 from stages.outputs.records import FrameLabel
-from stages.outputs.writers import H264Writer
 from stages.sink import Lane
 from stages.web.api import StreamsApi
 from stages.web.control import ControlClient
@@ -53,7 +54,6 @@ from stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-RECORD_FPS = 30.0  # live recordings keep each frame's time; this is only the encoder's nominal rate
 
 
 class LiveStreamOutputs:
@@ -70,8 +70,7 @@ class LiveStreamOutputs:
         self.events = LabelEvents(start.stream, live.events, shared.emit)
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
-            H264Writer(Path(f"{base}.mp4"), start.width, start.height, RECORD_FPS, preset=out.video_preset,
-                       crf=out.video_crf, vfr=True)
+            SegmentedRecording(Path(out.dir), start.stream, self.size, out, live.record_segment_s)
             if live.record
             else None
         )

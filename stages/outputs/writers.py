@@ -165,7 +165,18 @@ def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object])
 # -- H.264 ----------------------------------------------------------------------------------
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+FRAGMENT_S = 1.0  # fragmented MP4: what a crash can cost at most
 VFR_TIME_BASE = Fraction(1, 90000)  # the MPEG clock: variable-frame-rate times are kept to 1/90000 s
+
+
+def _container_options(fmt: str, fragmented: bool) -> dict[str, str]:
+    if fmt not in ("mp4", "mov"):
+        return {}
+    if fragmented:
+        # each fragment reaches the file when it is complete, not when an I/O buffer fills
+        return {"movflags": "+frag_keyframe+empty_moov+default_base_moof",
+                "frag_duration": str(int(FRAGMENT_S * 1e6)), "flush_packets": "1"}
+    return {"movflags": "+faststart"}
 
 
 def frame_rate(fps: float | Fraction) -> Fraction:
@@ -193,6 +204,9 @@ class H264Writer(_AbortOnError):
     (`pts_s`, seconds on any clock; the video starts at the first one), kept to 1/90000 s: a
     live source with gaps or an uneven rate plays at its real speed (`fps` is then only the
     nominal rate the encoder's rate control assumes, and how long the last frame lasts).
+    With `fragmented=True` (live recordings) the file is written in place as fragmented MP4 (an
+    empty index up front, then self-contained fragments of FRAGMENT_S): it plays while it is
+    written and, after a crash or a power cut, up to its last fragment; nothing to publish.
 
     Odd sizes: 4:2:0 H.264 cannot code odd widths/heights (chroma is subsampled by 2, and the
     SPS crop window also moves in 2-pixel steps), and 4:4:4, which could, does not play in
@@ -206,7 +220,7 @@ class H264Writer(_AbortOnError):
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction, *,
                  preset: str = "veryfast", crf: int = 23, threads: int = 0, keep_on_abort: bool = True,
-                 options: Mapping[str, str] | None = None, vfr: bool = False) -> None:
+                 options: Mapping[str, str] | None = None, vfr: bool = False, fragmented: bool = False) -> None:
         self.path = Path(path)
         fmt = _FORMATS.get(self.path.suffix.lower())
         if fmt is None:
@@ -222,9 +236,10 @@ class H264Writer(_AbortOnError):
         self.frames = 0
         self._pts0: float | None = None  # vfr: the first frame's time
         self._last_pts = -1
-        self._tmp = part_path(self.path)
+        self.fragmented = fragmented and fmt in ("mp4", "mov")
+        self._tmp = self.path if self.fragmented else part_path(self.path)
         self._result: Path | None = None
-        container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        container_options = _container_options(fmt, self.fragmented)
         container = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
         try:
             self._stream = self._add_stream(container, preset, crf, threads, options or {})
@@ -245,8 +260,11 @@ class H264Writer(_AbortOnError):
         cc = stream.codec_context
         cc.colorspace = cc.color_primaries = cc.color_trc = 6  # AVCOL_*_SMPTE170M (BT.601)
         cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
+        # fragmented MP4 has no edit list to hide the B-frame delay: without B-frames the first
+        # frame plays at 0 (and a crash loses fewer frames still in the encoder)
+        no_b_frames = {"bf": "0"} if self.fragmented else {}
         stream.options = {"preset": preset, "crf": str(crf), **({"threads": str(threads)} if threads else {}),
-                          **dict(options)}
+                          **no_b_frames, **dict(options)}
         cc.open()  # now, not at the first frame: a bad preset or a missing libx264 fails here
         return stream
 
@@ -296,7 +314,11 @@ class H264Writer(_AbortOnError):
             finally:
                 container.close()  # trailer (+faststart moves the index to the front)
 
-        self._result = _publish(self._tmp, self.path, keep=True, finalize=finalize)
+        if self.fragmented:  # valid up to its last fragment whatever happens: kept in place
+            finalize()
+            self._result = self.path
+        else:
+            self._result = _publish(self._tmp, self.path, keep=True, finalize=finalize)
         return self._result
 
 

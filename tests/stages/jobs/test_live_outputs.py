@@ -64,7 +64,10 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
             assert live.stop() == 0
         run1 = status["run"]
         assert f"run {run1}" in live.log.read_text()
-        recorded = _recording(out / "cam.mp4")  # (the next run replaces it)
+        first_run = sorted(out.glob("cam.*.mp4"))
+        assert len(first_run) == 1 and re.fullmatch(r"cam\.\d{8}T\d{6}Z\.mp4", first_run[0].name)
+        recorded = _recording(first_run[0])
+        size = first_run[0].stat().st_size
 
         # a second run appends to the same file
         live = Live(["--config", str(cfg)], out)
@@ -72,6 +75,10 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
             wait_until("labels of the second run", lambda: sum(r["run"] != run1 for r in lines(out / "cam.jsonl")) > 3)
         finally:
             assert live.stop() == 0
+
+    # -- recordings: the second run has its own file, the first is untouched ---------------------
+    recordings = sorted(out.glob("cam.*.mp4"))
+    assert len(recordings) == 2 and recordings[0] == first_run[0] and first_run[0].stat().st_size == size
 
     # -- JSONL: one table, two runs one after the other, each line complete -----------------------
     rows = [json.loads(x) for x in (out / "cam.jsonl").read_text().splitlines()]

@@ -1,0 +1,79 @@
+"""Live recordings: segments by stream time, named by their start, playable after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.config import replace_path
+from stages.config import JobConfig, OutputSettings, live_checks
+from stages.outputs.recording import SegmentedRecording
+from tests.media import write_video
+from tests.processes import wait_for
+
+
+def frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [float(f.time) for f in c.decode(video=0)]
+
+
+def test_a_recording_is_cut_into_segments_by_stream_time_and_keeps_every_frame(tmp_path: Path) -> None:
+    rec = SegmentedRecording(tmp_path, "cam", (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=10.0)
+    for i in range(50):  # 25 s at 2 fps: segments start at 0, 10 and 20 s
+        rec.write(np.full((64, 96, 3), i * 5, np.uint8), i * 0.5)
+        if i == 25:
+            time.sleep(1.0)  # a new second: the next file's name differs by its start time too
+    rec.close()
+    assert len(rec.files) == 3 and all(p.name.startswith("cam.") for p in rec.files)
+    counts = [len(frame_times(p)) for p in rec.files]
+    assert counts == [20, 20, 10]
+    assert all(frame_times(p)[:2] == [0.0, 0.5] for p in rec.files)  # each segment starts at its first frame
+
+
+def test_a_second_recording_in_the_same_second_gets_its_own_name(tmp_path: Path) -> None:
+    names = []
+    for _ in range(2):
+        rec = SegmentedRecording(tmp_path, "cam", (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=0)
+        rec.write(np.zeros((64, 96, 3), np.uint8), 0.0)
+        rec.close()
+        names += rec.files
+    if names[0].name[:-4] == names[1].name[:-6]:  # same second: -2
+        assert names[1].name.endswith("-2.mp4")
+    assert len(set(names)) == 2 and all(p.exists() for p in names)
+
+
+def test_a_recording_plays_after_the_whole_job_is_killed(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "loop.mp4", frames=60, width=160, height=120, fps=20)
+    config = tmp_path / "live.yaml"
+    config.write_text(f"backend:\n  name: sim\nlive:\n  record: true\n  http: false\n  jsonl: true\n"
+                      f"  sources:\n    - uri: {video}\n      loop: true\n      name: loop\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "stages.jobs.entry", "live", "--config", str(config), "--out",
+                             str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: len(list(out.glob("loop.*.mp4"))) == 1 and (out / "loop.jsonl").exists()
+                 and len((out / "loop.jsonl").read_text().splitlines()) > 80, timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole job at once, as a power cut would
+        proc.wait(10)
+    labeled = len((out / "loop.jsonl").read_text().splitlines())
+    times = frame_times(next(out.glob("loop.*.mp4")))
+    # everything up to the last complete fragment (about a second, plus the encoder's delay)
+    assert len(times) >= labeled - 3 * 20 and times == sorted(times)
+    assert not list(out.glob("*.part"))
+
+
+def test_a_segment_shorter_than_ten_seconds_is_refused_naming_the_key() -> None:
+    def refused(seconds: float) -> list[str]:
+        live = replace_path(JobConfig(job="live"), "live.record_segment_s", seconds).live
+        return [f"{key}: {message}" for ok, key, message in live_checks(live) if not ok]
+
+    assert refused(5.0) == ["live.record_segment_s: must be 0 (one file per run) or >= 10 seconds"]
+    assert refused(0.0) == [] and refused(600.0) == []
