@@ -11,6 +11,10 @@ the number of nodes. Printed and written (bench/results/ray_nodes.json, ray_node
     card max     the slowed card's modeled fps x nodes (the ideal)
     overhead/video  (wall x nodes - sum of the videos' labeling time) / videos: what a video
                  costs besides labeling (Ray scheduling, the worker's graph start-up, publishing)
+
+Then many short videos (SHORT_VIDEOS x SHORT_FRAMES) on one node, side by side: one video per
+Ray task (cluster.task_frames 0) against the default grouping (short videos share a task, so the
+worker's graph starts once per task): the ratio of their fps.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bench.inputs import ClipSpec, ensure_clip
 SLOW_MS = 10.0  # per image: the card does 8 / (1.5 + 8 x 10) ms = ~98 fps at batch 8
 BATCH = 8
 VIDEOS, FRAMES = 6, 400
+SHORT_VIDEOS, SHORT_FRAMES = 24, 50
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -37,17 +42,19 @@ def card_fps() -> float:
     return BATCH / (1.5 + SLOW_MS * BATCH) * 1000.0
 
 
-def run_nodes(nodes: int, videos: Path, workdir: Path) -> dict[str, Any]:
+def run_nodes(nodes: int, videos: Path, workdir: Path, task_frames: int | None = None) -> dict[str, Any]:
+    """One `vidpipe label --ray` on a fresh cluster of `nodes` nodes; task_frames None: the default."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     for _ in range(nodes - 1):
         cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
-    out = workdir / f"out{nodes}"
+    out = workdir / f"out{nodes}-{videos.name}-{task_frames}"
     config = workdir / "slow.yaml"
     config.write_text(f"backend:\n  name: sim\n  max_batch: {BATCH}\n  sim:\n    per_image_ms: {SLOW_MS}\n"
-                      "output:\n  video: false\ncluster:\n  cpus_per_worker: 2\n")
+                      "output:\n  video: false\ncluster:\n  cpus_per_worker: 2\n"
+                      + (f"  task_frames: {task_frames}\n" if task_frames is not None else ""))
     try:
         t0 = time.monotonic()
         cmd = [sys.executable, "-m", "stages.jobs.entry", "label", str(videos), "--out", str(out), "--config",
@@ -63,6 +70,17 @@ def run_nodes(nodes: int, videos: Path, workdir: Path) -> dict[str, Any]:
             "card_max_fps": round(card_fps() * nodes, 1), "labeling_s_sum": round(labeling, 2),
             "overhead_s_per_video": round((wall * nodes - labeling) / len(rows), 2),
             "hosts": sorted({r["host"] for r in rows})}
+
+
+def short_table(one_each: dict[str, Any], grouped: dict[str, Any]) -> str:
+    return "\n".join([
+        f"{SHORT_VIDEOS} short videos x {SHORT_FRAMES} frames on 1 node, measured side by side:",
+        f"  one video per task: {one_each['wall_s']:.2f} s, {one_each['fps']:.1f} fps, "
+        f"overhead/video {one_each['overhead_s_per_video']:.2f} s",
+        f"  grouped (default):  {grouped['wall_s']:.2f} s, {grouped['fps']:.1f} fps, "
+        f"overhead/video {grouped['overhead_s_per_video']:.2f} s",
+        f"  grouped / one per task: {grouped['fps'] / one_each['fps']:.2f}x",
+    ])
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -106,21 +124,30 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-ray-") as tmp:
         workdir = Path(tmp)
         videos = workdir / "videos"
-        videos.mkdir()
-        clip = ensure_clip(ClipSpec(160, 120, FRAMES, 25))
-        for i in range(VIDEOS):  # copies: vidpipe labels a file given twice (a link to it too) once
-            shutil.copyfile(clip, videos / f"v{i}{clip.suffix}")
+        _copies(ensure_clip(ClipSpec(160, 120, FRAMES, 25)), videos, VIDEOS)
+        shorts = workdir / "shorts"
+        _copies(ensure_clip(ClipSpec(160, 120, SHORT_FRAMES, 25)), shorts, SHORT_VIDEOS)
         results = []
         for n in args.nodes:
             print(f"ray: {n} node(s) ...", flush=True)
             results.append(run_nodes(n, videos, workdir))
-    text = table(results)
+        print("ray: short videos, one per task and grouped ...", flush=True)
+        one_each, grouped = run_nodes(1, shorts, workdir, task_frames=0), run_nodes(1, shorts, workdir)
+    text = table(results) + "\n\n" + short_table(one_each, grouped)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ray_nodes.json").write_text(json.dumps(results, indent=1))
+    (args.out / "ray_nodes.json").write_text(json.dumps({"nodes": results, "short_videos": {
+        "one_per_task": one_each, "grouped": grouped}}, indent=1))
     (args.out / "ray_nodes.txt").write_text(text + "\n")
     plot(results, args.out / "ray_nodes.png")
     return 0
+
+
+def _copies(clip: Path, folder: Path, n: int) -> None:
+    """`n` copies: vidpipe labels a file given twice (a link to it too) once."""
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        shutil.copyfile(clip, folder / f"v{i}{clip.suffix}")
 
 
 if __name__ == "__main__":

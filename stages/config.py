@@ -175,6 +175,9 @@ class ClusterSettings:
     ray_address: str = ""  # "" = this host only; "auto" = the cluster `ray start` runs here; ray://host:port
     cpus_per_worker: float = 2.0  # cpu/sim backends: CPUs one video's graph takes (alveo: one "alveo" per card)
     max_retries: int = 3  # a video whose worker or node is lost runs again elsewhere, this often at most
+    # short videos share a Ray task (one graph start-up, ~2 s, per task) until it holds this many frames;
+    # never fewer than 4 tasks per worker slot while videos allow; 0: one video per task
+    task_frames: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -304,6 +307,8 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (job.watch.poll_s > 0 and job.watch.settle_s >= 0, "watch.poll_s", "poll_s must be > 0, settle_s >= 0"),
         (0 < job.cluster.cpus_per_worker <= 1024, "cluster.cpus_per_worker", "must be > 0"),
         (0 <= job.cluster.max_retries <= 100, "cluster.max_retries", "must be 0..100"),
+        (0 <= job.cluster.task_frames <= 10_000_000, "cluster.task_frames",
+         "must be 0..10000000 (0: a video per task)"),
         (64 <= job.watch.max_width <= 8192 and 64 <= job.watch.max_height <= 8192, "watch.max_width",
          "max_width and max_height must be 64..8192"),
         *(check for i, src in enumerate(live.sources) for check in _source_checks(src, f"live.sources[{i}]")),

@@ -1,12 +1,15 @@
 """`vidpipe label INPUTS --out OUT --ray ADDRESS`: label across the hosts of a Ray cluster.
 
     driver (this process)                       Ray workers, one per card or per cpus_per_worker
-    plan: names, manifest, resume  ------------> label_video(config, video, OUT): vidpipe's own
+    plan: names, manifest, resume  ------------> label_videos(config, videos, OUT): vidpipe's own
     (as a local job: stages.jobs.inputs)          graph on that host (stages.jobs.ray_worker)
-    record each result in the manifest <-------- VideoResult (frames, time, host, error)
+    record each result in the manifest <-------- [VideoResult] (frames, time, host, error)
     summary, report, exit code
 
-Videos are the unit of work, submitted longest first. The driver alone writes the job manifest;
+A task is one video, or several short ones (`group_videos`): each task starts vidpipe's graph on
+its worker (about 2 s), so short videos share one until it holds `cluster.task_frames` frames,
+while there are still at least TASKS_PER_SLOT tasks per worker slot to spread over the cluster.
+Tasks are submitted longest first. The driver alone writes the job manifest;
 workers publish complete outputs into OUT (shared storage, the same path on every node). A worker
 or a node lost mid-video is a system failure Ray retries elsewhere (`cluster.max_retries`); the
 retry writes the same outputs, so they stay exactly once. Ray is an optional dependency
@@ -31,10 +34,12 @@ from pipeline.redact import mask_url, printable
 from stages.events import OutputSummary, StreamDone
 from stages.jobs.base import NothingToDo
 from stages.jobs.label import LabelJob
-from stages.jobs.ray_worker import STAGING, VideoResult, label_video
+from stages.jobs.ray_worker import STAGING, VideoResult, label_videos
 from stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
+
+TASKS_PER_SLOT = 4  # grouping stops short of leaving a worker slot idle: at least this many tasks each
 
 
 def run_on_ray(job: LabelJob, address: str) -> int:
@@ -107,25 +112,50 @@ def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
     return wanted
 
 
+def group_videos(videos: list[VideoInfo], task_frames: int, slots: int) -> list[list[VideoInfo]]:
+    """The tasks: videos longest first, a long one alone, short ones together until a task holds
+    min(task_frames, all frames / (TASKS_PER_SLOT x slots)) frames; task_frames 0: one each."""
+    ordered = sorted(videos, key=lambda v: v.frame_count * v.width * v.height, reverse=True)
+    total = sum(v.frame_count for v in ordered)
+    target = min(task_frames, total // max(1, TASKS_PER_SLOT * slots))
+    tasks: list[list[VideoInfo]] = []
+    frames = target  # the first video opens a task
+    for video in ordered:
+        if frames >= target:
+            tasks.append([])
+            frames = 0
+        tasks[-1].append(video)
+        frames += video.frame_count
+    return tasks
+
+
+def _slots(ray: Any, resources: dict[str, float]) -> int:
+    """Tasks the alive nodes run at once (cards, or CPUs / cpus_per_worker)."""
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    return sum(min(int(r.get(k, 0) // v) for k, v in resources.items()) for r in nodes)
+
+
 def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
-    """Submit every video, longest first; record results as they come. True if interrupted."""
+    """Submit every task, longest first; record results as they come. True if interrupted."""
     config = job.config
-    task = ray.remote(label_video).options(
+    task = ray.remote(label_videos).options(
         num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
         max_retries=config.cluster.max_retries, retry_exceptions=False)
-    videos = sorted(job.infos, key=lambda v: v.frame_count * v.width * v.height, reverse=True)
-    pending = {task.remote(config, v, config.output.dir): v for v in videos}
-    progress = _Progress(len(videos), config.output.progress)
+    groups = group_videos(job.infos, config.cluster.task_frames, _slots(ray, resources))
+    log.info("%d videos in %d Ray tasks", len(job.infos), len(groups))
+    pending = {task.remote(config, group, config.output.dir): group for group in groups}
+    progress = _Progress(len(job.infos), config.output.progress)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
-                video = pending.pop(ref)
-                result = _result(ray, ref, video)
-                _record(job, video, result)
-                progress.done(result)
+                group = pending.pop(ref)
+                for video, result in zip(group, _results(ray, ref, group), strict=True):
+                    _record(job, video, result)
+                    progress.done(result)
     except KeyboardInterrupt:
-        log.warning("interrupted: cancelling %d videos (their outputs are not published)", len(pending))
+        log.warning("interrupted: cancelling %d videos (their outputs are not published)",
+                    sum(len(g) for g in pending.values()))
         for ref in pending:
             ray.cancel(ref, force=True)
         return True
@@ -134,12 +164,13 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
     return False
 
 
-def _result(ray: Any, ref: Any, video: VideoInfo) -> VideoResult:
+def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
     try:
-        result: VideoResult = ray.get(ref)
-        return result
+        results: list[VideoResult] = ray.get(ref)
+        return results
     except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
-        return VideoResult(video.stream, "?", error=f"{printable(video.path)}: failed on the cluster: {one_line(exc)}")
+        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {one_line(exc)}")
+                for v in group]
 
 
 def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:

@@ -1,9 +1,10 @@
 """The work of one video on a Ray worker: vidpipe's own multiprocess graph, on the worker's host.
 
-    label_video(config, video, out_dir) -> VideoResult      (a Ray task; see stages.jobs.ray_driver)
+    label_videos(config, videos, out_dir) -> [VideoResult]    (a Ray task; see stages.jobs.ray_driver)
 
-Outputs are written into a private staging folder, OUT/.vidpipe-staging/<attempt>/, and moved
-into OUT (os.replace: atomic, same filesystem) only once the video is complete. A worker or a
+A task is one video, or several short ones in one graph (its start-up paid once). Outputs are
+written into a private staging folder, OUT/.vidpipe-staging/<attempt>/, and each video's are
+moved into OUT (os.replace: atomic, same filesystem) only once that video is complete. A worker or a
 node lost mid-video leaves only its staging folder (the driver removes them); the attempt Ray
 runs again elsewhere writes its own. So OUT only ever holds complete outputs, each published once
 per successful attempt, with the same content as a one-host run.
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hw.settings import BackendSettings
-from pipeline.errors import SourceError
+from pipeline.errors import SourceError, VidpipeError, one_line
 from pipeline.logs import setup_main_logging, shutdown_main_logging
 from pipeline.redact import printable
 from stages.config import JobConfig
@@ -35,6 +36,7 @@ from stages.jobs.base import GraphShape
 from stages.jobs.graph import run_graph
 from stages.jobs.label import LabelJob, label_encoders
 from stages.outputs.encoder import EncodeStage
+from stages.outputs.label import output_names
 from stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -52,47 +54,64 @@ class VideoResult:
     top: tuple[tuple[str, float], ...] = ()
 
 
-class _OneVideo(LabelJob):
-    """A LabelJob for exactly the video it is given: no planning, no manifest (the driver keeps it)."""
+class _TheseVideos(LabelJob):
+    """A LabelJob for exactly the videos it is given: no planning, no manifest (the driver keeps it)."""
 
-    def __init__(self, config: JobConfig, video: VideoInfo) -> None:
+    def __init__(self, config: JobConfig, videos: list[VideoInfo]) -> None:
         super().__init__(config)
-        self.infos = [video]
+        self.infos = videos
 
     def prepare(self) -> GraphShape:
-        video, runtime = self.infos[0], self.config.runtime
-        self.encoders = label_encoders(self.config, 1)
-        return GraphShape(video.width * video.height * 3, runtime.queue_size, 1, encoders=self.encoders,
-                          encoder=EncodeStage)
+        runtime = self.config.runtime
+        self.encoders = label_encoders(self.config, len(self.infos))
+        return GraphShape(max(v.width * v.height * 3 for v in self.infos), runtime.queue_size,
+                          runtime.max_open_sources, encoders=self.encoders, encoder=EncodeStage)
 
 
-def label_video(config: JobConfig, video: VideoInfo, out_dir: str) -> VideoResult:
-    """Label `video` into `out_dir` on this host; see the module docstring."""
+def label_videos(config: JobConfig, videos: list[VideoInfo], out_dir: str) -> list[VideoResult]:
+    """Label `videos` into `out_dir` on this host, in one graph; a result per video, in order.
+    See the module docstring."""
     host = _host()
-    if not os.access(video.path, os.R_OK):
-        return VideoResult(video.stream, host, error=f"{printable(video.path)}: cannot read it on {host} "
-                                                     "(inputs must be on storage every node sees at the same path)")
+    readable = [v for v in videos if os.access(v.path, os.R_OK)]
     staging = Path(out_dir) / STAGING / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
-        with _card(config) as backend:
-            local = replace(config, backend=backend, output=replace(config.output, dir=str(staging), progress=False))
-            job = _OneVideo(local, video)
-            log_queue = setup_main_logging(logging.WARNING)
-            try:
-                run_graph(job, job.prepare(), log_queue, logging.WARNING)
-            finally:
-                shutdown_main_logging()
-        done = job.report.done.get(video.stream)
-        problem = next(iter(job.report.failed.values()), "")
-        if done is None:
-            return VideoResult(video.stream, host, error=problem or "the video did not finish")
-        for name in sorted(os.listdir(staging)):  # complete: publish (a rename each)
-            os.replace(staging / name, Path(out_dir) / name)
-        return VideoResult(video.stream, host, done.frames, round(done.seconds, 3), done.error or problem,
-                           done.summary.top)
+        job, problem = _run(config, readable, staging) if readable else (None, "")
+        return [_publish(job, problem, v, staging, Path(out_dir), host) for v in videos]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[LabelJob, str]:
+    """The graph over `videos` with outputs into `staging`; the job, and a failure that ended it."""
+    with _card(config) as backend:
+        local = replace(config, backend=backend, output=replace(config.output, dir=str(staging), progress=False))
+        job = _TheseVideos(local, videos)
+        log_queue = setup_main_logging(logging.WARNING)
+        try:
+            run_graph(job, job.prepare(), log_queue, logging.WARNING)
+            return job, ""
+        except VidpipeError as exc:  # a stage failed: the videos done before it still count
+            return job, one_line(exc)
+        finally:
+            shutdown_main_logging()
+
+
+def _publish(job: LabelJob | None, problem: str, video: VideoInfo, staging: Path, out: Path,
+             host: str) -> VideoResult:
+    """Move a finished video's outputs from staging into OUT (a rename each); its result."""
+    if job is None or video not in job.infos:
+        return VideoResult(video.stream, host, error=f"{printable(video.path)}: cannot read it on {host} "
+                                                     "(inputs must be on storage every node sees at the same path)")
+    done = job.report.done.get(video.stream)
+    failed = job.report.failed.get(video.path, "")
+    if done is None:
+        return VideoResult(video.stream, host, error=failed or problem or "the video did not finish")
+    for name in output_names(video.stream, job.config.output):
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)
+    return VideoResult(video.stream, host, done.frames, round(done.seconds, 3), done.error or failed,
+                       done.summary.top)
 
 
 @contextlib.contextmanager

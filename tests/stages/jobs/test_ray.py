@@ -74,6 +74,25 @@ def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: P
     assert again.returncode == 0 and "all 4 videos were done already" in again.stderr
 
 
+def test_short_videos_share_tasks_with_the_same_results(cluster: Any, tmp_path: Path) -> None:
+    """One long video and eight short ones on 3 worker slots (6 CPUs, 2 per worker): 4 tasks."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "long.mp4", frames=120, width=160, height=120, fps=25, photo=photo("coffee"))
+    for i in range(8):
+        write_video(videos / f"s{i}.mp4", frames=5, width=160, height=120, fps=25, photo=photo("chelsea"))
+    local, spread = tmp_path / "local", tmp_path / "ray"
+    flags = ["--backend", "sim", "--batch", "4", "-v"]
+    assert vidpipe("label", str(videos), "--out", str(local), *flags).returncode == 0
+    run = vidpipe("label", str(videos), "--out", str(spread), *flags, "--ray", cluster.address)
+    assert run.returncode == 0, run.stderr
+    assert "9 videos in 4 Ray tasks" in run.stderr
+    for name in ["long", *(f"s{i}" for i in range(8))]:
+        assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
+    assert {e["state"] for e in manifest(spread).values()} == {"done"}
+    assert not (spread / STAGING).exists() and not list(spread.glob("*.part"))
+
+
 def test_bad_addresses_and_clusters_without_cards_are_one_line(cluster: Any, videos: Path, tmp_path: Path) -> None:
     bad = vidpipe("label", str(videos), "--out", str(tmp_path / "a"), "--backend", "sim", "--ray", "127.0.0.1:9",
                   timeout=120)
