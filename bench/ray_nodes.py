@@ -10,7 +10,8 @@ the number of nodes. Printed and written (bench/results/ray_nodes.json, ray_node
     x 1 node     fps / the 1-node fps, measured in the same run
     card max     the slowed card's modeled fps x nodes (the ideal)
     overhead/video  (wall x nodes - sum of the videos' labeling time) / videos: what a video
-                 costs besides labeling (Ray scheduling, the worker's graph start-up, publishing)
+                 costs besides labeling (Ray scheduling, the worker's graph start-up, publishing);
+                 negative when a task labels several videos at once (their labeling times overlap)
 
 Then many short videos (SHORT_VIDEOS x SHORT_FRAMES) on one node, side by side: one video per
 Ray task (cluster.task_frames 0) against the default grouping (short videos share a task, so the
