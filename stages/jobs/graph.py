@@ -75,9 +75,10 @@ def plan(config: JobConfig, max_frame_bytes: int, shm_budget: int | None = None)
 
 
 def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tuple[JobConfig, GraphPlan]:
-    """The plan, and `config` with backend.max_batch halved until the rings fit in `free` bytes of
-    /dev/shm: a container's default /dev/shm (64 MiB) then runs a smaller batch instead of dying
-    of SIGBUS when a page of an oversized ring is first touched. ConfigError if batch 1 does not fit."""
+    """The plan, and `config` with backend.max_batch halved, then preprocess.workers halved,
+    until the rings fit in `free` bytes of /dev/shm: a container's default /dev/shm (64 MiB)
+    then runs a smaller graph instead of dying of SIGBUS when a page of an oversized ring is
+    first touched. ConfigError if batch 1 and one worker do not fit either."""
     if free is None:
         return config, plan(config, max_frame_bytes)
     usable = int(free * SHM_SHARE)
@@ -85,18 +86,22 @@ def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tup
     if graph.shm_bytes <= usable:
         return config, graph
     fitted = config
-    while fitted.backend.max_batch > 1 and graph.shm_bytes > usable:
-        fitted = replace_path(fitted, "backend.max_batch", fitted.backend.max_batch // 2)
+    while graph.shm_bytes > usable and (fitted.backend.max_batch > 1 or graph.workers > 1):
+        if fitted.backend.max_batch > 1:
+            fitted = replace_path(fitted, "backend.max_batch", fitted.backend.max_batch // 2)
+        else:  # the ring's floor holds a frame per worker: many cores, little /dev/shm
+            fitted = replace_path(fitted, "preprocess.workers", graph.workers // 2)
         graph = plan(fitted, max_frame_bytes, usable)
     mib = 2**20
     if graph.shm_bytes > usable:
         raise ConfigError(
-            f"/dev/shm: {free // mib} MiB free, but even at batch 1 the frame rings need "
+            f"/dev/shm: {free // mib} MiB free, but even at batch 1 with 1 worker the frame rings need "
             f"{graph.shm_bytes / SHM_SHARE / mib:.0f} MiB: free some, or enlarge it (docker run --shm-size=1g)",
             key="runtime.frame_slots")
-    log.warning("/dev/shm: %d MiB free: backend.max_batch %d -> %d so that the frame rings fit "
-                "(enlarge it for full speed: docker run --shm-size=1g)",
-                free // mib, config.backend.max_batch, fitted.backend.max_batch)
+    log.warning("/dev/shm: %d MiB free: backend.max_batch %d -> %d, preprocess workers %d -> %d so that the "
+                "frame rings fit (enlarge it for full speed: docker run --shm-size=1g)",
+                free // mib, config.backend.max_batch, fitted.backend.max_batch,
+                preprocess_workers(config), graph.workers)
     return fitted, graph
 
 
@@ -118,12 +123,12 @@ def run_job(job: Job, log_queue: Any, log_level: int) -> int:
 
 def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> GraphRun:
     """Run `job`'s graph to completion under the supervisor."""
+    if reclaimed := reclaim_orphaned_segments():  # first: what they held is free space again
+        log.info("reclaimed %d shared-memory segments left by vidpipe jobs that no longer run", len(reclaimed))
     config, graph = fit_to_shm(job.config, shape.max_frame_bytes, shm_free_bytes())
     job.config = config
     ctx = multiprocessing.get_context(config.runtime.start_method)
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
-    if reclaimed := reclaim_orphaned_segments():
-        log.info("reclaimed %d shared-memory segments left by vidpipe jobs that no longer run", len(reclaimed))
     abort = SharedFlag(ctx)
     ring = LeasedSlotRing if shape.restart else SlotRing  # restarts reclaim the slots a dead stage held
     rings: list[SlotRing] = []

@@ -7,8 +7,8 @@
     summary, report, exit code
 
 A task is one video, or several short ones (`group_videos`): each task starts vidpipe's graph on
-its worker (about 2 s), so short videos share one until it holds `cluster.task_frames` frames,
-while there are still at least TASKS_PER_SLOT tasks per worker slot to spread over the cluster.
+its worker (about 2 s), so short videos share one up to `cluster.task_frames` frames, as long as
+every worker slot still gets TASKS_PER_SLOT tasks to spread the work over the cluster.
 Tasks are submitted longest first. The driver alone writes the job manifest;
 workers publish complete outputs into OUT (shared storage, the same path on every node). A worker
 or a node lost mid-video is a system failure Ray retries elsewhere (`cluster.max_retries`); the
@@ -113,19 +113,21 @@ def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
 
 
 def group_videos(videos: list[VideoInfo], task_frames: int, slots: int) -> list[list[VideoInfo]]:
-    """The tasks: videos longest first, a long one alone, short ones together until a task holds
-    min(task_frames, all frames / (TASKS_PER_SLOT x slots)) frames; task_frames 0: one each."""
+    """The tasks: videos longest first; short ones share a task while it stays within
+    min(task_frames, all frames / (TASKS_PER_SLOT x slots)) frames, so every slot still gets
+    TASKS_PER_SLOT tasks; a longer video, or one of unknown length, runs alone; 0: one each."""
     ordered = sorted(videos, key=lambda v: v.frame_count * v.width * v.height, reverse=True)
     total = sum(v.frame_count for v in ordered)
     target = min(task_frames, total // max(1, TASKS_PER_SLOT * slots))
     tasks: list[list[VideoInfo]] = []
-    frames = target  # the first video opens a task
+    frames = target + 1  # the first video opens a task
     for video in ordered:
-        if frames >= target:
+        unknown = video.frame_count <= 0  # some containers do not say: never grouped
+        if unknown or frames + video.frame_count > target:
             tasks.append([])
             frames = 0
         tasks[-1].append(video)
-        frames += video.frame_count
+        frames += target + 1 if unknown else video.frame_count
     return tasks
 
 

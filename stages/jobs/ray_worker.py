@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hw.settings import BackendSettings
+from pipeline.config import replace_path
 from pipeline.errors import SourceError, VidpipeError, one_line
 from pipeline.logs import setup_main_logging, shutdown_main_logging
 from pipeline.redact import printable
@@ -70,14 +71,52 @@ class _TheseVideos(LabelJob):
 
 def label_videos(config: JobConfig, videos: list[VideoInfo], out_dir: str) -> list[VideoResult]:
     """Label `videos` into `out_dir` on this host, in one graph; a result per video, in order.
-    See the module docstring."""
+    A stage failure ends a graph: the videos it did not finish run again one per graph, so only
+    the video that brings the failure about fails. See the module docstring."""
     host = _host()
-    readable = [v for v in videos if os.access(v.path, os.R_OK)]
-    staging = Path(out_dir) / STAGING / uuid.uuid4().hex
+    config = _sized_for_the_task(config)
+    results: dict[str, VideoResult] = {}
+    readable = []
+    for v in videos:
+        if os.access(v.path, os.R_OK):
+            readable.append(v)
+        else:
+            results[v.stream] = VideoResult(v.stream, host, error=f"{printable(v.path)}: cannot read it on {host} "
+                                            "(inputs must be on storage every node sees at the same path)")
+    groups = [readable] if readable else []
+    while groups:
+        group = groups.pop(0)
+        unfinished = _label_group(config, group, Path(out_dir), host, results)
+        if len(group) > 1:
+            groups += [[v] for v, _problem in unfinished]
+        else:
+            results.update((v.stream, VideoResult(v.stream, host, error=problem)) for v, problem in unfinished)
+    return [results[v.stream] for v in videos]
+
+
+def _label_group(config: JobConfig, group: list[VideoInfo], out: Path, host: str,
+                 results: dict[str, VideoResult]) -> list[tuple[VideoInfo, str]]:
+    """One graph over `group`: each finished video's outputs move from staging into OUT (a rename
+    each) and its result is recorded; returns the videos a stage failure left unfinished."""
+    staging = out / STAGING / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
-        job, problem = _run(config, readable, staging) if readable else (None, "")
-        return [_publish(job, problem, v, staging, Path(out_dir), host) for v in videos]
+        job, problem = _run(config, group, staging)
+        unfinished = []
+        for video in group:
+            done = job.report.done.get(video.stream)
+            failed = job.report.failed.get(video.path, "")
+            if done is None and not failed:
+                unfinished.append((video, problem or "the video did not finish"))
+            elif done is None:  # the video's own problem (unreadable, corrupt...)
+                results[video.stream] = VideoResult(video.stream, host, error=failed)
+            else:
+                for name in output_names(video.stream, job.config.output):
+                    if (staging / name).exists():
+                        os.replace(staging / name, out / name)
+                results[video.stream] = VideoResult(video.stream, host, done.frames, round(done.seconds, 3),
+                                                    done.error or failed, done.summary.top)
+        return unfinished
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -97,21 +136,18 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
             shutdown_main_logging()
 
 
-def _publish(job: LabelJob | None, problem: str, video: VideoInfo, staging: Path, out: Path,
-             host: str) -> VideoResult:
-    """Move a finished video's outputs from staging into OUT (a rename each); its result."""
-    if job is None or video not in job.infos:
-        return VideoResult(video.stream, host, error=f"{printable(video.path)}: cannot read it on {host} "
-                                                     "(inputs must be on storage every node sees at the same path)")
-    done = job.report.done.get(video.stream)
-    failed = job.report.failed.get(video.path, "")
-    if done is None:
-        return VideoResult(video.stream, host, error=failed or problem or "the video did not finish")
-    for name in output_names(video.stream, job.config.output):
-        if (staging / name).exists():
-            os.replace(staging / name, out / name)
-    return VideoResult(video.stream, host, done.frames, round(done.seconds, 3), done.error or failed,
-                       done.summary.top)
+def _sized_for_the_task(config: JobConfig) -> JobConfig:
+    """Processes for the CPUs Ray gives this task, not for the whole node (Ray sets no affinity):
+    cluster.cpus_per_worker, or for cards the node's CPUs per card. Settings made by hand stay."""
+    if config.backend.name in ("alveo", "alveo-emu"):
+        resources = _node_resources()
+        cpus = resources.get("CPU", 1.0) / max(1.0, resources.get("alveo", 1.0))
+    else:
+        cpus = config.cluster.cpus_per_worker
+    whole = max(1, int(cpus))
+    if not config.preprocess.workers:
+        config = replace_path(config, "preprocess.workers", whole)
+    return replace_path(config, "runtime.max_open_sources", min(config.runtime.max_open_sources, max(2, whole // 2)))
 
 
 @contextlib.contextmanager
@@ -146,5 +182,11 @@ def _node_cards() -> tuple[str, int]:
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    resources: dict[str, float] = next((n["Resources"] for n in ray.nodes() if n["NodeID"] == node), {})
-    return node[:12], int(resources.get("alveo", 0))
+    return node[:12], int(_node_resources().get("alveo", 0))
+
+
+def _node_resources() -> dict[str, float]:
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return next((n["Resources"] for n in ray.nodes() if n["NodeID"] == node), {})

@@ -35,14 +35,21 @@ def test_little_shm_halves_the_batch_until_the_rings_fit() -> None:
     assert plan(twice, FRAME, int(64 * MIB * SHM_SHARE)).shm_bytes > 64 * MIB * SHM_SHARE  # the largest that fits
 
 
+def test_many_workers_are_fewer_once_the_batch_is_one() -> None:
+    config = replace_path(with_job_defaults(JobConfig()), "preprocess.workers", 64)  # a 64-core host
+    fitted, graph = fit_to_shm(config, FRAME, 64 * MIB)
+    assert fitted.backend.max_batch == 1 and 1 <= graph.workers < 64
+    assert graph.shm_bytes <= 64 * MIB * SHM_SHARE
+
+
 def test_no_room_even_at_batch_one_is_one_line_naming_dev_shm() -> None:
-    with pytest.raises(ConfigError, match=r"^/dev/shm: 1 MiB free, but even at batch 1 the frame rings need \d+ MiB"):
+    with pytest.raises(ConfigError, match=r"^/dev/shm: 1 MiB free, but even at batch 1 with 1 worker the frame rings"):
         fit_to_shm(with_job_defaults(JobConfig()), 3840 * 2160 * 3, 1 * MIB)
 
 
 @pytest.mark.parametrize(("size", "code", "line"), [
-    ("64m", 0, r"/dev/shm: 6\d MiB free: backend\.max_batch 128 -> (64|32|16)\b"),
-    ("2m", 2, r"/dev/shm: [12] MiB free, but even at batch 1 the frame rings need \d+ MiB"),
+    ("64m", 0, r"/dev/shm: 6\d MiB free: backend\.max_batch 128 -> (64|32|16), preprocess workers 2 -> 2\b"),
+    ("2m", 2, r"/dev/shm: [12] MiB free, but even at batch 1 with 1 worker the frame rings need \d+ MiB"),
 ])
 def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, size: str, code: int,
                                                                 line: str) -> None:
@@ -51,7 +58,7 @@ def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, s
     unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
     script = f'mount -t tmpfs -o size={size} tmpfs /dev/shm || exit 99; exec "$@"'
     vidpipe = [sys.executable, "-m", "stages.jobs.entry", "label", str(video), "--out", str(tmp_path / "out"),
-               "--backend", "sim", "--no-progress"]
+               "--backend", "sim", "--no-progress", "--workers", "2"]
     proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True, timeout=120)
     assert proc.returncode == code, proc.stderr
     assert re.search(line, proc.stderr) and "Traceback" not in proc.stderr
