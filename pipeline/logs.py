@@ -35,7 +35,7 @@ class _MaskCredentials(logging.Filter):
 
 def enable_stack_dumps() -> None:
     """`kill -USR1 PID` prints every thread's stack to stderr: where a hung job or stage waits."""
-    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # no stderr fd
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, io.UnsupportedOperation):  # no stderr
         faulthandler.register(signal.SIGUSR1, file=sys.__stderr__ or sys.stderr, all_threads=True)
 
 

@@ -47,6 +47,7 @@ from pipeline.watchdog import StallWatch, new_counter
 log = logging.getLogger(__name__)
 
 WRITE_PROBE_S = 0.5  # writer and ring locks are held for one write: longer than this means a dead holder
+LOG_PROBE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -275,9 +276,10 @@ class Supervisor:
     def _repair_report_locks(self) -> list[str]:
         """Free the writer locks of the event and log queues if a dead process held them: the
         supervisor's own log lines go through the log queue, and its exit waits for them."""
-        queues = [("event queue", self._events), ("log queue", self._log_queue)]
-        return [f"{what} writer lock" for what, q in queues
-                if q is not None and repair_lock(q._wlock, WRITE_PROBE_S)]
+        # the log queue's live writers may wait on a slow stderr: a longer probe before it is freed
+        queues = [("event queue", self._events, WRITE_PROBE_S), ("log queue", self._log_queue, LOG_PROBE_S)]
+        return [f"{what} writer lock" for what, q, probe in queues
+                if q is not None and repair_lock(q._wlock, probe)]
 
     def _next_timeout(self) -> float:
         due = [t for ts in self._tiers for t, _ in ts.restarting] + [r.due for r in self._reclaims]

@@ -95,7 +95,7 @@ class LiveStreamOutputs:
             self.clips.frame(t, jpeg if clip else None, current)
         if self.recording is not None:
             image = frame if frame.shape[1::-1] == self.size else _resize(frame, self.size)
-            self.recording.write(image, self.clock(result.frame.pts_s, t))
+            self.recording.write(image, self.clock(result.frame.pts_s, t), t)
 
     def drop(self, result: Result) -> None:
         self.shared.metrics.drop(self.stream, result.frame.drop_reason or "stale")

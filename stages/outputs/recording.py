@@ -1,16 +1,18 @@
 """Live recordings that survive anything: per stream, fragmented MP4 files cut into segments.
 
 A live run has no end to wait for, so a recording is written in place as fragmented MP4
-(H264Writer(fragmented=True)): it plays while it is being written and, after a crash, a kill -9
-or a power cut, up to its last fragment (about a second). A file covers `live.record_segment_s`
-of the stream's time (the next frame after that opens the next file; 0: one file per run) and is
-named after the wall-clock time (UTC) of its first frame, `STREAM.20261130T144700Z.mp4`, so
-later segments and later runs never replace earlier ones. Each frame keeps its own time (VFR).
+(H264Writer(fragmented=True)): it plays while it is being written and, after a crash or a kill -9,
+up to its last fragment (about a second is lost); after a power cut, up to its last fsync (every
+FSYNC_S). A file covers `live.record_segment_s` of the stream's time (the next frame after that
+opens the next file; 0: one file per run) and is named after the capture time (UTC) of its first
+frame, `STREAM.20261130T144700Z.mp4`, so later segments and later runs never replace earlier ones.
+Each frame keeps its own time (VFR).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from stages.outputs.writers import H264Writer
 log = logging.getLogger(__name__)
 
 NOMINAL_FPS = 30.0  # only the rate the encoder's rate control assumes: each frame keeps its time
+FSYNC_S = 5.0  # written fragments reach the disk at least this often (a power cut loses at most this)
 
 
 class SegmentedRecording:
@@ -33,25 +36,43 @@ class SegmentedRecording:
         self.out, self.segment_s = out, segment_s
         self.files: list[Path] = []
         self._writer: H264Writer | None = None
+        self._sync_fd = -1  # a descriptor of the file being written, for fsync
+        self._synced = 0.0
         self._start_pts = 0.0
 
-    def write(self, image: np.ndarray, pts_s: float) -> None:
+    def write(self, image: np.ndarray, pts_s: float, t_capture: float) -> None:
+        """`pts_s`: the frame's time on the stream's clock; `t_capture`: its wall clock (epoch)."""
         if self._writer is None or (self.segment_s and pts_s - self._start_pts >= self.segment_s):
-            self._next_file(pts_s)
+            self._next_file(pts_s, t_capture)
         assert self._writer is not None
         self._writer.write(image, pts_s)
+        if time.monotonic() - self._synced >= FSYNC_S:
+            self._sync()
 
     def close(self, abort: bool = False) -> None:
         if self._writer is not None:
             self._writer.close(abort)
             self._writer = None
+        if self._sync_fd >= 0:
+            os.fsync(self._sync_fd)
+            os.close(self._sync_fd)
+            self._sync_fd = -1
 
-    def _next_file(self, pts_s: float) -> None:
+    def _sync(self) -> None:
+        """Written fragments to the disk (the file appears with its first packet)."""
+        self._synced = time.monotonic()
+        if self._sync_fd < 0 and self.files[-1].exists():
+            self._sync_fd = os.open(self.files[-1], os.O_RDONLY)
+        if self._sync_fd >= 0:
+            os.fsync(self._sync_fd)
+
+    def _next_file(self, pts_s: float, t_capture: float) -> None:
         self.close()
-        path = self._free_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        path = self._free_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_capture)))
         width, height = self.size
         self._writer = H264Writer(path, width, height, NOMINAL_FPS, preset=self.out.video_preset,
                                   crf=self.out.video_crf, vfr=True, fragmented=True)
+        self._synced = time.monotonic()
         self._start_pts = pts_s
         self.files.append(path)
         log.info("%s: recording to %s", self.stream, path)

@@ -165,7 +165,7 @@ def _publish(tmp: Path, final: Path, keep: bool, finalize: Callable[[], object])
 # -- H.264 ----------------------------------------------------------------------------------
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-FRAGMENT_S = 1.0  # fragmented MP4: what a crash can cost at most
+FRAGMENT_S = 1.0  # fragmented MP4: about what a crash costs (the fragment being written)
 VFR_TIME_BASE = Fraction(1, 90000)  # the MPEG clock: variable-frame-rate times are kept to 1/90000 s
 
 
@@ -260,11 +260,11 @@ class H264Writer(_AbortOnError):
         cc = stream.codec_context
         cc.colorspace = cc.color_primaries = cc.color_trc = 6  # AVCOL_*_SMPTE170M (BT.601)
         cc.color_range = 1  # AVCOL_RANGE_MPEG (limited)
-        # fragmented MP4 has no edit list to hide the B-frame delay: without B-frames the first
-        # frame plays at 0 (and a crash loses fewer frames still in the encoder)
-        no_b_frames = {"bf": "0"} if self.fragmented else {}
+        # fragmented MP4 has no edit list to hide a B-frame delay, and a crash loses what the
+        # encoder still holds: zerolatency (no B-frames, no look-ahead, sliced threads) holds none
+        no_delay = {"tune": "zerolatency"} if self.fragmented else {}
         stream.options = {"preset": preset, "crf": str(crf), **({"threads": str(threads)} if threads else {}),
-                          **no_b_frames, **dict(options)}
+                          **no_delay, **dict(options)}
         cc.open()  # now, not at the first frame: a bad preset or a missing libx264 fails here
         return stream
 

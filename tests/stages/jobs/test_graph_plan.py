@@ -64,3 +64,18 @@ def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, s
     assert re.search(line, proc.stderr) and "Traceback" not in proc.stderr
     if code == 0:
         assert len((tmp_path / "out" / "a.jsonl").read_text().splitlines()) == 40
+
+
+def test_a_ring_that_does_not_fit_is_an_error_at_creation_not_a_sigbus_later() -> None:
+    """Another job can fill /dev/shm after the plan: the ring's memory is taken when it is made."""
+    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    make_ring = ("import multiprocessing, pathlib; from pipeline.shm import SlotRing\n"
+                 "try:\n    SlotRing(multiprocessing.get_context('spawn'), 16, 2**20, 'frames')\n"
+                 "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+                 "print('left:', sorted(p.name for p in pathlib.Path('/dev/shm').iterdir()))")
+    script = 'mount -t tmpfs -o size=8m tmpfs /dev/shm || exit 99; exec "$@"'
+    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", sys.executable, "-c", make_ring], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "VidpipeError /dev/shm: no room for the frames ring (16 MiB): No space left on device" in proc.stdout
+    assert "left: []" in proc.stdout  # the segment is gone
