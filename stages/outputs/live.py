@@ -70,7 +70,7 @@ class LiveStreamOutputs:
         self.events = LabelEvents(start.stream, live.events, shared.emit)
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
-            SegmentedRecording(Path(out.dir), start.stream, self.size, out, live.record_segment_s)
+            SegmentedRecording(Path(out.dir), start.stream, self.size, out, live.record_segment_s, live.record_keep_s)
             if live.record
             else None
         )

@@ -7,15 +7,22 @@ FSYNC_S). A file covers `live.record_segment_s` of the stream's time (the next f
 opens the next file; 0: one file per run) and is named after the capture time (UTC) of its first
 frame, `STREAM.20261130T144700Z.mp4`, so later segments and later runs never replace earlier ones.
 Each frame keeps its own time (VFR).
+
+Retention (`live.record_keep_s`, 0: keep everything): whenever a file is opened, this stream's
+earlier recordings last written longer ago than that are deleted. Only files vidpipe made are
+candidates: the stream's name pattern and the tag MADE_BY in the file's own metadata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 
 from stages.config import OutputSettings
@@ -25,15 +32,16 @@ log = logging.getLogger(__name__)
 
 NOMINAL_FPS = 30.0  # only the rate the encoder's rate control assumes: each frame keeps its time
 FSYNC_S = 5.0  # written fragments reach the disk at least this often (a power cut loses at most this)
+MADE_BY = "vidpipe live recording"  # the `comment` tag of every recording: retention deletes only these
 
 
 class SegmentedRecording:
     """The recording of one stream: write() each frame with its time; close() at the end."""
 
     def __init__(self, folder: Path, stream: str, size: tuple[int, int], out: OutputSettings,
-                 segment_s: float) -> None:
+                 segment_s: float, keep_s: float = 0.0) -> None:
         self.folder, self.stream, self.size = folder, stream, size
-        self.out, self.segment_s = out, segment_s
+        self.out, self.segment_s, self.keep_s = out, segment_s, keep_s
         self.files: list[Path] = []
         self._writer: H264Writer | None = None
         self._sync_fd = -1  # a descriptor of the file being written, for fsync
@@ -71,11 +79,25 @@ class SegmentedRecording:
         path = self._free_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_capture)))
         width, height = self.size
         self._writer = H264Writer(path, width, height, NOMINAL_FPS, preset=self.out.video_preset,
-                                  crf=self.out.video_crf, vfr=True, fragmented=True)
+                                  crf=self.out.video_crf, vfr=True, fragmented=True, metadata={"comment": MADE_BY})
         self._synced = time.monotonic()
         self._start_pts = pts_s
         self.files.append(path)
         log.info("%s: recording to %s", self.stream, path)
+        if self.keep_s:
+            self._expire(path)
+
+    def _expire(self, current: Path) -> None:
+        """Delete this stream's own recordings last written more than keep_s ago."""
+        pattern = re.compile(re.escape(self.stream) + r"\.\d{8}T\d{6}Z(-\d+)?\.mp4")
+        cutoff = time.time() - self.keep_s
+        for path in self.folder.iterdir():
+            if path == current or not pattern.fullmatch(path.name):
+                continue
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff and _made_by_vidpipe(path):
+                    path.unlink()
+                    log.info("%s: deleted %s (older than live.record_keep_s)", self.stream, path.name)
 
     def _free_name(self, stamp: str) -> Path:
         """A name no file has: a restart within the same second gets -2, -3..."""
@@ -84,3 +106,11 @@ class SegmentedRecording:
             n += 1
             path = self.folder / f"{self.stream}.{stamp}-{n}.mp4"
         return path
+
+
+def _made_by_vidpipe(path: Path) -> bool:
+    try:
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment") == MADE_BY
+    except (av.error.FFmpegError, OSError):
+        return False

@@ -220,7 +220,8 @@ class H264Writer(_AbortOnError):
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction, *,
                  preset: str = "veryfast", crf: int = 23, threads: int = 0, keep_on_abort: bool = True,
-                 options: Mapping[str, str] | None = None, vfr: bool = False, fragmented: bool = False) -> None:
+                 options: Mapping[str, str] | None = None, vfr: bool = False, fragmented: bool = False,
+                 metadata: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         fmt = _FORMATS.get(self.path.suffix.lower())
         if fmt is None:
@@ -241,6 +242,7 @@ class H264Writer(_AbortOnError):
         self._result: Path | None = None
         container_options = _container_options(fmt, self.fragmented)
         container = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
+        container.metadata.update(metadata or {})  # written with the header (e.g. who made the file)
         try:
             self._stream = self._add_stream(container, preset, crf, threads, options or {})
         except BaseException:

@@ -80,3 +80,28 @@ def test_a_segment_shorter_than_ten_seconds_is_refused_naming_the_key() -> None:
 
     assert refused(5.0) == ["live.record_segment_s: must be 0 (one file per run) or >= 10 seconds"]
     assert refused(0.0) == [] and refused(600.0) == []
+    keep_a_minute = replace_path(JobConfig(job="live"), "live.record_keep_s", 60.0).live  # segments of an hour
+    assert [key for ok, key, _ in live_checks(keep_a_minute) if not ok] == ["live.record_keep_s"]
+
+
+def test_retention_deletes_only_this_streams_own_old_recordings(tmp_path: Path) -> None:
+    def recording(stream: str, t: float) -> Path:
+        rec = SegmentedRecording(tmp_path, stream, (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=0)
+        rec.write(np.zeros((64, 96, 3), np.uint8), 0.0, t)
+        rec.close()
+        return rec.files[0]
+
+    week = 7 * 24 * 3600
+    old = recording("cam", time.time() - 2 * week)
+    recent = recording("cam", time.time() - 60)
+    other = recording("door", time.time() - 2 * week)
+    users = tmp_path / "cam.20200101T000000Z.mp4"  # the same name pattern, not made by vidpipe
+    write_video(users, frames=3, width=96, height=64)
+    for path in (old, other, users):
+        os.utime(path, (time.time() - 2 * week, time.time() - 2 * week))
+    rec = SegmentedRecording(tmp_path, "cam", (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=0,
+                             keep_s=week)
+    rec.write(np.zeros((64, 96, 3), np.uint8), 0.0, time.time())
+    rec.close()
+    assert not old.exists()
+    assert recent.exists() and other.exists() and users.exists() and rec.files[0].exists()
