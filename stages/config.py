@@ -124,6 +124,7 @@ class LiveSettings:
     record: bool = False  # annotated recording per stream in output.dir
     record_segment_s: float = 3600.0  # a new recording file after this long (0: one per run)
     record_keep_s: float = 0.0  # delete a stream's recordings older than this (604800: a week; 0: keep all)
+    output_retry_s: float = 30.0  # a stream whose files could not be written (a full disk) retries this often
     jsonl: bool = True  # results per stream in output.dir
     api: bool = True  # /api/streams on the live view: add and remove streams while it runs
     api_token: str = ""  # bearer token for POST/DELETE; off 127.0.0.1 one is generated when empty
@@ -140,6 +141,7 @@ def live_checks(live: LiveSettings) -> list[tuple[bool, str, str]]:
         (1 <= live.max_streams <= 256, "live.max_streams", "must be 1..256"),
         (live.record_segment_s == 0 or live.record_segment_s >= 10, "live.record_segment_s",
          "must be 0 (one file per run) or >= 10 seconds"),
+        (live.output_retry_s >= 1, "live.output_retry_s", "must be >= 1 second"),
         (live.record_keep_s == 0 or live.record_keep_s >= live.record_segment_s, "live.record_keep_s",
          "must be 0 (keep all) or at least live.record_segment_s"),
         (len(live.sources) <= live.max_streams, "live.sources", f"more than live.max_streams ({live.max_streams})"),

@@ -7,11 +7,16 @@ gap older than GAP_TIMEOUT_S is skipped: the missing frames are counted as `lost
 outputs factory gets a FramesLost item) and the stream goes on from the next frame it has.
 A frame that turns up after its gap was skipped is released and counted too, and a stream whose
 last frames were lost still finishes when its StreamEnd has come.
+
+A live stream's outputs that cannot be written (a full disk) are opened again every
+`live.output_retry_s`, not given up for good as a file job's are: a camera keeps labeling (the page,
+the events) and its files resume once there is room (a new recording file; JSONL appended).
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +24,10 @@ from typing import Any
 
 from stages.sink import SinkStage
 
+log = logging.getLogger(__name__)
+
 GAP_TIMEOUT_S = 1.0  # live frames are out of order for milliseconds; a second means lost
+OUTPUT_RETRY_S = 30.0  # default of live.output_retry_s
 
 
 @dataclass(frozen=True)
@@ -36,16 +44,39 @@ class LiveSinkStage(SinkStage):
     def open(self) -> None:
         super().open()
         self.gap_since: dict[str, float] = {}  # stream -> when its oldest waiting frame found a gap
+        self.retry_at: dict[str, float] = {}  # stream -> when to open its failed outputs again
+        live = getattr(self.params.outputs, "live", None)  # the live outputs factory's LiveSettings
+        self.retry_s = float(getattr(live, "output_retry_s", OUTPUT_RETRY_S))
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         super().handle_batch(items)
         self._skip_gaps()
+        self._retry_outputs()
 
     def poll_s(self) -> float | None:
-        return GAP_TIMEOUT_S / 2 if self.gap_since else None
+        return GAP_TIMEOUT_S / 2 if self.gap_since or self.retry_at else None
 
     def on_idle(self) -> None:
         self._skip_gaps()
+        self._retry_outputs()
+
+    def _fail_outputs(self, s: Any, exc: OSError) -> None:
+        super()._fail_outputs(s, exc)
+        if s.end is None:
+            self.retry_at[s.start.stream] = time.monotonic() + self.retry_s
+
+    def _retry_outputs(self) -> None:
+        now = time.monotonic()
+        for name, when in list(self.retry_at.items()):
+            s = self.streams.get(name)
+            if s is None or s.end is not None:
+                del self.retry_at[name]
+            elif now >= when:
+                del self.retry_at[name]
+                problem, s.failed = s.failed, ""  # _advance opens its outputs again (or fails again)
+                self._advance(s)
+                if s.outputs is not None:
+                    log.info("%s: writing outputs again (after: %s)", name, problem)
 
     def _skip_gaps(self) -> None:
         now = time.monotonic()

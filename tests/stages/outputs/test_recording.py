@@ -105,3 +105,34 @@ def test_retention_deletes_only_this_streams_own_old_recordings(tmp_path: Path) 
     rec.close()
     assert not old.exists()
     assert recent.exists() and other.exists() and users.exists() and rec.files[0].exists()
+
+
+def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_path: Path) -> None:
+    """OUT is a 400 KiB tmpfs in a private mount namespace: the recording fills it, the stream
+    says so in one line and keeps labeling; once the recordings are deleted its files resume."""
+    video = write_video(tmp_path / "loop.mp4", frames=60, width=320, height=240, fps=20)
+    config = tmp_path / "live.yaml"
+    config.write_text(f"backend:\n  name: sim\nlive:\n  record: true\n  http: false\n  output_retry_s: 1\n"
+                      f"  sources:\n    - uri: {video}\n      loop: true\n      realtime: false\n      name: loop\n")
+    out, log, saved = tmp_path / "out", tmp_path / "live.log", tmp_path / "saved.jsonl"
+    out.mkdir()
+    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    script = (
+        'mount -t tmpfs -o size=400k tmpfs "$OUT" || exit 99; "$@" 2> "$LOG" & pid=$!; '
+        'until grep -q "No space left on device" "$LOG"; do sleep 0.1; done; '
+        'rm -f "$OUT"/loop.*.mp4; wc -l < "$OUT/loop.jsonl" > "$SAVED.before"; '
+        'until grep -q "writing outputs again" "$LOG"; do sleep 0.1; done; sleep 1; '
+        'kill -INT $pid; wait $pid; code=$?; cp "$OUT/loop.jsonl" "$SAVED"; ls "$OUT" > "$SAVED.ls"; exit $code'
+    )
+    vidpipe = [sys.executable, "-m", "stages.jobs.entry", "live", "--config", str(config), "--out", str(out)]
+    env = {**os.environ, "OUT": str(out), "LOG": str(log), "SAVED": str(saved)}
+    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], env=env, timeout=120,
+                          capture_output=True, text=True)
+    text = log.read_text()
+    assert proc.returncode == 1, text[-3000:]  # drained at Ctrl-C; 1: a stream had a problem during the run
+    assert "loop.mp4: cannot write" in text and "No space left on device" in text and "Traceback" not in text
+    assert "loop: writing outputs again (after: " in text
+    before = int(Path(f"{saved}.before").read_text())
+    assert len(saved.read_text().splitlines()) > before  # results written again after the pause
+    assert sum(name.startswith("loop.") and name.endswith(".mp4") for name in
+               Path(f"{saved}.ls").read_text().split()) == 1  # a new recording file
