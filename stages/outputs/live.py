@@ -16,6 +16,7 @@ which also brings notices (restarted stages) back. A stream removed over the API
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -105,13 +106,16 @@ class LiveStreamOutputs:
         drops = self.shared.metrics.drops_by_reason(self.stream)
         # one line a script can read: the JSON object of drops by reason
         log.info("%s: %d frames labeled; drops by reason: %s", self.stream, frames, json.dumps(drops))
-        if self.jsonl is not None:
-            self.jsonl.close()
-        if self.clips is not None:
-            self.clips.close()
-        if self.recording is not None:
-            self.recording.close(abort=end is None)
-        self.shared.finished(self.stream)
+        # every file is closed even when closing another one fails (a full disk): an open
+        # descriptor would keep a deleted file's space taken
+        with contextlib.ExitStack() as closing:
+            closing.callback(self.shared.finished, self.stream)
+            if self.recording is not None:
+                closing.callback(self.recording.close, abort=end is None)
+            if self.clips is not None:
+                closing.callback(self.clips.close)
+            if self.jsonl is not None:
+                closing.callback(self.jsonl.close)
         return OutputSummary()
 
 

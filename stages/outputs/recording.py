@@ -58,13 +58,16 @@ class SegmentedRecording:
             self._sync()
 
     def close(self, abort: bool = False) -> None:
-        if self._writer is not None:
-            self._writer.close(abort)
-            self._writer = None
-        if self._sync_fd >= 0:
-            os.fsync(self._sync_fd)
-            os.close(self._sync_fd)
-            self._sync_fd = -1
+        writer, fd = self._writer, self._sync_fd
+        self._writer, self._sync_fd = None, -1
+        try:
+            if writer is not None:
+                writer.close(abort)
+        finally:  # a failed close (a full disk) must not keep the file open
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+                os.close(fd)
 
     def _sync(self) -> None:
         """Written fragments to the disk (the file appears with its first packet)."""
