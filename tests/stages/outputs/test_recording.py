@@ -117,12 +117,12 @@ def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_p
     out, log, saved = tmp_path / "out", tmp_path / "live.log", tmp_path / "saved.jsonl"
     out.mkdir()
     unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
-    script = (
-        'mount -t tmpfs -o size=400k tmpfs "$OUT" || exit 99; "$@" 2> "$LOG" & pid=$!; '
-        'until grep -q "No space left on device" "$LOG"; do sleep 0.1; done; '
-        'rm -f "$OUT"/loop.*.mp4; wc -l < "$OUT/loop.jsonl" > "$SAVED.before"; '
-        'until grep -q "writing outputs again" "$LOG"; do sleep 0.1; done; sleep 1; '
-        'kill -INT $pid; wait $pid; code=$?; cp "$OUT/loop.jsonl" "$SAVED"; ls "$OUT" > "$SAVED.ls"; exit $code'
+    script = (  # every wait is bounded: the job is stopped (SIGINT) after 90 s whatever happens
+        'mount -t tmpfs -o size=400k tmpfs "$OUT" || exit 99; timeout -s INT 90 "$@" 2> "$LOG" & pid=$!; '
+        'wait_for() { for i in $(seq 600); do grep -q "$1" "$LOG" && return; sleep 0.1; done; }; '
+        'wait_for "No space left on device"; rm -f "$OUT"/loop.*.mp4; wc -l < "$OUT/loop.jsonl" > "$SAVED.before"; '
+        'wait_for "writing outputs again"; sleep 1; '
+        'kill -INT $pid; wait $pid; code=$?; cp "$OUT/loop.jsonl" "$SAVED"; exit $code'
     )
     vidpipe = [sys.executable, "-m", "stages.jobs.entry", "live", "--config", str(config), "--out", str(out)]
     env = {**os.environ, "OUT": str(out), "LOG": str(log), "SAVED": str(saved)}
