@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipeline.config import replace_path
-from stages.config import JobConfig
+from stages.config import JobConfig, with_job_defaults
 from stages.jobs.ray_driver import group_videos
 from stages.sources.files import VideoInfo
 
@@ -77,3 +77,16 @@ def test_a_stage_failure_in_a_group_fails_only_the_video_that_causes_it(
         ("a", 10, ""), ("bad", 0, "stage 'decode:bad' failed: it crashed"), ("c", 10, ""), ("d", 10, "")]
     assert sorted(p.name for p in out.iterdir()) == [ray_worker.STAGING, "a.jsonl", "c.jsonl", "d.jsonl"]
     assert not list((out / ray_worker.STAGING).iterdir())  # each graph's staging is gone (the driver removes the rest)
+
+
+def test_a_task_sizes_its_processes_for_its_cpus_not_the_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stages.jobs import ray_worker
+
+    config = replace_path(with_job_defaults(JobConfig()), "runtime.max_open_sources", 32)  # a 64-core driver
+    sized = ray_worker._sized_for_the_task(replace_path(config, "cluster.cpus_per_worker", 4.0))
+    assert sized.preprocess.workers == 4 and sized.runtime.max_open_sources == 2
+    explicit = replace_path(replace_path(config, "preprocess.workers", 3), "cluster.cpus_per_worker", 8.0)
+    assert ray_worker._sized_for_the_task(explicit).preprocess.workers == 3  # set by hand: kept
+    monkeypatch.setattr(ray_worker, "_node_resources", lambda: {"CPU": 32.0, "alveo": 2.0})
+    card = ray_worker._sized_for_the_task(replace_path(config, "backend.name", "alveo"))
+    assert card.preprocess.workers == 16 and card.runtime.max_open_sources == 8  # the node's CPUs per card
