@@ -13,6 +13,11 @@ from pipeline.errors import BackendError, ConfigError, one_line
 _ALVEO = ("alveo", "alveo-emu")
 
 
+def uses_cards(settings: BackendSettings) -> bool:
+    """Whether the backend runs on Alveo cards (real or emulated): one infer process per card."""
+    return settings.name in _ALVEO
+
+
 def _check_name(settings: BackendSettings) -> None:
     if settings.name not in BACKENDS:
         raise ConfigError(f"unknown backend {settings.name!r}: valid names are {', '.join(BACKENDS)}")
@@ -21,7 +26,7 @@ def _check_name(settings: BackendSettings) -> None:
 def backend_device_count(settings: BackendSettings) -> int:
     """How many infer processes the backend wants: one per configured card for alveo, else 1."""
     _check_name(settings)
-    return len(settings.alveo.devices) if settings.name in _ALVEO else 1
+    return len(settings.alveo.devices) if uses_cards(settings) else 1
 
 
 def cpu_model_needed(settings: BackendSettings) -> Path | None:

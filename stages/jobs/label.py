@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw.registry import cpu_model_needed
+from hw.registry import cpu_model_needed, uses_cards
 from pipeline.channels import Channel
 from pipeline.errors import SourceError, one_line
 from pipeline.events import Event
@@ -59,7 +59,7 @@ def result_settings(config: JobConfig) -> dict[str, Any]:
         backend["model"] = fingerprint(model, model.stat().st_size) if model.is_file() else str(model)
     if b.name == "sim":
         backend["sim"] = asdict(b.sim)
-    if b.name in ("alveo", "alveo-emu"):
+    if uses_cards(b):
         backend["alveo"] = {"xclbin": b.alveo.xclbin, "fc_weights": b.alveo.fc_weights, "labels": b.alveo.labels}
     out = config.output
     return {

@@ -29,6 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from hw.registry import uses_cards
 from pipeline.errors import ConfigError, VidpipeError, one_line
 from pipeline.redact import mask_url, printable
 from stages.events import OutputSummary, StreamDone
@@ -99,10 +100,7 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
 def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
     """What one video's worker takes, checked against the cluster: one line if no node has it."""
     config = job.config
-    if config.backend.name in ("alveo", "alveo-emu"):
-        wanted = {"alveo": 1.0}
-    else:
-        wanted = {"CPU": config.cluster.cpus_per_worker}
+    wanted = {"alveo": 1.0} if uses_cards(config.backend) else {"CPU": config.cluster.cpus_per_worker}
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
     if not any(all(r.get(k, 0) >= v for k, v in wanted.items()) for r in nodes):
         have = ", ".join(sorted({f"{k}={v:g}" for r in nodes for k, v in r.items() if k in ("CPU", "alveo")}))

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hw.registry import uses_cards
 from hw.settings import BackendSettings
 from pipeline.config import replace_path
 from pipeline.errors import SourceError, VidpipeError, one_line
@@ -139,7 +140,7 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
 def _sized_for_the_task(config: JobConfig) -> JobConfig:
     """Processes for the CPUs Ray gives this task, not for the whole node (Ray sets no affinity):
     cluster.cpus_per_worker, or for cards the node's CPUs per card. Settings made by hand stay."""
-    if config.backend.name in ("alveo", "alveo-emu"):
+    if uses_cards(config.backend):
         resources = _node_resources()
         cpus = resources.get("CPU", 1.0) / max(1.0, resources.get("alveo", 1.0))
     else:
@@ -155,7 +156,7 @@ def _card(config: JobConfig) -> Iterator[BackendSettings]:
     """The backend settings for this task: for alveo, the first card of this node that no other
     task of this node holds (a lock file each); otherwise unchanged."""
     backend = config.backend
-    if backend.name not in ("alveo", "alveo-emu"):
+    if not uses_cards(backend):
         yield backend
         return
     node, cards = _node_cards()
