@@ -32,8 +32,5 @@ class SharedFlag:
     def set(self) -> None:
         self._word.value = 1
 
-    def clear(self) -> None:
-        self._word.value = 0
-
     def is_set(self) -> bool:
         return bool(self._word.value)

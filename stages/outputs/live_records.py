@@ -24,6 +24,7 @@ import json
 import logging
 import secrets
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -43,8 +44,13 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(round(t, 3), UTC).isoformat(timespec="milliseconds")
 
 
+def utc_stamp(t: float | None = None) -> str:
+    """`20260101T120000Z`: a time (epoch seconds; None: now) in UTC, as run ids and file names carry it."""
+    return f"{datetime.fromtimestamp(time.time() if t is None else t, UTC):%Y%m%dT%H%M%SZ}"
+
+
 def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{utc_stamp()}-{secrets.token_hex(3)}"
 
 
 def build_info(backend: str) -> dict[str, str]:

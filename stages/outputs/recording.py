@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from stages.config import OutputSettings
+from stages.outputs.live_records import utc_stamp
 from stages.outputs.writers import H264Writer
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class SegmentedRecording:
 
     def _next_file(self, pts_s: float, t_capture: float) -> None:
         self.close()
-        path = self._free_name(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t_capture)))
+        path = self._free_name(utc_stamp(t_capture))
         width, height = self.size
         self._writer = H264Writer(path, width, height, NOMINAL_FPS, preset=self.out.video_preset,
                                   crf=self.out.video_crf, vfr=True, fragmented=True, metadata={"comment": MADE_BY})
