@@ -8,10 +8,15 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import pytest
+
+VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]  # the console script, as a user runs it
+# a private mount namespace (a tmpfs over a folder, seen by this command only); non-root via a user namespace
+UNSHARE_MOUNT = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
 
 
 def children(pid: int) -> list[int]:
@@ -72,9 +77,9 @@ def state(pid: int) -> str:
         return "gone"
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+def wait_for(cond: Callable[[], bool], timeout: float = 30.0, what: str = "the condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
+            raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.05)  # watching another process from outside: nothing to block on

@@ -15,10 +15,9 @@ import pytest
 
 from stages.jobs.cli import main
 from tests.media import write_video
-from tests.processes import children, finish, state, wait_for, wait_for_child
+from tests.processes import UNSHARE_MOUNT, VIDPIPE, children, finish, state, wait_for, wait_for_child
 
 pytestmark = pytest.mark.timeout(180)
-VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]
 
 
 def slow_config(tmp_path: Path, extra: str = "") -> Path:
@@ -144,7 +143,6 @@ def test_a_full_disk_fails_the_video_that_hit_it_and_keeps_the_others(tmp_path: 
     write_video(src / "z_big.mp4", frames=2500, width=96, height=64)
     out = tmp_path / "out"
     out.mkdir()
-    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
     (tmp_path / "one.yaml").write_text("runtime:\n  max_open_sources: 1\n")  # a_small first, then z_big
     listing = tmp_path / "listing.txt"  # what the tmpfs held, seen from inside its namespace
     script = (
@@ -154,7 +152,7 @@ def test_a_full_disk_fails_the_video_that_hit_it_and_keeps_the_others(tmp_path: 
     vidpipe = [*VIDPIPE, "label", str(src), "--out", str(out), "--backend", "sim", "--batch", "32", "--no-video",
                "--no-progress", "--config", str(tmp_path / "one.yaml")]
     env = {**os.environ, "OUT": str(out), "LISTING": str(listing)}
-    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True,
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True,
                           timeout=120, env=env)
     assert proc.returncode == 1, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "No space left on device" in ln]

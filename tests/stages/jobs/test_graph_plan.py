@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pipeline.errors import ConfigError
 from stages.config import JobConfig, with_job_defaults
 from stages.jobs.graph import SHM_SHARE, fit_to_shm, plan
 from tests.media import write_video
+from tests.processes import UNSHARE_MOUNT, VIDPIPE
 
 MIB = 2**20
 FRAME = 640 * 360 * 3
@@ -55,11 +55,11 @@ def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, s
                                                                 line: str) -> None:
     """/dev/shm replaced by a small tmpfs in a private mount namespace, as in a container."""
     video = write_video(tmp_path / "a.mp4", frames=40, width=640, height=360)
-    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
     script = f'mount -t tmpfs -o size={size} tmpfs /dev/shm || exit 99; exec "$@"'
-    vidpipe = [sys.executable, "-m", "stages.jobs.entry", "label", str(video), "--out", str(tmp_path / "out"),
+    vidpipe = [*VIDPIPE, "label", str(video), "--out", str(tmp_path / "out"),
                "--backend", "sim", "--no-progress", "--workers", "2"]
-    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == code, proc.stderr
     assert re.search(line, proc.stderr) and "Traceback" not in proc.stderr
     if code == 0:
@@ -68,14 +68,13 @@ def test_a_job_in_a_small_dev_shm_runs_or_says_why_in_one_line(tmp_path: Path, s
 
 def test_a_ring_that_does_not_fit_is_an_error_at_creation_not_a_sigbus_later() -> None:
     """Another job can fill /dev/shm after the plan: the ring's memory is taken when it is made."""
-    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
     make_ring = ("import multiprocessing, pathlib; from pipeline.shm import SlotRing\n"
                  "try:\n    SlotRing(multiprocessing.get_context('spawn'), 16, 2**20, 'frames')\n"
                  "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
                  "print('left:', sorted(p.name for p in pathlib.Path('/dev/shm').iterdir()))")
     script = 'mount -t tmpfs -o size=8m tmpfs /dev/shm || exit 99; exec "$@"'
-    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", sys.executable, "-c", make_ring], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", sys.executable, "-c", make_ring],
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "VidpipeError /dev/shm: no room for the frames ring (16 MiB): No space left on device" in proc.stdout
     assert "left: []" in proc.stdout  # the segment is gone

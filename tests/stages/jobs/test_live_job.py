@@ -20,6 +20,7 @@ from skimage import data
 
 from tests.media import write_video
 from tests.mjpeg_server import MjpegServer
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -33,11 +34,8 @@ def lines(path: Path) -> list[dict]:
 
 
 def wait_until(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # watching files written by another process: nothing to block on
+    """tests.processes.wait_for, `what` first: how the live tests read."""
+    wait_for(cond, timeout, what)
 
 
 class Live:

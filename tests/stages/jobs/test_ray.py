@@ -3,9 +3,7 @@ nodes with their own custom resources; results equal to the one-host run, exactl
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +11,14 @@ from typing import Any
 
 import pytest
 
-from stages.jobs.manifest import MANIFEST_NAME
 from stages.jobs.ray_worker import STAGING
 from tests.media import write_video
+from tests.processes import VIDPIPE
 from tests.stages.jobs.test_label_job import photo
-from tests.stages.jobs.test_resume import labels
+from tests.stages.jobs.test_resume import labels, manifest
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the ray extra is installed by `make test`")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +44,6 @@ def vidpipe(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
     return subprocess.run([*VIDPIPE, *args, "--no-progress"], capture_output=True, text=True, timeout=timeout)
 
 
-def manifest(out: Path) -> dict[str, Any]:
-    return json.loads((out / MANIFEST_NAME).read_text())["videos"]
-
-
 @pytest.mark.parametrize("backend", ["sim", "cpu", "alveo-emu"])
 def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: Path, tmp_path: Path,
                                                           backend: str) -> None:
@@ -62,7 +55,7 @@ def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: P
     for name in ("v0", "v1", "v2", "v3"):
         assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
         assert (spread / f"{name}.mp4").exists() and (spread / f"{name}.segments.json").exists()
-    entries = manifest(spread)
+    entries = manifest(spread)["videos"]
     assert {e["state"] for e in entries.values()} == {"done"}
     nodes = {e["host"] for e in entries.values()}
     assert all("(node " in h for h in nodes)
@@ -90,7 +83,7 @@ def test_short_videos_share_tasks_with_the_same_results(cluster: Any, tmp_path: 
     assert "9 videos in 5 Ray tasks" in run.stderr
     for name in ["long", *(f"s{i}" for i in range(8))]:
         assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
-    assert {e["state"] for e in manifest(spread).values()} == {"done"}
+    assert {e["state"] for e in manifest(spread)["videos"].values()} == {"done"}
     assert not (spread / STAGING).exists() and not list(spread.glob("*.part"))
 
 
@@ -133,7 +126,7 @@ def test_a_node_lost_mid_job_still_labels_every_video_exactly_once(videos: Path,
         assert proc.returncode == 0, err
         for name in ("v0", "v1", "v2", "v3"):
             assert labels(local / f"{name}.jsonl") == labels(spread / f"{name}.jsonl"), name
-        assert {e["state"] for e in manifest(spread).values()} == {"done"}
+        assert {e["state"] for e in manifest(spread)["videos"].values()} == {"done"}
         assert not staging.exists() and not list(spread.glob("*.part"))
     finally:
         c.shutdown()

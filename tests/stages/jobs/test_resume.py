@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -18,6 +16,7 @@ import pytest
 from stages.jobs.cli import main
 from stages.jobs.manifest import MANIFEST_NAME
 from tests.media import write_video
+from tests.processes import wait_for
 from tests.stages.jobs.test_label_job import photo
 
 pytestmark = pytest.mark.timeout(240)
@@ -36,13 +35,6 @@ def frames(path: Path) -> int:
 
 def manifest(out: Path) -> dict:
     return json.loads((out / MANIFEST_NAME).read_text())
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -77,7 +69,7 @@ def test_resume_after_kill_9_of_the_whole_job_equals_an_uninterrupted_run(videos
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(lambda: (cut / MANIFEST_NAME).exists()
-                 and any(v["state"] == "done" for v in manifest(cut)["videos"].values()))
+                 and any(v["state"] == "done" for v in manifest(cut)["videos"].values()), 60)
         os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, as a power cut would
         proc.wait(10)
     finally:

@@ -16,21 +16,19 @@ from pathlib import Path
 import pytest
 
 from tests.media import write_video
+from tests.processes import descendants
 from tests.stages.jobs.test_live_job import Live
 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of `pid` and all its descendants (the whole graph), in MiB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+    total = 0
+    for p in [pid, *descendants(pid)]:
         try:
             status = Path(f"/proc/{p}/status").read_text()
             total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir()
-                     for c in (t / "children").read_text().split()]
         except (OSError, StopIteration):
-            continue
+            continue  # it ended meanwhile
     return total / 1024
 
 

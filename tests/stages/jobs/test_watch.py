@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from stages.jobs.manifest import MANIFEST_NAME
 from tests.media import write_video
-from tests.processes import finish, wait_for, wait_for_child
+from tests.processes import VIDPIPE, finish, wait_for, wait_for_child
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -21,7 +20,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 def start_watch(folder: Path, out: Path, tmp_path: Path) -> subprocess.Popen[str]:
     config = tmp_path / "watch.yaml"
     config.write_text("watch:\n  poll_s: 0.2\n  settle_s: 1.0\n  max_width: 640\n  max_height: 480\n")
-    cmd = [sys.executable, "-m", "stages.jobs.entry", "watch", str(folder), "--out", str(out), "--config",
+    cmd = [*VIDPIPE, "watch", str(folder), "--out", str(out), "--config",
            str(config), "--backend", "sim", "--no-progress"]
     return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
 

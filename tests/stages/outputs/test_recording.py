@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pipeline.config import replace_path
 from stages.config import JobConfig, OutputSettings, live_checks
 from stages.outputs.recording import SegmentedRecording
 from tests.media import write_video
-from tests.processes import wait_for
+from tests.processes import UNSHARE_MOUNT, VIDPIPE, wait_for
 
 
 def frame_times(path: Path) -> list[float]:
@@ -58,7 +57,7 @@ def test_a_recording_plays_after_the_whole_job_is_killed(tmp_path: Path) -> None
     config.write_text(f"backend:\n  name: sim\nlive:\n  record: true\n  http: false\n  jsonl: true\n"
                       f"  sources:\n    - uri: {video}\n      loop: true\n      name: loop\n")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "stages.jobs.entry", "live", "--config", str(config), "--out",
+    proc = subprocess.Popen([*VIDPIPE, "live", "--config", str(config), "--out",
                              str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(lambda: len(list(out.glob("loop.*.mp4"))) == 1 and (out / "loop.jsonl").exists()
@@ -116,7 +115,6 @@ def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_p
                       f"  sources:\n    - uri: {video}\n      loop: true\n      name: loop\n")  # at 20 fps
     out, log, saved = tmp_path / "out", tmp_path / "live.log", tmp_path / "saved.jsonl"
     out.mkdir()
-    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
     script = (  # every wait is bounded: the job is stopped (SIGINT) after 90 s whatever happens
         'mount -t tmpfs -o size=400k tmpfs "$OUT" || exit 99; timeout -s INT 90 "$@" 2> "$LOG" & pid=$!; '
         'wait_for() { for i in $(seq 600); do grep -q "$1" "$LOG" && return; sleep 0.1; done; }; '
@@ -124,9 +122,9 @@ def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_p
         'wait_for "writing outputs again"; sleep 1; '
         'kill -INT $pid; wait $pid; code=$?; cp "$OUT/loop.jsonl" "$SAVED"; exit $code'
     )
-    vidpipe = [sys.executable, "-m", "stages.jobs.entry", "live", "--config", str(config), "--out", str(out)]
+    vidpipe = [*VIDPIPE, "live", "--config", str(config), "--out", str(out)]
     env = {**os.environ, "OUT": str(out), "LOG": str(log), "SAVED": str(saved)}
-    proc = subprocess.run([*unshare, "sh", "-c", script, "sh", *vidpipe], env=env, timeout=120,
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", *vidpipe], env=env, timeout=120,
                           capture_output=True, text=True)
     text = log.read_text()
     assert proc.returncode == 1, text[-3000:]  # drained at Ctrl-C; 1: a stream had a problem during the run
