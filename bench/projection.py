@@ -72,8 +72,3 @@ def project(ms: dict[str, float], cores: int, files: int, workers: int, card_fps
         "card": card_fps,
     }
     return Projection(cores, files, workers, card_fps, bounds)
-
-
-def default_files(cores: int) -> int:
-    """The job's default files open at once (stages.config.with_job_defaults)."""
-    return max(2, cores // 2)

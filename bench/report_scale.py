@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.encoding import EncodeRow, EncodingResult
-from bench.projection import Projection, default_files, per_group_ms, project
+from bench.projection import Projection, per_group_ms, project
 from bench.runner import VidpipeRun
 from bench.startup import StartupResult
 from bench.throughput import Config, InputResult, sim_max_fps
 from pipeline.machine import usable_cores
-from stages.config import FILE_BATCH, OutputSettings
+from stages.config import FILE_BATCH, OutputSettings, default_open_sources
 
 PROJECT_CORES = 16
 CARD_MAX_FPS = 1958.0  # the U250's published best (batch 100)
@@ -59,7 +59,7 @@ def projections(run: VidpipeRun) -> tuple[Projection, Projection]:
     card = sim_max_fps(FILE_BATCH)
     cores = usable_cores()
     here = project(ms, cores, 1, run.plan.get("workers", cores), card)
-    return here, project(ms, PROJECT_CORES, default_files(PROJECT_CORES), PROJECT_CORES, card)
+    return here, project(ms, PROJECT_CORES, default_open_sources(PROJECT_CORES), PROJECT_CORES, card)
 
 
 def annotated_table(res: InputResult, enc: EncodingResult | None) -> str:

@@ -259,6 +259,11 @@ FILE_BATCH = 128  # label, watch: throughput; the U250 (sim model) does 1,954 fp
 LIVE_BATCH = 4  # live: latency; infer lowers it further to fit live.stale_after_ms (stages.infer)
 
 
+def default_open_sources(cores: int) -> int:
+    """Files decoded at once when runtime.max_open_sources is 0 (see with_job_defaults)."""
+    return max(2, cores // 2)
+
+
 def with_job_defaults(job: JobConfig) -> JobConfig:
     """`job` with the settings that depend on its kind or the machine filled in where left at 0
     (explicit values win): backend.max_batch (FILE_BATCH for label and watch, LIVE_BATCH for
@@ -267,7 +272,7 @@ def with_job_defaults(job: JobConfig) -> JobConfig:
     if not job.backend.max_batch:
         job = replace_path(job, "backend.max_batch", LIVE_BATCH if job.job == "live" else FILE_BATCH)
     if not job.runtime.max_open_sources:
-        job = replace_path(job, "runtime.max_open_sources", max(2, usable_cores() // 2))
+        job = replace_path(job, "runtime.max_open_sources", default_open_sources(usable_cores()))
     return job
 
 

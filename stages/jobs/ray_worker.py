@@ -33,7 +33,7 @@ from pipeline.config import replace_path
 from pipeline.errors import SourceError, VidpipeError, one_line
 from pipeline.logs import setup_main_logging, shutdown_main_logging
 from pipeline.redact import printable
-from stages.config import JobConfig
+from stages.config import JobConfig, default_open_sources
 from stages.jobs.base import GraphShape
 from stages.jobs.graph import run_graph
 from stages.jobs.label import LabelJob, label_encoders
@@ -148,7 +148,8 @@ def _sized_for_the_task(config: JobConfig) -> JobConfig:
     whole = max(1, int(cpus))
     if not config.preprocess.workers:
         config = replace_path(config, "preprocess.workers", whole)
-    return replace_path(config, "runtime.max_open_sources", min(config.runtime.max_open_sources, max(2, whole // 2)))
+    open_sources = min(config.runtime.max_open_sources, default_open_sources(whole))
+    return replace_path(config, "runtime.max_open_sources", open_sources)
 
 
 @contextlib.contextmanager

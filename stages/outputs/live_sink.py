@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stages.config import LiveSettings
 from stages.sink import SinkStage
 
 log = logging.getLogger(__name__)
 
 GAP_TIMEOUT_S = 1.0  # live frames are out of order for milliseconds; a second means lost
-OUTPUT_RETRY_S = 30.0  # default of live.output_retry_s
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class LiveSinkStage(SinkStage):
         self.gap_since: dict[str, float] = {}  # stream -> when its oldest waiting frame found a gap
         self.retry_at: dict[str, float] = {}  # stream -> when to open its failed outputs again
         live = getattr(self.params.outputs, "live", None)  # the live outputs factory's LiveSettings
-        self.retry_s = float(getattr(live, "output_retry_s", OUTPUT_RETRY_S))
+        self.retry_s = float(getattr(live, "output_retry_s", LiveSettings.output_retry_s))
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         super().handle_batch(items)
