@@ -7,6 +7,8 @@ os.cpu_count() is the host's count: in a container limited to 2 CPUs on a 64-cor
 * the CFS quota of the process's cgroup and its parents (`docker --cpus=2`, Kubernetes CPU limits):
   cgroup v2 `cpu.max` ("200000 100000" = 2 CPUs, "max ..." = none), v1 `cpu.cfs_quota_us` /
   `cpu.cfs_period_us` (-1 = none). A fractional quota rounds up (1.5 CPUs keep 2 processes busy).
+
+Also what is installed here (`package_version`), for --version and vidpipe_build_info.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from importlib import metadata
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -78,3 +81,11 @@ def _read(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
+
+
+def package_version(package: str, missing: str = "none") -> str:
+    """The installed version of `package`, or `missing`."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return missing

@@ -32,9 +32,14 @@ class LatencyWindow:
             ordered = sorted(self._samples)
         if not ordered:
             return [None for _ in qs]
-        n = len(ordered)
-        # nearest rank: the smallest sample with at least q% of the samples at or below it
-        return [ordered[min(n - 1, max(0, math.ceil(q * n / 100) - 1))] for q in qs]
+        return list(nearest_rank(ordered, qs))
+
+
+def nearest_rank(ordered: list[float], qs: tuple[float, ...]) -> list[float]:
+    """Percentiles of sorted, non-empty `ordered` by nearest rank: for each q, the smallest sample
+    with at least q% of the samples at or below it."""
+    n = len(ordered)
+    return [ordered[min(n - 1, max(0, math.ceil(q * n / 100) - 1))] for q in qs]
 
 
 class RateMeter:

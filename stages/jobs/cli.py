@@ -15,7 +15,6 @@ import argparse
 import logging
 import sys
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from hw.registry import cpu_model_needed
 from pipeline.config import replace_path
 from pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
 from pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
+from pipeline.machine import package_version
 from stages.config import JobConfig, SourceSettings, load_job, validate
 from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
 
@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim)."
     )
-    parser.add_argument("--version", action="version", version=f"vidpipe {_version()}",
-                        help="print the version and exit")
+    version = package_version("vidpipe", "(not installed)")
+    parser.add_argument("--version", action="version", version=f"vidpipe {version}", help="print the version and exit")
     _verbosity(parser, "_main")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     label = sub.add_parser("label", help="label video files and folders")
@@ -123,13 +123,6 @@ def _verbosity(p: argparse.ArgumentParser, suffix: str = "") -> None:
                    help="more log lines (-vv: debug)")
     p.add_argument("-q", "--quiet", dest=f"quiet{suffix}", action="count", default=0,
                    help="fewer log lines (-q: warnings and errors; -qq: errors)")
-
-
-def _version() -> str:
-    try:
-        return metadata.version("vidpipe")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 # flag dest -> (config key, value) when the flag is given

@@ -10,10 +10,10 @@ stages (preprocess, queue, sink) and the published figures to compare against.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
+from pipeline.meters import nearest_rank
 from stages.jobs.progress import print_table
 
 COLUMNS = ("upload", "compute", "download", "preprocess", "queue", "infer", "sink")
@@ -43,7 +43,7 @@ def rows(samples: dict[str, list[float]]) -> list[list[str]]:
         if not values:
             continue
         mean = sum(values) / len(values)
-        p50, p99 = (values[min(len(values) - 1, max(0, math.ceil(q * len(values) / 100) - 1))] for q in (50, 99))
+        p50, p99 = nearest_rank(values, (50, 99))
         table.append([TITLES.get(name, name), str(len(values)), f"{mean:.3f}", f"{p50:.3f}", f"{p99:.3f}"])
     return table
 

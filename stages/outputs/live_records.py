@@ -27,10 +27,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.machine import package_version
 from stages.outputs.records import FrameLabel
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,8 @@ def new_run_id() -> str:
 
 def build_info(backend: str) -> dict[str, str]:
     """The labels of vidpipe_build_info."""
-    return {"version": _version("vidpipe"), "backend": backend, "python": sys.version.split()[0],
-            "pynq": _version("pynq")}
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "none"
+    return {"version": package_version("vidpipe"), "backend": backend, "python": sys.version.split()[0],
+            "pynq": package_version("pynq")}
 
 
 @dataclass(frozen=True)
