@@ -110,12 +110,16 @@ class LabelJob:
             if self.kept:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise SourceError("nothing to label: no readable video among the inputs")
-        runtime = self.config.runtime
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
-        biggest = max(i.width * i.height * 3 for i in self.infos)
-        self.encoders = label_encoders(self.config, len(self.infos))
-        return GraphShape(biggest, runtime.queue_size, runtime.max_open_sources, encoders=self.encoders,
-                          encoder=EncodeStage)
+        return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
+
+    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
+        """The graph of a label job (also watch's and a Ray task's): `files` decoded at most at
+        once, and the encoder processes of the annotated videos for them."""
+        runtime = self.config.runtime
+        self.encoders = label_encoders(self.config, files)
+        return GraphShape(max_frame_bytes, runtime.queue_size, runtime.max_open_sources, open_sources=open_sources,
+                          encoders=self.encoders, encoder=EncodeStage)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         return [

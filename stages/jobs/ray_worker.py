@@ -36,8 +36,7 @@ from pipeline.redact import printable
 from stages.config import JobConfig, default_open_sources
 from stages.jobs.base import GraphShape
 from stages.jobs.graph import run_graph
-from stages.jobs.label import LabelJob, label_encoders
-from stages.outputs.encoder import EncodeStage
+from stages.jobs.label import LabelJob
 from stages.outputs.label import output_names
 from stages.sources.files import VideoInfo
 
@@ -64,10 +63,7 @@ class _TheseVideos(LabelJob):
         self.infos = videos
 
     def prepare(self) -> GraphShape:
-        runtime = self.config.runtime
-        self.encoders = label_encoders(self.config, len(self.infos))
-        return GraphShape(max(v.width * v.height * 3 for v in self.infos), runtime.queue_size,
-                          runtime.max_open_sources, encoders=self.encoders, encoder=EncodeStage)
+        return self.shape(max(v.width * v.height * 3 for v in self.infos), len(self.infos))
 
 
 def label_videos(config: JobConfig, videos: list[VideoInfo], out_dir: str) -> list[VideoResult]:

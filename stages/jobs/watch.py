@@ -32,9 +32,8 @@ from pipeline.supervisor import ProcSpec, Supervisor
 from stages.config import JobConfig
 from stages.jobs.base import GraphShape
 from stages.jobs.inputs import plan_inputs, vidpipe_outputs
-from stages.jobs.label import LabelJob, label_encoders, result_settings
+from stages.jobs.label import LabelJob, result_settings
 from stages.jobs.manifest import Manifest
-from stages.outputs.encoder import EncodeStage
 from stages.outputs.writers import ensure_output_dir
 from stages.sources.files import VIDEO_EXTENSIONS, FileSourceParams, FileSourceStage, VideoInfo
 
@@ -99,10 +98,8 @@ class WatchJob(LabelJob):
             raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
         out = ensure_output_dir(self.config.output.dir)
         self.manifest, self.previous = Manifest.load(out, result_settings(self.config))
-        w, runtime = self.config.watch, self.config.runtime
-        self.encoders = label_encoders(self.config, runtime.max_open_sources)
-        return GraphShape(w.max_width * w.max_height * 3, runtime.queue_size, runtime.max_open_sources,
-                          open_sources=True, encoders=self.encoders, encoder=EncodeStage)
+        w = self.config.watch
+        return self.shape(w.max_width * w.max_height * 3, self.config.runtime.max_open_sources, open_sources=True)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         self.frames, self.outbox = frames, outbox
