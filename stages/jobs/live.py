@@ -80,7 +80,7 @@ class LiveJob:
         self._outbox: Channel | None = None
         self._control: Any = None  # main end of the control link
         self._sink_end: Any = None
-        self.run = RunInfo()  # its id now; what runs is filled in by prepare()
+        self.run = RunInfo()  # its id now; what runs is filled in by outputs(), once the graph is sized
 
     @property
     def names(self) -> list[str]:
@@ -103,9 +103,6 @@ class LiveJob:
         if api:
             self.live = replace(live, api_token=_api_token(live))
             self._control, self._sink_end = self._mp.Pipe(duplex=True)
-        infers = tuple(f"infer-{i}" for i in range(backend_device_count(self.config.backend)))
-        stages = (*(f"preprocess-{i}" for i in range(preprocess_workers(self.config))), *infers)
-        self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
         names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
         ensure_output_dir(self.config.output.dir)
         log.info("run %s (in every line of %s/STREAM.jsonl)", self.run.run_id, self.config.output.dir)
@@ -124,6 +121,10 @@ class LiveJob:
         return [self._spec(s) for s in self.streams.values()]
 
     def outputs(self) -> OutputsFactory:
+        # called by the graph once it is sized (run_graph may have lowered the workers to fit /dev/shm)
+        infers = tuple(f"infer-{i}" for i in range(backend_device_count(self.config.backend)))
+        stages = (*(f"preprocess-{i}" for i in range(preprocess_workers(self.config))), *infers)
+        self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
         return LiveOutputsFactory(self.live, self.config.output, self._sink_end, self.run)
 
     def attach(self, supervisor: Supervisor) -> None:
