@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.inputs import ClipSpec, ensure_clip
+from bench.scaling import stream_links
+from bench.throughput import sim_max_fps
 
 SLOW_MS = 10.0  # per image: the card does 8 / (1.5 + 8 x 10) ms = ~98 fps at batch 8
 BATCH = 8
@@ -40,7 +41,7 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def card_fps() -> float:
-    return BATCH / (1.5 + SLOW_MS * BATCH) * 1000.0
+    return sim_max_fps(BATCH, SLOW_MS)
 
 
 def run_nodes(nodes: int, videos: Path, workdir: Path, task_frames: int | None = None) -> dict[str, Any]:
@@ -124,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-ray-") as tmp:
         workdir = Path(tmp)
-        videos = workdir / "videos"
-        _copies(ensure_clip(ClipSpec(160, 120, FRAMES, 25)), videos, VIDEOS)
-        shorts = workdir / "shorts"
-        _copies(ensure_clip(ClipSpec(160, 120, SHORT_FRAMES, 25)), shorts, SHORT_VIDEOS)
+        # distinct paths (hard links): vidpipe labels a file given twice once
+        videos = stream_links(ensure_clip(ClipSpec(160, 120, FRAMES, 25)), VIDEOS, workdir, "videos")[0].parent
+        short_clip = ensure_clip(ClipSpec(160, 120, SHORT_FRAMES, 25))
+        shorts = stream_links(short_clip, SHORT_VIDEOS, workdir, "shorts")[0].parent
         results = []
         for n in args.nodes:
             print(f"ray: {n} node(s) ...", flush=True)
@@ -142,13 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "ray_nodes.txt").write_text(text + "\n")
     plot(results, args.out / "ray_nodes.png")
     return 0
-
-
-def _copies(clip: Path, folder: Path, n: int) -> None:
-    """`n` copies: vidpipe labels a file given twice (a link to it too) once."""
-    folder.mkdir(exist_ok=True)
-    for i in range(n):
-        shutil.copyfile(clip, folder / f"v{i}{clip.suffix}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from bench.baselines import (
 )
 from bench.runner import VidpipeRun, repeat_vidpipe
 from hw.paths import default_model_path
-from hw.settings import BackendSettings
+from hw.settings import BackendSettings, SimSettings
 from hw.sim import SimBackend
 from stages.config import FILE_BATCH
 
@@ -41,9 +41,10 @@ class Config:
     default: bool = False  # the job's own defaults (batch chosen by the job)
 
 
-def sim_max_fps(batch: int) -> float:
+def sim_max_fps(batch: int, per_image_ms: float = SimSettings.per_image_ms) -> float:
     """The sim card's throughput with full batches of `batch` (one compute unit)."""
-    return batch / SimBackend(BackendSettings(name="sim", max_batch=batch)).latency_s(batch)
+    settings = BackendSettings(name="sim", max_batch=batch, sim=SimSettings(per_image_ms=per_image_ms))
+    return batch / SimBackend(settings).latency_s(batch)
 
 
 def configs(quick: bool) -> list[Config]:
