@@ -25,8 +25,8 @@ import numpy as np
 from bench import encoding, latency, scaling, startup, throughput, transport
 from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
-from pipeline.machine import usable_cores
-from stages.config import OutputSettings
+from vidpipe.pipeline.machine import usable_cores
+from vidpipe.stages.config import OutputSettings
 
 MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

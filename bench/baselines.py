@@ -22,11 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE
-from hw.settings import BackendSettings
-from hw.sim import SimBackend
-from stages.outputs.overlay import draw_labels
-from stages.preprocess import SIZE, preprocess_frame
+from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.hw.sim import SimBackend
+from vidpipe.stages.outputs.overlay import draw_labels
+from vidpipe.stages.preprocess import SIZE, preprocess_frame
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def preprocess_cpu_ms(path: Path, limit: int) -> float:
 def bare_onnx_loop(tensors: np.ndarray, batch: int) -> Baseline:
     """CpuModel.classify over `tensors` in batches of `batch`, after one warm-up batch (the
     session options of the cpu backend: a thread per core, no spinning)."""
-    from hw.cpu import CpuModel
+    from vidpipe.hw.cpu import CpuModel
 
     model = CpuModel()
     model.classify(tensors[:batch])  # warm-up: onnxruntime allocates on the first run

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from bench.baselines import frames as decoded_frames
-from stages.outputs.overlay import draw_labels
-from stages.outputs.writers import H264Writer
+from vidpipe.stages.outputs.overlay import draw_labels
+from vidpipe.stages.outputs.writers import H264Writer
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster")
 THREADS = (1, 0)  # 1: one frame at a time (vidpipe's encoder processes); 0: x264's frame threads

@@ -19,7 +19,7 @@ import av
 import cv2
 import numpy as np
 
-from hw.paths import cache_dir
+from vidpipe.hw.paths import cache_dir
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
 

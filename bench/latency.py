@@ -69,7 +69,7 @@ def run_live(name: str, clip: Path, frames_in: int, fps: float, workdir: Path, s
     config = out_dir / "live.yaml"
     config.write_text(json.dumps(_live_job(clip, out_dir, sim)))  # JSON is YAML
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "stages.jobs.cli", "run", str(config)], cwd=REPO, timeout=600,
+    proc = subprocess.run([sys.executable, "-m", "vidpipe.stages.jobs.cli", "run", str(config)], cwd=REPO, timeout=600,
                           stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
     if proc.returncode != 0:

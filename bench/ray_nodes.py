@@ -59,7 +59,7 @@ def run_nodes(nodes: int, videos: Path, workdir: Path, task_frames: int | None =
                       + (f"  task_frames: {task_frames}\n" if task_frames is not None else ""))
     try:
         t0 = time.monotonic()
-        cmd = [sys.executable, "-m", "stages.jobs.entry", "label", str(videos), "--out", str(out), "--config",
+        cmd = [sys.executable, "-m", "vidpipe.stages.jobs.entry", "label", str(videos), "--out", str(out), "--config",
                str(config), "--ray", cluster.address, "--no-progress", "-q"]
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
         wall = time.monotonic() - t0

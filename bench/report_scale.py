@@ -11,8 +11,8 @@ from bench.projection import Projection, per_group_ms, project
 from bench.runner import VidpipeRun
 from bench.startup import StartupResult
 from bench.throughput import Config, InputResult, sim_max_fps
-from pipeline.machine import usable_cores
-from stages.config import FILE_BATCH, OutputSettings, default_open_sources
+from vidpipe.pipeline.machine import usable_cores
+from vidpipe.stages.config import FILE_BATCH, OutputSettings, default_open_sources
 
 PROJECT_CORES = 16
 CARD_MAX_FPS = 1958.0  # the U250's published best (batch 100)

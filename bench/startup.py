@@ -48,7 +48,7 @@ class StartupResult:
 
 
 def _import_source() -> None:
-    import stages.sources.files  # noqa: F401
+    import vidpipe.stages.sources.files  # noqa: F401
 
 
 def time_imports() -> float:
@@ -79,8 +79,8 @@ def time_model() -> tuple[float | None, float | None]:
         return None, None
     import numpy as np
 
-    from hw.base import INPUT_DTYPE, INPUT_SHAPE
-    from hw.cpu import CpuModel
+    from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE
+    from vidpipe.hw.cpu import CpuModel
 
     t0 = time.perf_counter()
     model = CpuModel()

@@ -23,10 +23,10 @@ from bench.baselines import (
     preprocess_cpu_ms,
 )
 from bench.runner import VidpipeRun, repeat_vidpipe
-from hw.paths import default_model_path
-from hw.settings import BackendSettings, SimSettings
-from hw.sim import SimBackend
-from stages.config import FILE_BATCH
+from vidpipe.hw.paths import default_model_path
+from vidpipe.hw.settings import BackendSettings, SimSettings
+from vidpipe.hw.sim import SimBackend
+from vidpipe.stages.config import FILE_BATCH
 
 CPU_BATCH = 8
 ONNX_FRAMES = 384  # tensors for the bare onnxruntime loops (decoded once, held in memory): 3 batches of 128

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.channels import Channel
-from pipeline.flags import SharedFlag
-from pipeline.shm import SlotRing
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.shm import SlotRing
 
 SHAPES: dict[str, tuple[tuple[int, ...], Any]] = {
     "1080p BGR frame": ((1080, 1920, 3), np.uint8),

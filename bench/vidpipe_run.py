@@ -22,16 +22,16 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pipeline.config import from_mapping, replace_path  # noqa: E402
-from pipeline.events import Event  # noqa: E402
-from pipeline.logs import setup_main_logging, shutdown_main_logging  # noqa: E402
-from stages.config import JobConfig  # noqa: E402
-from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart  # noqa: E402
-from stages.events import OutputSummary, StreamDone  # noqa: E402
-from stages.jobs.graph import run_graph  # noqa: E402
-from stages.jobs.label import LabelJob  # noqa: E402
-from stages.outputs.label import LabelOutputs, LabelOutputsFactory  # noqa: E402
-from stages.sink import Lane  # noqa: E402
+from vidpipe.pipeline.config import from_mapping, replace_path  # noqa: E402
+from vidpipe.pipeline.events import Event  # noqa: E402
+from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging  # noqa: E402
+from vidpipe.stages.config import JobConfig  # noqa: E402
+from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart  # noqa: E402
+from vidpipe.stages.events import OutputSummary, StreamDone  # noqa: E402
+from vidpipe.stages.jobs.graph import run_graph  # noqa: E402
+from vidpipe.stages.jobs.label import LabelJob  # noqa: E402
+from vidpipe.stages.outputs.label import LabelOutputs, LabelOutputsFactory  # noqa: E402
+from vidpipe.stages.sink import Lane  # noqa: E402
 
 
 @dataclass(frozen=True)

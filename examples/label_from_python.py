@@ -14,11 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.config import replace_path
-from pipeline.logs import setup_main_logging, shutdown_main_logging
-from stages.config import JobConfig, validate
-from stages.jobs.graph import run_job
-from stages.jobs.label import LabelJob
+from vidpipe.pipeline.config import replace_path
+from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging
+from vidpipe.stages.config import JobConfig, validate
+from vidpipe.stages.jobs.graph import run_job
+from vidpipe.stages.jobs.label import LabelJob
 
 
 def label(inputs: list[str], out: str, backend: str) -> int:

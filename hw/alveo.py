@@ -29,13 +29,20 @@ from typing import Any
 
 import numpy as np
 
-from hw.alveo_cards import check_shell, emulated_cards, no_device_message, pick_card, real_devices, xclbin_platform
-from hw.alveo_overlay import buffer_targets, check_ert, find_kernel, find_memory
-from hw.alveo_pynq import check_command, import_pynq, kernel_driver, wait_done
-from hw.base import FC_SHAPE, INPUT_DTYPE, INPUT_SHAPE, NUM_CLASSES, TOP_K, BatchOutput, check_start
-from hw.fcweights import load_fc_weights
-from hw.settings import AlveoSettings, BackendSettings
-from pipeline.errors import BackendError, one_line
+from vidpipe.hw.alveo_cards import (
+    check_shell,
+    emulated_cards,
+    no_device_message,
+    pick_card,
+    real_devices,
+    xclbin_platform,
+)
+from vidpipe.hw.alveo_overlay import buffer_targets, check_ert, find_kernel, find_memory
+from vidpipe.hw.alveo_pynq import check_command, import_pynq, kernel_driver, wait_done
+from vidpipe.hw.base import FC_SHAPE, INPUT_DTYPE, INPUT_SHAPE, NUM_CLASSES, TOP_K, BatchOutput, check_start
+from vidpipe.hw.fcweights import load_fc_weights
+from vidpipe.hw.settings import AlveoSettings, BackendSettings
+from vidpipe.pipeline.errors import BackendError, one_line
 
 log = logging.getLogger(__name__)
 _DEFAULTS = AlveoSettings()
@@ -192,8 +199,8 @@ class AlveoBackend:
         if path.is_file():
             return path
         if self.emulated and self.cfg.xclbin == _DEFAULTS.xclbin:
-            from hw.emulated import write_emulated_xclbin
-            from hw.paths import cache_dir
+            from vidpipe.hw.emulated import write_emulated_xclbin
+            from vidpipe.hw.paths import cache_dir
 
             return write_emulated_xclbin(cache_dir() / "emulated" / "resnet50.xclbin")
         raise BackendError(f"xclbin {path} (alveo.xclbin) not found")
@@ -202,13 +209,13 @@ class AlveoBackend:
         path = Path(self.cfg.fc_weights).expanduser()
         if path.is_file() or not (self.emulated and self.cfg.fc_weights == _DEFAULTS.fc_weights):
             return path
-        from hw.emulated import write_emulated_weights
-        from hw.paths import cache_dir
+        from vidpipe.hw.emulated import write_emulated_weights
+        from vidpipe.hw.paths import cache_dir
 
         return write_emulated_weights(cache_dir() / "emulated" / "fcweights.npy")
 
     def _load_names(self) -> list[str]:
-        from hw.imagenet import class_names, load_label_file
+        from vidpipe.hw.imagenet import class_names, load_label_file
 
         return load_label_file(Path(self.cfg.labels).expanduser()) if self.cfg.labels else class_names()
 

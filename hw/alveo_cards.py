@@ -19,8 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from hw.alveo_pynq import ensure_event_loop
-from pipeline.errors import BackendError, one_line
+from vidpipe.hw.alveo_pynq import ensure_event_loop
+from vidpipe.pipeline.errors import BackendError, one_line
 
 DeviceSpec = int | str
 
@@ -50,19 +50,19 @@ def real_devices(pynq: Any) -> list[Any]:
             devices = list(pynq.Device.devices)
     except Exception as exc:
         raise BackendError(f"pynq cannot enumerate devices ({one_line(exc)})") from exc
-    emu = sys.modules.get("hw.emulated.device")
+    emu = sys.modules.get("vidpipe.hw.emulated.device")
     return [d for d in devices if emu is None or not isinstance(d, emu.EmulatedDevice)]
 
 
 def emulated_cards(spec: tuple[DeviceSpec, ...]) -> list[Any]:
     """The emulated cards, enough of them for every entry of `spec` to find one."""
-    import hw.emulated
+    from vidpipe.hw import emulated
 
     indices = {e for e in spec if isinstance(e, int)}
     names = sum(1 for e in spec if isinstance(e, str))
     ensure_event_loop()
-    hw.emulated.enable(count=max(max(indices, default=-1) + 1, len(indices) + names))
-    return hw.emulated.emulated_devices()
+    emulated.enable(count=max(max(indices, default=-1) + 1, len(indices) + names))
+    return emulated.emulated_devices()
 
 
 def no_device_message() -> str:

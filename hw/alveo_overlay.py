@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hw.alveo_pynq import starts_through_ert, xrt_version_read
-from pipeline.errors import BackendError, one_line
+from vidpipe.hw.alveo_pynq import starts_through_ert, xrt_version_read
+from vidpipe.pipeline.errors import BackendError, one_line
 
 _BUFFER_KEYS = ("io_target", "io_target", "fc_target")  # the config key for in, out, weights
 

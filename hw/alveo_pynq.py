@@ -22,8 +22,8 @@ import types
 import warnings
 from typing import Any
 
-from hw.base import RESNET50_VLNV
-from pipeline.errors import BackendError, one_line
+from vidpipe.hw.base import RESNET50_VLNV
+from vidpipe.pipeline.errors import BackendError, one_line
 
 _HANDLE_EVENTS_MS = 1000  # the slice ErtWaitHandle.wait() hands to xclExecWait
 

@@ -14,11 +14,14 @@ Backends may add scores. Work is asynchronous so the infer stage keeps two batch
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+
+from vidpipe.hw.settings import BackendSettings
 
 INPUT_SHAPE = (224, 224, 3)
 INPUT_DTYPE = np.int8
@@ -32,7 +35,7 @@ U250_SHELL = "xilinx_u250_xdma_201830_2"
 
 def check_start(name: str, buffer_set: int, n: int, buffer_sets: int, max_batch: int, running: Container[int]) -> None:
     """The misuse every backend refuses in start(): a set out of range or still in flight, a bad n."""
-    from pipeline.errors import BackendError
+    from vidpipe.pipeline.errors import BackendError
 
     if not 0 <= buffer_set < buffer_sets:
         raise BackendError(f"{name}: buffer set {buffer_set} out of range 0..{buffer_sets - 1}")
@@ -93,3 +96,39 @@ class Accelerator(Protocol):
 
     def class_names(self) -> list[str]:
         """Names for class ids 0..999 (ImageNet-1k order unless the backend has its own)."""
+
+
+def _one_process(settings: BackendSettings) -> int:
+    return 1
+
+
+def _nothing(settings: BackendSettings) -> dict[str, Any]:
+    return {}
+
+
+def _no_model(settings: BackendSettings) -> Path | None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything vidpipe asks of a backend, said once (hw.registry holds them by name).
+
+    A new backend is one module that defines a BackendSpec, plus one registration: a line in
+    hw.registry.BUILTIN, or a plug-in package's entry point in the group `vidpipe.backends`
+    (`[project.entry-points."vidpipe.backends"] mycard = "mypkg.backend:SPEC"`). Nothing outside
+    hw/ names a backend: jobs, the CLI and Ray ask the spec."""
+
+    name: str
+    summary: str  # one line for --help and the docs
+    create: Callable[[BackendSettings, int], Accelerator]  # (settings, infer process index) -> not yet opened
+    processes: Callable[[BackendSettings], int] = _one_process  # infer processes it wants (one per card)
+    # Ray: the custom resource each infer process takes (hosts started with `ray start --resources
+    # '{"alveo": N}'` run N at once; the task then picks a free card index); None: plain CPUs.
+    card_resource: str | None = None
+    on_card: Callable[[BackendSettings, int], BackendSettings] | None = None  # settings for card index k of a host
+    fingerprint: Callable[[BackendSettings], dict[str, Any]] = _nothing  # settings that change the labels
+    model: Callable[[BackendSettings], Path | None] = _no_model  # a model file it loads: checked before a run
+    devices: Callable[[BackendSettings], list[DeviceInfo]] | None = None  # its rows of `vidpipe devices`
+    # Plug-ins: the frozen dataclass that `backend.options` is read into (checked at load); None: no options
+    options: type | None = None

@@ -1,6 +1,6 @@
 """The `cpu` backend: a real ImageNet-1k classifier (int8 EfficientNet-Lite0) on onnxruntime.
 
-The model file is built once by `make model` (`python -m hw.model_build`) into the user cache;
+The model file is built once by `vidpipe model` (`make model` runs it) into the user cache;
 it takes the accelerator tensor as is (int8 NHWC bytes of uint8 BGR), so preprocessing is shared
 with every other backend. Inference runs on one worker thread: onnxruntime releases the GIL,
 so the infer stage fills the next buffer set while the current batch computes.
@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from hw import imagenet
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput
-from hw.paths import default_model_path
-from hw.settings import BackendSettings
-from pipeline.errors import BackendError, one_line
-from pipeline.machine import usable_cores
+from vidpipe.hw import imagenet
+from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BackendSpec, BatchOutput, DeviceInfo
+from vidpipe.hw.paths import default_model_path
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.errors import BackendError, one_line
+from vidpipe.pipeline.machine import usable_cores
 
-BUILD_HINT = "run `make model` (or `python -m hw.model_build`)"
+BUILD_HINT = "run `vidpipe model`"
 
 
 def describe_model_state(path: Path | None = None) -> str:
@@ -98,7 +98,7 @@ class CpuModel:
 
 
 class CpuBackend:
-    """hw.base.Accelerator on CpuModel: host buffer sets, one background inference at a time."""
+    """vidpipe.hw.base.Accelerator on CpuModel: host buffer sets, one background inference at a time."""
 
     name = "cpu"
     labels_meaningful = True
@@ -170,3 +170,21 @@ class CpuBackend:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def cpu_model_path(settings: BackendSettings) -> Path:
+    """The model the cpu backend (and the emulated card, which runs it) loads."""
+    return Path(settings.cpu.model).expanduser() if settings.cpu.model else default_model_path()
+
+
+def _cpu_devices(settings: BackendSettings) -> list[DeviceInfo]:
+    return [DeviceInfo("cpu", "onnxruntime", describe_model_state(cpu_model_path(settings)))]
+
+
+BACKEND = BackendSpec(
+    name="cpu",
+    summary="a real ImageNet-1k classifier (EfficientNet-Lite0, int8) on onnxruntime: the default",
+    create=lambda settings, index: CpuBackend(settings),
+    model=cpu_model_path,
+    devices=_cpu_devices,
+)

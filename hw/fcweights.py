@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.base import FC_SHAPE
-from pipeline.errors import BackendError
+from vidpipe.hw.base import FC_SHAPE
+from vidpipe.pipeline.errors import BackendError
 
 FC_SIZE = FC_SHAPE[0] * FC_SHAPE[1]
 _I8 = np.iinfo(np.int8)

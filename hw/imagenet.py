@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hw.base import NUM_CLASSES
-from pipeline.errors import BackendError, one_line
+from vidpipe.hw.base import NUM_CLASSES
+from vidpipe.pipeline.errors import BackendError, one_line
 
 _CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
 

@@ -31,9 +31,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from hw.paths import default_model_path
-from hw.torch_checkpoint import load_state_dict
-from pipeline.errors import BackendError
+from vidpipe.hw.paths import default_model_path
+from vidpipe.hw.torch_checkpoint import load_state_dict
+from vidpipe.pipeline.errors import BackendError
 
 SIZE = 224
 BN_EPS = 1e-3

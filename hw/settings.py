@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-BACKENDS = ("cpu", "sim", "alveo", "alveo-emu")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ STANDALONE_BATCH = 8  # a backend opened on its own (not by a job) with max_batc
 
 @dataclass(frozen=True)
 class BackendSettings:
-    name: str = "cpu"  # one of BACKENDS
+    name: str = "cpu"  # a registered backend: cpu, sim, alveo, alveo-emu, or a plug-in's (`vidpipe devices`)
     # Images per accelerator call; 0 = by job (stages.config.with_job_defaults: label and watch
     # jobs large batches for throughput, live jobs small ones for latency); a value set wins.
     max_batch: int = 0
@@ -59,6 +58,7 @@ class BackendSettings:
     cpu: CpuSettings = field(default_factory=CpuSettings)
     sim: SimSettings = field(default_factory=SimSettings)
     alveo: AlveoSettings = field(default_factory=AlveoSettings)
+    options: dict[str, Any] = field(default_factory=dict)  # a plug-in backend's own settings (its spec's type)
 
     @property
     def batch(self) -> int:

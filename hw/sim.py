@@ -15,13 +15,13 @@ completion time: that sleep *is* the modeled hardware time, not a synchronisatio
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BatchOutput, check_start
-from hw.settings import BackendSettings
-from pipeline.errors import BackendError
+from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BackendSpec, BatchOutput, DeviceInfo, check_start
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.errors import BackendError
 
 PUBLISHED_MS = {1: 2.02, 100: 51.06, 1000: 496.14}  # batch size -> latency on the U250
 
@@ -85,7 +85,7 @@ class SimBackend:
         self._inputs = None
 
     def class_names(self) -> list[str]:
-        from hw.imagenet import class_names
+        from vidpipe.hw.imagenet import class_names
 
         return class_names()
 
@@ -93,3 +93,19 @@ class SimBackend:
         if self._inputs is None:
             raise BackendError("sim: backend used before open()")
         return self._inputs
+
+
+def _sim_devices(settings: BackendSettings) -> list[DeviceInfo]:
+    s = settings.sim
+    ms = [s.base_ms + s.per_image_ms * n for n in (1, 100)]
+    model = f"{s.base_ms} ms + {s.per_image_ms} ms/image: batch 1 {ms[0]:.1f} ms, batch 100 {ms[1]:.1f} ms"
+    return [DeviceInfo("sim", "U250 timing model", model)]
+
+
+BACKEND = BackendSpec(
+    name="sim",
+    summary="the U250's timing without labels of value: can the host feed the card?",
+    create=lambda settings, index: SimBackend(settings),
+    fingerprint=lambda settings: {"sim": asdict(settings.sim)},
+    devices=_sim_devices,
+)

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pipeline.errors import BackendError
+from vidpipe.pipeline.errors import BackendError
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001

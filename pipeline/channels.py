@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from pipeline.errors import VidpipeError
-from pipeline.flags import Flag
-from pipeline.watchdog import beat
+from vidpipe.pipeline.errors import VidpipeError
+from vidpipe.pipeline.flags import Flag
+from vidpipe.pipeline.watchdog import beat
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
-from pipeline.errors import ConfigError
+from vidpipe.pipeline.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -77,6 +77,10 @@ def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
         if value not in args:
             raise key_error(source, path, f"expected one of {', '.join(map(str, args))}, got {_show(value)}")
         return value
+    if origin is dict:  # free-form (a plug-in's options, checked against its own type later)
+        if not isinstance(value, dict):
+            raise key_error(source, path, f"expected a mapping, got {_show(value)}")
+        return dict(value)
     if origin in (tuple, list):
         if isinstance(value, str | int | float):
             value = [value]  # a single item where a list is expected

@@ -19,7 +19,7 @@ from typing import Any
 
 from multiprocessing_logging import MultiProcessingHandler
 
-from pipeline.redact import mask_url
+from vidpipe.pipeline.redact import mask_url
 
 FORMAT = "%(asctime)s %(levelname)-7s [%(processName)s] %(message)s"
 

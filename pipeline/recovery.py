@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from pipeline.events import Event
-from pipeline.shm import SlotRing
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.shm import SlotRing
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.channels import Aborted
-from pipeline.errors import VidpipeError
+from vidpipe.pipeline.channels import Aborted
+from vidpipe.pipeline.errors import VidpipeError
 
 
 class SlotRing:

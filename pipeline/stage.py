@@ -45,13 +45,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pipeline import watchdog
-from pipeline.channels import Aborted, Channel, Stop
-from pipeline.errors import VidpipeError, one_line
-from pipeline.events import Event, StageFailure
-from pipeline.flags import Flag
-from pipeline.logs import enable_stack_dumps, setup_stage_logging
-from pipeline.shm import SlotRing
+from vidpipe.pipeline import watchdog
+from vidpipe.pipeline.channels import Aborted, Channel, Stop
+from vidpipe.pipeline.errors import VidpipeError, one_line
+from vidpipe.pipeline.events import Event, StageFailure
+from vidpipe.pipeline.flags import Flag
+from vidpipe.pipeline.logs import enable_stack_dumps, setup_stage_logging
+from vidpipe.pipeline.shm import SlotRing
 
 log = logging.getLogger(__name__)
 

@@ -35,14 +35,22 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from pipeline.channels import STOP, Channel
-from pipeline.errors import StageFailed
-from pipeline.events import Event, StageFailure
-from pipeline.flags import SharedFlag
-from pipeline.recovery import CrashLog, Reclaim, RestartPolicy, StageRestarted, reclaim_rings, repair_lock, repair_queue
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage, StageContext, run_stage, signals_blocked
-from pipeline.watchdog import StallWatch, new_counter
+from vidpipe.pipeline.channels import STOP, Channel
+from vidpipe.pipeline.errors import StageFailed
+from vidpipe.pipeline.events import Event, StageFailure
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.recovery import (
+    CrashLog,
+    Reclaim,
+    RestartPolicy,
+    StageRestarted,
+    reclaim_rings,
+    repair_lock,
+    repair_queue,
+)
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage, StageContext, run_stage, signals_blocked
+from vidpipe.pipeline.watchdog import StallWatch, new_counter
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pipeline.channels import STOP, Channel
-from pipeline.events import Event
-from pipeline.flags import SharedFlag
-from pipeline.stage import Stage, StageContext
+from vidpipe.pipeline.channels import STOP, Channel
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.stage import Stage, StageContext
 
 P = TypeVar("P")
 

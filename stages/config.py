@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from hw.settings import BACKENDS, BackendSettings
-from pipeline.config import from_mapping, key_error, load_yaml, replace_path
-from pipeline.machine import usable_cores
+from vidpipe.hw.registry import check_backend
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.config import from_mapping, key_error, load_yaml, replace_path
+from vidpipe.pipeline.machine import usable_cores
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ def with_job_defaults(job: JobConfig) -> JobConfig:
 def validate(job: JobConfig, source: str) -> None:
     """Checks that span fields or need a range (types are checked while loading): before any
     process starts, one line naming the key."""
+    check_backend(job.backend, source)
     for ok, key, message in _checks(job):
         if not ok:
             raise key_error(source, key, message)
@@ -289,7 +291,6 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
     cores = usable_cores()
     most_workers = MAX_WORKERS_PER_CORE * cores
     return [
-        (b.name in BACKENDS, "backend.name", f"unknown backend {b.name!r} (valid: {', '.join(BACKENDS)})"),
         (0 <= b.max_batch <= MAX_BATCH, "backend.max_batch", f"must be 0 (chosen by the job) or 1..{MAX_BATCH}"),
         (2 <= b.buffer_sets <= 8, "backend.buffer_sets", "must be 2..8 (2 = double buffering)"),
         (0 <= b.batch_timeout_ms <= 10_000, "backend.batch_timeout_ms", "must be 0..10000"),

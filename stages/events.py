@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.events import Event
+from vidpipe.pipeline.events import Event
 
 
 @dataclass(frozen=True)

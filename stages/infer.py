@@ -30,12 +30,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE, Accelerator
-from hw.registry import create_backend
-from hw.settings import BackendSettings
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from stages.descriptors import InferStats, LabelInfo, Result, TensorRef
+from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE, Accelerator
+from vidpipe.hw.registry import create_backend
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.descriptors import InferStats, LabelInfo, Result, TensorRef
 
 log = logging.getLogger(__name__)
 

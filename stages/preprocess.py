@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from hw.base import INPUT_SHAPE
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from stages.descriptors import FrameRef, TensorRef
+from vidpipe.hw.base import INPUT_SHAPE
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.descriptors import FrameRef, TensorRef
 
 SIZE = (INPUT_SHAPE[1], INPUT_SHAPE[0])  # cv2 wants (width, height)
 

@@ -35,13 +35,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.channels import Batch, Channel
-from pipeline.errors import one_line
-from pipeline.redact import printable
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from stages.descriptors import LabelInfo, QueueDepths, Result, StreamEnd, StreamStart
-from stages.events import OutputSummary, Progress, SourceProblem, StreamDone
+from vidpipe.pipeline.channels import Batch, Channel
+from vidpipe.pipeline.errors import one_line
+from vidpipe.pipeline.redact import printable
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.descriptors import LabelInfo, QueueDepths, Result, StreamEnd, StreamStart
+from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
 
 log = logging.getLogger(__name__)
 

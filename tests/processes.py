@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-VIDPIPE = [sys.executable, "-m", "stages.jobs.entry"]  # the console script, as a user runs it
+VIDPIPE = [sys.executable, "-m", "vidpipe"]  # the console script, as a user runs it
 # a private mount namespace (a tmpfs over a folder, seen by this command only); non-root via a user namespace
 UNSHARE_MOUNT = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
 

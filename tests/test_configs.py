@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.config import load_job
+from vidpipe.stages.config import load_job
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

@@ -36,13 +36,14 @@ def room_of(module: str) -> str | None:
 
 
 def imported(path: Path) -> set[str]:
+    """The project modules `path` imports, named by room (vidpipe.stages.sink -> stages.sink)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return {n.removeprefix("vidpipe.") for n in names if n.startswith("vidpipe.")}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,9 +1,9 @@
 """An emulated Alveo U250 running the ResNet50 kernel on the CPU model, plugged in under pynq 3.0.1.
 
-    import hw.emulated, pynq
-    hw.emulated.enable(count=1)                     # now in pynq.Device.devices
-    dev = hw.emulated.emulated_devices()[0]
-    ol = pynq.Overlay(str(hw.emulated.write_emulated_xclbin(path)), device=dev)
+    from vidpipe.hw import emulated; import pynq
+    emulated.enable(count=1)                     # now in pynq.Device.devices
+    dev = emulated.emulated_devices()[0]
+    ol = pynq.Overlay(str(emulated.write_emulated_xclbin(path)), device=dev)
     fcbuf = pynq.allocate((1000, 2048), dtype=np.int8, target=ol.PLRAM0)
     ...; ol.resnet50_1.start(inbuf, outbuf, fcbuf, n).wait()
 
@@ -52,10 +52,10 @@ and its compute unit are this package. Where the emulation differs from a card:
 * `XrtDevice.set_event_loop` (for `wait_async`) finds no DRM file to watch: use `wait()`.
 """
 
-from hw.emulated.device import HANG_ENV, XRT_VERSION, EmulatedDevice, disable, emulated_devices, enable
-from hw.emulated.files import write_emulated_weights, write_emulated_xclbin
-from hw.emulated.memory import Call, CallLog, EmulatedBO
-from hw.emulated.xclbin import build_xclbin
+from vidpipe.hw.emulated.device import HANG_ENV, XRT_VERSION, EmulatedDevice, disable, emulated_devices, enable
+from vidpipe.hw.emulated.files import write_emulated_weights, write_emulated_xclbin
+from vidpipe.hw.emulated.memory import Call, CallLog, EmulatedBO
+from vidpipe.hw.emulated.xclbin import build_xclbin
 
 __all__ = [
     "HANG_ENV",

@@ -41,10 +41,10 @@ from pynq.pl_server.device import Device
 from pynq.pl_server.xclbin_parser import XclBin
 from pynq.pl_server.xrt_device import REQUIRED_VERSION_ERT, XrtDevice, XrtUUID, _format_xrt_error, xclDeviceUsage
 
-from hw.base import RESNET50_VLNV, U250_SHELL
-from hw.emulated.ert import ErtScheduler
-from hw.emulated.kernel import Classify, ComputeUnit, arg_registers
-from hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
+from vidpipe.hw.base import RESNET50_VLNV, U250_SHELL
+from vidpipe.hw.emulated.ert import ErtScheduler
+from vidpipe.hw.emulated.kernel import Classify, ComputeUnit, arg_registers
+from vidpipe.hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
 
 log = logging.getLogger(__name__)
 XRT_VERSION = (2, 12, 427)  # the XRT this card behaves like (2021.2): >= 2.11, no waitfor
@@ -339,7 +339,7 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
         """The CPU model behind the kernel, created once per device on first use."""
         with self._lock:
             if self.classify is None:
-                from hw.cpu import CpuModel
+                from vidpipe.hw.cpu import CpuModel
 
                 self.classify = CpuModel().classify
             return self.classify

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pynq._3rdparty import ert
 from pynq.pl_server.xrt_device import REQUIRED_VERSION_ERT, ErtWaitHandle, ExecBo
 
-from hw.emulated.memory import EmulatedBO, map_host
+from vidpipe.hw.emulated.memory import EmulatedBO, map_host
 
 _STATE = ert.ert_cmd_state
 _CTRL_START, _CTRL_DONE, _CTRL_IDLE = 0x1, 0x2, 0x4

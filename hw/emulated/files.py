@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.base import FC_SHAPE
-from hw.emulated.xclbin import build_xclbin
+from vidpipe.hw.base import FC_SHAPE
+from vidpipe.hw.emulated.xclbin import build_xclbin
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:

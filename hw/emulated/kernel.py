@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pynq._3rdparty import ert
 
-from hw.base import FC_SHAPE, INPUT_SHAPE, TOP_K
+from vidpipe.hw.base import FC_SHAPE, INPUT_SHAPE, TOP_K
 
 if TYPE_CHECKING:
-    from hw.emulated.device import EmulatedDevice
+    from vidpipe.hw.emulated.device import EmulatedDevice
 
 IMAGE_BYTES = int(np.prod(INPUT_SHAPE))
 Classify = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

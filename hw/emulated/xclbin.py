@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 
 from pynq._3rdparty import xclbin as x
 
-from hw.base import RESNET50_VLNV, U250_SHELL
+from vidpipe.hw.base import RESNET50_VLNV, U250_SHELL
 
 KERNEL = "resnet50"
 INSTANCE = "resnet50_1"

@@ -8,7 +8,10 @@ tells the runner, which knows nothing else about it.
     job.outputs()          the sink's OutputsFactory (picklable: it is made here, used there)
     job.on_event(event)    every typed event from the stages (progress, problems, streams done)
     job.close()            always, after the graph: progress bars, unfinished outputs
-    job.exit_code(...)     after a complete run: the summary, and EXIT_OK / FAILED / INTERRUPTED
+    job.finish(...)        after a complete run (or nothing to do): the explicit step that writes
+                           the job's summary and report
+    job.exit_code(...)     a query: EXIT_OK / FAILED / INTERRUPTED
+    job.release()          always, last: what prepare() claimed (the output folder's lock)
 
 `stages.jobs.graph.run_job(job)` drives these around `run_graph`.
 """
@@ -18,22 +21,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from pipeline.channels import Channel
-from pipeline.events import Event
-from pipeline.recovery import RestartPolicy
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from pipeline.supervisor import ProcSpec, Supervisor
-from stages.config import JobConfig
-from stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from stages.sink import LaneParams, OutputsFactory, SinkStage
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.recovery import RestartPolicy
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
+from vidpipe.stages.config import JobConfig
+from vidpipe.stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from vidpipe.stages.sink import LaneParams, OutputsFactory, SinkStage
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "GraphShape", "Job", "NothingToDo"]
 
 
 class NothingToDo(Exception):
     """prepare(): every input is done already (e.g. --resume after a complete run): no graph runs,
-    the job's exit_code() still reports."""
+    the job's finish() and exit_code() still report."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,11 @@ class Job(Protocol):
 
     def close(self) -> None: ...
 
+    def finish(self, interrupted: bool) -> None: ...
+
     def exit_code(self, interrupted: bool) -> int: ...
+
+    def release(self) -> None: ...
 
 
 @runtime_checkable

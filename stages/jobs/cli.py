@@ -18,13 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hw.registry import cpu_model_needed
-from pipeline.config import replace_path
-from pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
-from pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
-from pipeline.machine import package_version
-from stages.config import JobConfig, SourceSettings, load_job, validate
-from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
+from vidpipe.hw.registry import backend_names, model_needed
+from vidpipe.pipeline.config import replace_path
+from vidpipe.pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
+from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
+from vidpipe.pipeline.machine import package_version
+from vidpipe.stages.config import JobConfig, SourceSettings, load_job, validate
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
 
 log = logging.getLogger("vidpipe")
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default results/)")
-    p.add_argument("--backend", help="cpu (default) | sim | alveo | alveo-emu")
+    p.add_argument("--backend", help=f"{' | '.join(backend_names())} (default cpu; `vidpipe devices` lists them)")
     p.add_argument("--batch", type=int, help="max images per accelerator call (default: label/watch 128, live 4)")
     p.add_argument("--batch-timeout-ms", type=float, help="wait at most this long to fill a batch (default 5)")
     p.add_argument("--workers", type=int, help="preprocess processes (default: one per core)")
@@ -221,12 +221,12 @@ def log_level(args: argparse.Namespace) -> int:
 
 def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     if args.command == "devices":
-        from stages.jobs.devices import print_devices
+        from vidpipe.stages.jobs.devices import print_devices
 
         return print_devices()
     if args.command == "model":
-        from hw.model_build import ensure_model
-        from hw.paths import default_model_path
+        from vidpipe.hw.model_build import ensure_model
+        from vidpipe.hw.paths import default_model_path
 
         path = ensure_model(default_model_path(), force=args.force)
         print(f"model ready: {path}")
@@ -235,35 +235,35 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     _check_model(config)
     job = _job(config, args)
     if config.job == "label" and config.cluster.ray_address:
-        from stages.jobs.label import LabelJob
-        from stages.jobs.ray_driver import run_on_ray
+        from vidpipe.stages.jobs.label import LabelJob
+        from vidpipe.stages.jobs.ray_driver import run_on_ray
 
         assert isinstance(job, LabelJob)
         return run_on_ray(job, config.cluster.ray_address)
-    from stages.jobs.graph import run_job
+    from vidpipe.stages.jobs.graph import run_job
 
     return run_job(job, log_queue, level)
 
 
 def _job(config: JobConfig, args: argparse.Namespace) -> Job:
     if config.job == "live":
-        from stages.jobs.live import LiveJob
+        from vidpipe.stages.jobs.live import LiveJob
 
         return LiveJob(config)
     if config.job == "watch":
-        from stages.jobs.watch import WatchJob
+        from vidpipe.stages.jobs.watch import WatchJob
 
         return WatchJob(config)
-    from stages.jobs.label import LabelJob
+    from vidpipe.stages.jobs.label import LabelJob
 
     return LabelJob(config, resume=getattr(args, "resume", False), profile=getattr(args, "profile", False))
 
 
 def _check_model(config: JobConfig) -> None:
     """Fail before starting any process when the backend's cpu model is absent."""
-    path = cpu_model_needed(config.backend)
+    path = model_needed(config.backend)
     if path is not None and not path.is_file():
-        raise BackendError(f"cpu model not found at {path}: build it with `make model` (or `vidpipe model`)")
+        raise BackendError(f"cpu model not found at {path}: build it with `vidpipe model`")
 
 
 if __name__ == "__main__":

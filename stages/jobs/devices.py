@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hw.registry import list_devices
-from stages.jobs.base import EXIT_OK
-from stages.jobs.progress import print_table
+from vidpipe.hw.registry import list_devices
+from vidpipe.stages.jobs.base import EXIT_OK
+from vidpipe.stages.jobs.progress import print_table
 
 
 def print_devices() -> int:

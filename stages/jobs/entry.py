@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import sys
 
-from stages.jobs.exits import EXIT_INTERRUPTED
+from vidpipe.stages.jobs.exits import EXIT_INTERRUPTED
 
 
 def main() -> int:
     try:
-        from stages.jobs.cli import main as run
+        from vidpipe.stages.jobs.cli import main as run
 
         return run()
     except KeyboardInterrupt:

@@ -17,20 +17,20 @@ from typing import Any
 
 import cv2
 
-from hw.base import INPUT_SHAPE
-from hw.registry import backend_device_count
-from pipeline.channels import Channel
-from pipeline.config import replace_path
-from pipeline.errors import ConfigError
-from pipeline.flags import SharedFlag
-from pipeline.recovery import LeasedSlotRing
-from pipeline.shm import SlotRing, reclaim_orphaned_segments, shm_free_bytes
-from pipeline.supervisor import ProcSpec, Supervisor, Tier
-from stages.config import JobConfig, preprocess_workers
-from stages.infer import InferParams, InferStage
-from stages.jobs.base import GraphShape, Job, NothingToDo, Service
-from stages.preprocess import PreprocessParams, PreprocessStage
-from stages.sink import LaneParams, SinkParams
+from vidpipe.hw.base import INPUT_SHAPE
+from vidpipe.hw.registry import backend_device_count
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.config import replace_path
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.recovery import LeasedSlotRing
+from vidpipe.pipeline.shm import SlotRing, reclaim_orphaned_segments, shm_free_bytes
+from vidpipe.pipeline.supervisor import ProcSpec, Supervisor, Tier
+from vidpipe.stages.config import JobConfig, preprocess_workers
+from vidpipe.stages.infer import InferParams, InferStage
+from vidpipe.stages.jobs.base import GraphShape, Job, NothingToDo, Service
+from vidpipe.stages.preprocess import PreprocessParams, PreprocessStage
+from vidpipe.stages.sink import LaneParams, SinkParams
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,25 @@ def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tup
 
 
 def run_job(job: Job, log_queue: Any, log_level: int) -> int:
-    """prepare -> run the graph -> close (always) -> exit code. Raises StageFailed if a stage
-    failed (everything is cleaned up by then) and VidpipeError when there is nothing to run."""
+    """prepare -> run the graph -> close (always) -> finish -> exit code; release (always, last).
+    Raises StageFailed if a stage failed (everything is cleaned up by then) and VidpipeError when
+    there is nothing to run."""
     try:
-        shape = job.prepare()
-    except NothingToDo as done:
-        log.info("%s", done)
-        job.close()
-        return job.exit_code(False)
-    try:
-        run = run_graph(job, shape, log_queue, log_level)
+        try:
+            shape = job.prepare()
+        except NothingToDo as done:
+            log.info("%s", done)
+            job.close()
+            job.finish(False)
+            return job.exit_code(False)
+        try:
+            run = run_graph(job, shape, log_queue, log_level)
+        finally:
+            job.close()
+        job.finish(run.interrupted)
+        return job.exit_code(run.interrupted)
     finally:
-        job.close()
-    return job.exit_code(run.interrupted)
+        job.release()
 
 
 def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> GraphRun:

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.errors import ConfigError, SourceError
-from pipeline.redact import printable
-from stages.config import JobConfig
-from stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, settings_change
-from stages.outputs.label import OUTPUT_SUFFIXES, output_names
-from stages.outputs.writers import PART_SUFFIX
-from stages.sources.files import VideoInfo, find_videos, probe
-from stages.sources.naming import unique_stream_names
+from vidpipe.pipeline.errors import ConfigError, SourceError
+from vidpipe.pipeline.redact import printable
+from vidpipe.stages.config import JobConfig
+from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, settings_change
+from vidpipe.stages.outputs.label import OUTPUT_SUFFIXES, output_names
+from vidpipe.stages.outputs.writers import PART_SUFFIX
+from vidpipe.stages.sources.files import VideoInfo, find_videos, probe
+from vidpipe.stages.sources.naming import unique_stream_names
 
 log = logging.getLogger(__name__)
 

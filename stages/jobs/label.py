@@ -13,27 +13,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw.registry import cpu_model_needed, uses_cards
-from pipeline.channels import Channel
-from pipeline.errors import SourceError, one_line
-from pipeline.events import Event
-from pipeline.machine import usable_cores
-from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec
-from stages.config import JobConfig, with_job_defaults
-from stages.events import Progress, SourceProblem, StreamDone
-from stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
-from stages.jobs.inputs import plan_inputs, remove_parts
-from stages.jobs.manifest import Manifest, VideoEntry, fingerprint
-from stages.jobs.profile import print_profile
-from stages.jobs.progress import ProgressBars, print_table
-from stages.jobs.summary import collect_rows, write_job_summary
-from stages.outputs.encoder import EncodeStage
-from stages.outputs.label import LabelOutputsFactory, output_names
-from stages.outputs.summary import VideoSummary
-from stages.outputs.writers import ensure_output_dir
-from stages.sink import OutputsFactory
-from stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.hw.registry import model_needed, result_fingerprint
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.errors import SourceError, one_line
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.folder_lock import FolderLock
+from vidpipe.pipeline.machine import usable_cores
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.supervisor import ProcSpec
+from vidpipe.stages.config import JobConfig, with_job_defaults
+from vidpipe.stages.events import Progress, SourceProblem, StreamDone
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
+from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts
+from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
+from vidpipe.stages.jobs.profile import print_profile
+from vidpipe.stages.jobs.progress import ProgressBars, print_table
+from vidpipe.stages.jobs.summary import collect_rows, write_job_summary
+from vidpipe.stages.outputs.encoder import EncodeStage
+from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
+from vidpipe.stages.outputs.summary import VideoSummary
+from vidpipe.stages.outputs.writers import ensure_output_dir
+from vidpipe.stages.sink import OutputsFactory
+from vidpipe.stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,10 @@ class JobReport:
 
 def result_settings(config: JobConfig) -> dict[str, Any]:
     """Every setting that changes what a video's outputs contain (not where or how fast)."""
-    b = config.backend
-    backend: dict[str, Any] = {"name": b.name}
-    model = cpu_model_needed(b)
+    backend = result_fingerprint(config.backend)
+    model = model_needed(config.backend)
     if model is not None:
         backend["model"] = fingerprint(model, model.stat().st_size) if model.is_file() else str(model)
-    if b.name == "sim":
-        backend["sim"] = asdict(b.sim)
-    if uses_cards(b):
-        backend["alveo"] = {"xclbin": b.alveo.xclbin, "fc_weights": b.alveo.fc_weights, "labels": b.alveo.labels}
     out = config.output
     return {
         "backend": backend,
@@ -97,11 +93,14 @@ class LabelJob:
         self.bars = ProgressBars(config.output.progress)
         self.manifest: Manifest | None = None
         self.encoders = 0  # encoder processes (prepare)
+        self.lock: FolderLock | None = None  # the output folder's, from prepare() to close()
 
     def prepare(self) -> GraphShape:
-        out = ensure_output_dir(self.config.output.dir)
-        self.manifest, previous = Manifest.load(out, result_settings(self.config))
-        plan = plan_inputs(self.config, self.manifest, previous, self.resume, self.report)
+        return self._prepare()
+
+    def _prepare(self) -> GraphShape:
+        manifest, previous = self.open_output()
+        plan = plan_inputs(self.config, manifest, previous, self.resume, self.report)
         self.infos, self.kept = plan.run, plan.kept
         self.inputs = {i.stream: os.path.abspath(i.path) for i in self.infos}
         for _path, entry in self.kept:
@@ -112,6 +111,18 @@ class LabelJob:
             raise SourceError("nothing to label: no readable video among the inputs")
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
         return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
+
+    def open_output(self) -> tuple[Manifest, dict[str, Any] | None]:
+        """The output folder made, locked for this job (FolderBusy if another job has it) and its
+        manifest loaded (self.manifest); with the settings of the manifest's earlier run."""
+        out = ensure_output_dir(self.config.output.dir)
+        self.lock = FolderLock.acquire(out, "output.dir")
+        self.manifest, previous = Manifest.load(out, result_settings(self.config))
+        return self.manifest, previous
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
         """The graph of a label job (also watch's and a Ray task's): `files` decoded at most at
@@ -159,12 +170,15 @@ class LabelJob:
         self.bars.close()
         self._remove_partial_outputs()
 
-    def exit_code(self, interrupted: bool) -> int:
+    def finish(self, interrupted: bool) -> None:
+        """The job's summary.csv/.json, report and table; the --profile table."""
         self._print_summary(self._write_summary())
         if self.profile:
             out = Path(self.config.output.dir)
             print_profile([out / f"{i.stream}.jsonl" for i in self.infos if (out / f"{i.stream}.jsonl").is_file()],
                           self.config.backend.max_batch)
+
+    def exit_code(self, interrupted: bool) -> int:
         if interrupted:
             return EXIT_INTERRUPTED
         return EXIT_FAILED if self.report.failed else EXIT_OK

@@ -27,29 +27,36 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hw.registry import backend_device_count
-from pipeline.channels import Channel
-from pipeline.errors import ConfigError
-from pipeline.events import Event
-from pipeline.flags import SharedFlag
-from pipeline.recovery import RestartPolicy, StageRestarted
-from pipeline.redact import mask_url
-from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec, Supervisor
-from stages.config import JobConfig, LiveSettings, SourceSettings, live_checks, preprocess_workers, with_job_defaults
-from stages.events import SourceProblem, StreamDone
-from stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
-from stages.outputs.display import probe_display
-from stages.outputs.live import LiveOutputsFactory
-from stages.outputs.live_records import RunInfo, build_info
-from stages.outputs.live_sink import LiveSinkStage
-from stages.outputs.notify import parse_mqtt_url
-from stages.outputs.writers import ensure_output_dir
-from stages.sink import OutputsFactory
-from stages.sources.live import LiveSourceParams, LiveSourceStage
-from stages.sources.naming import stream_name, unique_stream_names
-from stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
-from stages.web.liveview import check_port_free
+from vidpipe.hw.registry import backend_device_count
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.recovery import RestartPolicy, StageRestarted
+from vidpipe.pipeline.redact import mask_url
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
+from vidpipe.stages.config import (
+    JobConfig,
+    LiveSettings,
+    SourceSettings,
+    live_checks,
+    preprocess_workers,
+    with_job_defaults,
+)
+from vidpipe.stages.events import SourceProblem, StreamDone
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
+from vidpipe.stages.outputs.display import probe_display
+from vidpipe.stages.outputs.live import LiveOutputsFactory
+from vidpipe.stages.outputs.live_records import RunInfo, build_info
+from vidpipe.stages.outputs.live_sink import LiveSinkStage
+from vidpipe.stages.outputs.notify import parse_mqtt_url
+from vidpipe.stages.outputs.writers import ensure_output_dir
+from vidpipe.stages.sink import OutputsFactory
+from vidpipe.stages.sources.live import LiveSourceParams, LiveSourceStage
+from vidpipe.stages.sources.naming import stream_name, unique_stream_names
+from vidpipe.stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
+from vidpipe.stages.web.liveview import check_port_free
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +155,14 @@ class LiveJob:
                 conn.close()
         self._control = self._sink_end = None
 
+    def finish(self, interrupted: bool) -> None:
+        """Nothing to sum up: a live job's files are complete as they are written."""
+
     def exit_code(self, interrupted: bool) -> int:
         return EXIT_FAILED if self.failed else EXIT_OK
+
+    def release(self) -> None:
+        """A live job claims nothing beyond its processes."""
 
     # -- streams at run time (the supervisor's thread) ----------------------------------------
     def _new(self, name: str, source: SourceSettings, origin: str) -> _Stream:

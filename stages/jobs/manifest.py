@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
-from pipeline.redact import printable
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.redact import printable
 
 MANIFEST_NAME = "vidpipe-manifest.json"
 VERSION = 1

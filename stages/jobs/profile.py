@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.meters import nearest_rank
-from stages.jobs.progress import print_table
+from vidpipe.pipeline.meters import nearest_rank
+from vidpipe.stages.jobs.progress import print_table
 
 COLUMNS = ("upload", "compute", "download", "preprocess", "queue", "infer", "sink")
 TITLES = {"compute": "accelerator"}

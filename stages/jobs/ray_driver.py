@@ -29,14 +29,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from hw.registry import uses_cards
-from pipeline.errors import ConfigError, VidpipeError, one_line
-from pipeline.redact import mask_url, printable
-from stages.events import OutputSummary, StreamDone
-from stages.jobs.base import NothingToDo
-from stages.jobs.label import LabelJob
-from stages.jobs.ray_worker import STAGING, VideoResult, label_videos
-from stages.sources.files import VideoInfo
+from vidpipe.hw.registry import backend_spec
+from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
+from vidpipe.pipeline.redact import mask_url, printable
+from vidpipe.stages.events import OutputSummary, StreamDone
+from vidpipe.stages.jobs.base import NothingToDo
+from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
+from vidpipe.stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,24 @@ TASKS_PER_SLOT = 4  # grouping stops short of leaving a worker slot idle: at lea
 
 
 def run_on_ray(job: LabelJob, address: str) -> int:
-    """Plan locally, label on the cluster at `address`, summarize locally; the exit code."""
+    """Plan locally, label on the cluster at `address`, summarize locally; the exit code. The
+    output folder stays locked by this driver from planning to the summary: the workers' staging
+    folders are inside it."""
     ray = _import_ray()
     job.show_hosts = True
+    try:
+        return _plan_and_label(ray, job, address)
+    finally:
+        job.release()
+
+
+def _plan_and_label(ray: Any, job: LabelJob, address: str) -> int:
     try:
         job.prepare()
     except NothingToDo as done:
         log.info("%s", done)
+        job.close()
+        job.finish(False)
         return job.exit_code(False)
     _connect(ray, address)
     try:
@@ -60,6 +71,7 @@ def run_on_ray(job: LabelJob, address: str) -> int:
         job.close()
         ray.shutdown()
         shutil.rmtree(Path(job.config.output.dir) / STAGING, ignore_errors=True)
+    job.finish(interrupted)
     return job.exit_code(interrupted)
 
 
@@ -100,13 +112,15 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
 def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
     """What one video's worker takes, checked against the cluster: one line if no node has it."""
     config = job.config
-    wanted = {"alveo": 1.0} if uses_cards(config.backend) else {"CPU": config.cluster.cpus_per_worker}
+    card = backend_spec(config.backend).card_resource
+    wanted = {card: 1.0} if card is not None else {"CPU": config.cluster.cpus_per_worker}
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
     if not any(all(r.get(k, 0) >= v for k, v in wanted.items()) for r in nodes):
-        have = ", ".join(sorted({f"{k}={v:g}" for r in nodes for k, v in r.items() if k in ("CPU", "alveo")}))
+        have = ", ".join(sorted({f"{k}={v:g}" for r in nodes for k, v in r.items() if k in ("CPU", card)}))
+        hint = f"start hosts with ray start --resources '{{\"{card}\": N}}' for cards" if card else \
+            "lower cluster.cpus_per_worker"
         raise VidpipeError(f"the Ray cluster has no node with {wanted} for backend {config.backend.name} "
-                           f"(nodes have: {have or 'nothing'}); start hosts with ray start --resources "
-                           "'{\"alveo\": N}' for cards, or lower cluster.cpus_per_worker")
+                           f"(nodes have: {have or 'nothing'}); {hint}")
     return wanted
 
 

@@ -27,18 +27,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hw.registry import uses_cards
-from hw.settings import BackendSettings
-from pipeline.config import replace_path
-from pipeline.errors import SourceError, VidpipeError, one_line
-from pipeline.logs import setup_main_logging, shutdown_main_logging
-from pipeline.redact import printable
-from stages.config import JobConfig, default_open_sources
-from stages.jobs.base import GraphShape
-from stages.jobs.graph import run_graph
-from stages.jobs.label import LabelJob
-from stages.outputs.label import output_names
-from stages.sources.files import VideoInfo
+from vidpipe.hw.registry import backend_spec
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.config import replace_path
+from vidpipe.pipeline.errors import SourceError, VidpipeError, one_line
+from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging
+from vidpipe.pipeline.redact import printable
+from vidpipe.stages.config import JobConfig, default_open_sources
+from vidpipe.stages.jobs.base import GraphShape
+from vidpipe.stages.jobs.graph import run_graph
+from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.outputs.label import output_names
+from vidpipe.stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,10 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
 def _sized_for_the_task(config: JobConfig) -> JobConfig:
     """Processes for the CPUs Ray gives this task, not for the whole node (Ray sets no affinity):
     cluster.cpus_per_worker, or for cards the node's CPUs per card. Settings made by hand stay."""
-    if uses_cards(config.backend):
+    card = backend_spec(config.backend).card_resource
+    if card is not None:
         resources = _node_resources()
-        cpus = resources.get("CPU", 1.0) / max(1.0, resources.get("alveo", 1.0))
+        cpus = resources.get("CPU", 1.0) / max(1.0, resources.get(card, 1.0))
     else:
         cpus = config.cluster.cpus_per_worker
     whole = max(1, int(cpus))
@@ -150,13 +151,14 @@ def _sized_for_the_task(config: JobConfig) -> JobConfig:
 
 @contextlib.contextmanager
 def _card(config: JobConfig) -> Iterator[BackendSettings]:
-    """The backend settings for this task: for alveo, the first card of this node that no other
-    task of this node holds (a lock file each); otherwise unchanged."""
+    """The backend settings for this task: for a backend on cards (alveo), the first card of this
+    node that no other task of this node holds (a lock file each); otherwise unchanged."""
     backend = config.backend
-    if not uses_cards(backend):
+    spec = backend_spec(backend)
+    if spec.card_resource is None or spec.on_card is None:
         yield backend
         return
-    node, cards = _node_cards()
+    node, cards = _node_cards(spec.card_resource)
     for index in range(cards):
         path = Path(tempfile.gettempdir()) / f"vidpipe-card-{node}-{index}.lock"
         with path.open("a") as lock:
@@ -164,9 +166,9 @@ def _card(config: JobConfig) -> Iterator[BackendSettings]:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
-            yield replace(backend, alveo=replace(backend.alveo, devices=(index,)))
+            yield spec.on_card(backend, index)
             return
-    raise SourceError(f"no free card on {_host()} ({cards} 'alveo' resources)")
+    raise SourceError(f"no free card on {_host()} ({cards} {spec.card_resource!r} resources)")
 
 
 def _host() -> str:
@@ -176,11 +178,11 @@ def _host() -> str:
     return f"{socket.gethostname()} (node {ray.get_runtime_context().get_node_id()[:8]})"
 
 
-def _node_cards() -> tuple[str, int]:
+def _node_cards(resource: str) -> tuple[str, int]:
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    return node[:12], int(_node_resources().get("alveo", 0))
+    return node[:12], int(_node_resources().get(resource, 0))
 
 
 def _node_resources() -> dict[str, float]:

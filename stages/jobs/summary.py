@@ -28,14 +28,14 @@ from typing import Any
 
 import cv2
 
-from pipeline.errors import SourceError
-from pipeline.redact import printable
-from stages.jobs.manifest import Manifest, VideoEntry
-from stages.outputs.report import REPORT_HTML, write_report
-from stages.outputs.smoothing import Segment
-from stages.outputs.summary import SUMMARY_CSV, SUMMARY_JSON, VideoSummary, write_summary
-from stages.outputs.thumbs import THUMBS_DIR, thumb_names, write_thumbnails
-from stages.sources.files import open_capture
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.redact import printable
+from vidpipe.stages.jobs.manifest import Manifest, VideoEntry
+from vidpipe.stages.outputs.report import REPORT_HTML, write_report
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.summary import SUMMARY_CSV, SUMMARY_JSON, VideoSummary, write_summary
+from vidpipe.stages.outputs.thumbs import THUMBS_DIR, thumb_names, write_thumbnails
+from vidpipe.stages.sources.files import open_capture
 
 log = logging.getLogger(__name__)
 

@@ -24,18 +24,16 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from pipeline.channels import Channel
-from pipeline.errors import ConfigError
-from pipeline.redact import printable
-from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec, Supervisor
-from stages.config import JobConfig
-from stages.jobs.base import GraphShape
-from stages.jobs.inputs import plan_inputs, vidpipe_outputs
-from stages.jobs.label import LabelJob, result_settings
-from stages.jobs.manifest import Manifest
-from stages.outputs.writers import ensure_output_dir
-from stages.sources.files import VIDEO_EXTENSIONS, FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.redact import printable
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
+from vidpipe.stages.config import JobConfig
+from vidpipe.stages.jobs.base import GraphShape
+from vidpipe.stages.jobs.inputs import plan_inputs, vidpipe_outputs
+from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.sources.files import VIDEO_EXTENSIONS, FileSourceParams, FileSourceStage, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +94,7 @@ class WatchJob(LabelJob):
         folder = Path(self.config.inputs[0]) if self.config.inputs else None
         if folder is None or not folder.is_dir():
             raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
-        out = ensure_output_dir(self.config.output.dir)
-        self.manifest, self.previous = Manifest.load(out, result_settings(self.config))
+        _manifest, self.previous = self.open_output()
         w = self.config.watch
         return self.shape(w.max_width * w.max_height * 3, self.config.runtime.max_open_sources, open_sources=True)
 

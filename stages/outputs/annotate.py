@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.outputs.overlay import draw_labels
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import SmoothedLabel
-from stages.outputs.writers import H264Writer
+from vidpipe.stages.outputs.overlay import draw_labels
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import SmoothedLabel
+from vidpipe.stages.outputs.writers import H264Writer
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stages.config import ClipSettings, OutputSettings
-from stages.outputs.writers import H264Writer
+from vidpipe.stages.config import ClipSettings, OutputSettings
+from vidpipe.stages.outputs.writers import H264Writer
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import sys
 import cv2
 import numpy as np
 
-from pipeline.errors import VidpipeError
+from vidpipe.pipeline.errors import VidpipeError
 
 NO_SCREEN = "display sink needs a screen: set DISPLAY or disable display"
 QUIT_KEYS = (ord("q"), 27)  # q, Esc

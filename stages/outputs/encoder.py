@@ -30,16 +30,16 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from pipeline.channels import Channel, Stop
-from pipeline.errors import one_line
-from pipeline.redact import printable
-from pipeline.stage import Stage
-from stages.descriptors import FrameRef
-from stages.events import SourceProblem, StreamDone
-from stages.outputs.annotate import AnnotatedVideo, VideoSpec
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import SmoothedLabel
-from stages.sink import LaneParams
+from vidpipe.pipeline.channels import Channel, Stop
+from vidpipe.pipeline.errors import one_line
+from vidpipe.pipeline.redact import printable
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.descriptors import FrameRef
+from vidpipe.stages.events import SourceProblem, StreamDone
+from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import SmoothedLabel
+from vidpipe.stages.sink import LaneParams
 
 log = logging.getLogger(__name__)
 

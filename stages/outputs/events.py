@@ -25,12 +25,12 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from stages.config import EventSettings
-from stages.outputs.live_records import iso, open_append
-from stages.outputs.notify import MqttSender, Sender, WebhookSender
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelSmoother
-from stages.web.metrics import Metrics
+from vidpipe.stages.config import EventSettings
+from vidpipe.stages.outputs.live_records import iso, open_append
+from vidpipe.stages.outputs.notify import MqttSender, Sender, WebhookSender
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelSmoother
+from vidpipe.stages.web.metrics import Metrics
 
 
 class LabelEvents:

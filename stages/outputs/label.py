@@ -23,18 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.machine import usable_cores
-from pipeline.redact import printable
-from stages.config import OutputSettings, PostprocessSettings
-from stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
-from stages.events import OutputSummary
-from stages.outputs.annotate import AnnotatedVideo, VideoSpec
-from stages.outputs.encoder import VideoClose, VideoFrame, VideoLabel, VideoOpen
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelSmoother, SegmentBuilder, SmoothedLabel, summarize
-from stages.outputs.vtt import vtt_document
-from stages.outputs.writers import JsonlWriter, SegmentsWriter, write_text_atomic
-from stages.sink import Lane
+from vidpipe.pipeline.machine import usable_cores
+from vidpipe.pipeline.redact import printable
+from vidpipe.stages.config import OutputSettings, PostprocessSettings
+from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
+from vidpipe.stages.events import OutputSummary
+from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from vidpipe.stages.outputs.encoder import VideoClose, VideoFrame, VideoLabel, VideoOpen
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelSmoother, SegmentBuilder, SmoothedLabel, summarize
+from vidpipe.stages.outputs.vtt import vtt_document
+from vidpipe.stages.outputs.writers import JsonlWriter, SegmentsWriter, write_text_atomic
+from vidpipe.stages.sink import Lane
 
 FALLBACK_FPS = 25.0  # for containers that do not say their frame rate
 

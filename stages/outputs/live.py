@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.recovery import StageRestarted
-from stages.config import LiveSettings, OutputSettings
-from stages.descriptors import (
+from vidpipe.pipeline.recovery import StageRestarted
+from vidpipe.stages.config import LiveSettings, OutputSettings
+from vidpipe.stages.descriptors import (
     FINAL_STATES,
     InferStats,
     LabelInfo,
@@ -38,20 +38,20 @@ from stages.descriptors import (
     StreamEnd,
     StreamStart,
 )
-from stages.events import OutputSummary
-from stages.outputs.clips import ClipRecorder
-from stages.outputs.display import DisplaySink
-from stages.outputs.events import EventOutputs, LabelEvents
-from stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo
-from stages.outputs.live_sink import FramesLost
-from stages.outputs.overlay import draw_labels
-from stages.outputs.recording import SegmentedRecording
-from stages.outputs.records import FrameLabel
-from stages.sink import Lane
-from stages.web.api import StreamsApi
-from stages.web.control import ControlClient
-from stages.web.liveview import LiveView, encode_jpeg
-from stages.web.metrics import Metrics
+from vidpipe.stages.events import OutputSummary
+from vidpipe.stages.outputs.clips import ClipRecorder
+from vidpipe.stages.outputs.display import DisplaySink
+from vidpipe.stages.outputs.events import EventOutputs, LabelEvents
+from vidpipe.stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo
+from vidpipe.stages.outputs.live_sink import FramesLost
+from vidpipe.stages.outputs.overlay import draw_labels
+from vidpipe.stages.outputs.recording import SegmentedRecording
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.sink import Lane
+from vidpipe.stages.web.api import StreamsApi
+from vidpipe.stages.web.control import ControlClient
+from vidpipe.stages.web.liveview import LiveView, encode_jpeg
+from vidpipe.stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.machine import package_version
-from stages.outputs.records import FrameLabel
+from vidpipe.pipeline.machine import package_version
+from vidpipe.stages.outputs.records import FrameLabel
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stages.config import LiveSettings
-from stages.sink import SinkStage
+from vidpipe.stages.config import LiveSettings
+from vidpipe.stages.sink import SinkStage
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pipeline.errors import ConfigError
-from pipeline.redact import mask_url
-from stages.config import EventSettings
-from stages.web.metrics import Metrics
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.redact import mask_url
+from vidpipe.stages.config import EventSettings
+from vidpipe.stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from stages.config import OutputSettings
-from stages.outputs.live_records import utc_stamp
-from stages.outputs.writers import H264Writer
+from vidpipe.stages.config import OutputSettings
+from vidpipe.stages.outputs.live_records import utc_stamp
+from vidpipe.stages.outputs.writers import H264Writer
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stages.descriptors import Result
+from vidpipe.stages.descriptors import Result
 
 
 @dataclass(frozen=True)

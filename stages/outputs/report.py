@@ -22,12 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from stages.outputs.overlay import video_time
-from stages.outputs.report_assets import CSS, JS
-from stages.outputs.smoothing import Segment
-from stages.outputs.summary import SUMMARY_CSV, SUMMARY_JSON, VideoSummary
-from stages.outputs.vtt import cue_text
-from stages.outputs.writers import write_text_atomic
+from vidpipe.stages.outputs.overlay import video_time
+from vidpipe.stages.outputs.report_assets import CSS, JS
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.summary import SUMMARY_CSV, SUMMARY_JSON, VideoSummary
+from vidpipe.stages.outputs.vtt import cue_text
+from vidpipe.stages.outputs.writers import write_text_atomic
 
 REPORT_HTML = "index.html"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.records import FrameLabel
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stages.outputs.smoothing import Segment
-from stages.outputs.writers import SEGMENT_UNITS, write_text_atomic
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.writers import SEGMENT_UNITS, write_text_atomic
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"

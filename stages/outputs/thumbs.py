@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.errors import SourceError
-from stages.outputs.smoothing import Segment
-from stages.outputs.writers import write_bytes_atomic
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.writers import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

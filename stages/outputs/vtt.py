@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.smoothing import Segment
 
 HEADER = "WEBVTT"
 _BREAKS = re.compile(r"[\r\n]+")

@@ -28,9 +28,9 @@ import numpy as np
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
-from pipeline.errors import ConfigError
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelShare, Segment
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelShare, Segment
 
 PART_SUFFIX = ".part"
 # Times in seconds from the video's start: start_s inclusive, end_s exclusive (the next segment's

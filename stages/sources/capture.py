@@ -32,12 +32,12 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from pipeline.errors import SourceError
-from pipeline.meters import RateMeter
-from pipeline.redact import mask_url
-from stages.config import SourceSettings
-from stages.descriptors import FINAL_STATES, SourceState
-from stages.sources.readers import FrameReader, SourceEnded, open_reader, source_kind
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.meters import RateMeter
+from vidpipe.pipeline.redact import mask_url
+from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.descriptors import FINAL_STATES, SourceState
+from vidpipe.stages.sources.readers import FrameReader, SourceEnded, open_reader, source_kind
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import SourceError
-from pipeline.redact import printable
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from stages.descriptors import FrameRef, StreamEnd, StreamStart
-from stages.events import SourceProblem
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.redact import printable
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.descriptors import FrameRef, StreamEnd, StreamStart
+from vidpipe.stages.events import SourceProblem
 
 # FFmpeg's own messages (e.g. "Invalid NAL unit size") would be a wall of text for one bad file;
 # vidpipe reports each problem as one line naming the file instead.

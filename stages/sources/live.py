@@ -24,15 +24,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.errors import SourceError
-from pipeline.flags import Flag
-from pipeline.redact import mask_url
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from stages.config import SourceSettings
-from stages.descriptors import FrameRef, SourceStatus, StreamEnd, StreamStart
-from stages.events import SourceProblem
-from stages.sources.capture import CapturedFrame, LiveCapture
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.flags import Flag
+from vidpipe.pipeline.redact import mask_url
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.descriptors import FrameRef, SourceStatus, StreamEnd, StreamStart
+from vidpipe.stages.events import SourceProblem
+from vidpipe.stages.sources.capture import CapturedFrame, LiveCapture
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.redact import printable
-from stages.config import SourceSettings
-from stages.sources.readers import source_kind
+from vidpipe.pipeline.redact import printable
+from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.sources.readers import source_kind
 
 MAX_NAME_BYTES = 120  # + ".segments.json" and a "-NN" suffix stays far below NAME_MAX (255 bytes)
 

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.errors import SourceError
-from stages.config import SourceSettings
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.stages.config import SourceSettings
 
 # FFmpeg's and OpenCV's own lines bypass logging (and so the masking): keep them quiet.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-from pipeline.config import from_mapping
-from pipeline.errors import ConfigError
-from stages.config import SourceSettings, _source_checks
-from stages.web.control import AddStream, ListStreams, RemoveStream, Reply
+from vidpipe.pipeline.config import from_mapping
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.config import SourceSettings, _source_checks
+from vidpipe.stages.web.control import AddStream, ListStreams, RemoveStream, Reply
 
 PREFIX = "/api/streams"
 KNOWN = {f.name for f in fields(SourceSettings)}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from stages.config import SourceSettings
+from vidpipe.stages.config import SourceSettings
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pipeline.errors import ConfigError
-from stages.web.page import render
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.web.page import render
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
-from pipeline.meters import LatencyWindow, RateMeter
-from stages.descriptors import InferStats, SourceState
+from vidpipe.pipeline.meters import LatencyWindow, RateMeter
+from vidpipe.stages.descriptors import InferStats, SourceState
 
 # 1 ms (accelerator alone) .. 2 s (a badly overloaded pipeline); finer where live latency lives.
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hw.emulated as emu
-from hw.model_build import build_model, ensure_model, photos, to_tensor
-from hw.paths import default_model_path
+import vidpipe.hw.emulated as emu
+from vidpipe.hw.model_build import build_model, ensure_model, photos, to_tensor
+from vidpipe.hw.paths import default_model_path
 
 
 @pytest.fixture(scope="session")

@@ -19,15 +19,15 @@ import pytest
 from pynq._3rdparty import xrt
 from pynq.pl_server.device import Device
 
-import hw.alveo_cards
-import hw.emulated as emu
-from hw.alveo import AlveoBackend
-from hw.alveo_cards import real_devices
-from hw.base import U250_SHELL
-from hw.registry import list_devices
-from hw.settings import AlveoSettings, BackendSettings
-from pipeline.errors import BackendError
+import vidpipe.hw.emulated as emu
 from tests.hw.conftest import FakeModel
+from vidpipe.hw import alveo_cards
+from vidpipe.hw.alveo import AlveoBackend
+from vidpipe.hw.alveo_cards import real_devices
+from vidpipe.hw.base import U250_SHELL
+from vidpipe.hw.registry import list_devices
+from vidpipe.hw.settings import AlveoSettings, BackendSettings
+from vidpipe.pipeline.errors import BackendError
 
 U280_SHELL = "xilinx_u280_xdma_201920_3"
 
@@ -149,7 +149,7 @@ def test_cards_by_shell_name(u280_and_u250: list[emu.EmulatedDevice], settings: 
 def test_vidpipe_devices_tells_which_cards_can_run_the_xclbin(
     u280_and_u250: list[emu.EmulatedDevice], settings: BackendSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hw.alveo_cards, "real_devices", lambda pynq: u280_and_u250)  # as if they were PCIe cards
+    monkeypatch.setattr(alveo_cards, "real_devices", lambda pynq: u280_and_u250)  # as if they were PCIe cards
     rows = [r for r in list_devices(settings) if r.backend == "alveo"]
     name = Path(settings.alveo.xclbin).name
     assert [(r.name, r.state) for r in rows] == [

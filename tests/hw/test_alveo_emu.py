@@ -18,11 +18,11 @@ import pynq
 import pytest
 from pynq.buffer import PynqBuffer
 
-import hw.emulated as emu
-from hw.alveo import AlveoBackend
-from hw.settings import AlveoSettings, BackendSettings
-from pipeline.errors import BackendError
+import vidpipe.hw.emulated as emu
 from tests.hw.conftest import FakeModel
+from vidpipe.hw.alveo import AlveoBackend
+from vidpipe.hw.settings import AlveoSettings, BackendSettings
+from vidpipe.pipeline.errors import BackendError
 
 IMAGE = 224 * 224 * 3
 
@@ -130,7 +130,7 @@ def test_a_second_backend_on_one_card_finds_plram_full(card: emu.EmulatedDevice,
 
 def test_results_equal_the_cpu_model(card: emu.EmulatedDevice, settings: BackendSettings, int8_model: Path,
                                      photo_tensors: dict[str, np.ndarray]) -> None:
-    from hw.cpu import CpuBackend, CpuModel
+    from vidpipe.hw.cpu import CpuBackend, CpuModel
 
     card.classify = None  # the real kernel stand-in: CpuModel, created by the card on first use
     x = np.concatenate([np.stack(list(photo_tensors.values()))[:6], _images(2, 5)])

@@ -14,9 +14,9 @@ import pynq
 import pytest
 from pynq.pl_server.xrt_device import ErtWaitHandle, XrtMemory
 
-import hw.emulated as emu
-from hw.alveo_pynq import kernel_driver
+import vidpipe.hw.emulated as emu
 from tests.hw.conftest import FakeModel
+from vidpipe.hw.alveo_pynq import kernel_driver
 
 IMAGE = 224 * 224 * 3
 

@@ -15,7 +15,7 @@ import cv2
 import pytest
 from skimage import data
 
-import hw.emulated as emu
+import vidpipe.hw.emulated as emu
 from tests.media import write_video
 
 VIDPIPE = Path(sys.executable).with_name("vidpipe")

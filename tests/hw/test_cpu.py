@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from hw.cpu import CpuBackend, CpuModel, describe_model_state
-from hw.imagenet import class_names
-from hw.settings import BackendSettings, CpuSettings
-from pipeline.errors import BackendError
+from vidpipe.hw.cpu import CpuBackend, CpuModel, describe_model_state
+from vidpipe.hw.imagenet import class_names
+from vidpipe.hw.settings import BackendSettings, CpuSettings
+from vidpipe.pipeline.errors import BackendError
 
 CATS = {"tabby", "tiger cat", "Egyptian cat"}
 NAMES = class_names()
@@ -74,9 +74,9 @@ def test_bad_input(int8: CpuModel) -> None:
 
 
 def test_missing_model_says_how_to_build(tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match="make model"):
+    with pytest.raises(BackendError, match="vidpipe model"):
         CpuModel(tmp_path / "absent.onnx")
-    assert "make model" in describe_model_state(tmp_path / "absent.onnx")
+    assert "vidpipe model" in describe_model_state(tmp_path / "absent.onnx")
 
 
 def test_malformed_model(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_backend_protocol_misuse(int8_model: Path) -> None:
 
 def test_backend_missing_model(tmp_path: Path) -> None:
     backend = CpuBackend(settings(tmp_path / "absent.onnx"))
-    with pytest.raises(BackendError, match="make model"):
+    with pytest.raises(BackendError, match="vidpipe model"):
         backend.open()
     backend.close()  # safe after a failed open
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.base import FC_SHAPE
-from hw.fcweights import FC_SIZE, load_fc_weights
-from pipeline.errors import BackendError
+from vidpipe.hw.base import FC_SHAPE
+from vidpipe.hw.fcweights import FC_SIZE, load_fc_weights
+from vidpipe.pipeline.errors import BackendError
 
 
 @pytest.fixture(scope="module")

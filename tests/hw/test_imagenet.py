@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from hw.base import NUM_CLASSES
-from hw.imagenet import class_names, load_label_file
-from pipeline.errors import BackendError
+from vidpipe.hw.base import NUM_CLASSES
+from vidpipe.hw.imagenet import class_names, load_label_file
+from vidpipe.pipeline.errors import BackendError
 
 
 def test_thousand_names_in_standard_order() -> None:

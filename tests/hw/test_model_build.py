@@ -1,4 +1,4 @@
-"""hw.model_build and hw.paths: graph structure, the folded input contract, CLI and atomic writes."""
+"""vidpipe.hw.model_build and hw.paths: graph structure, the folded input contract, CLI and atomic writes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,19 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from hw import model_build
-from hw.model_build import build_fp32, build_model, calibration_tensors, ensure_model, main, same_pads, to_tensor
-from hw.paths import cache_dir, default_model_path
-from hw.torch_checkpoint import load_state_dict
-from pipeline.errors import BackendError
+from vidpipe.hw import model_build
+from vidpipe.hw.model_build import (
+    build_fp32,
+    build_model,
+    calibration_tensors,
+    ensure_model,
+    main,
+    same_pads,
+    to_tensor,
+)
+from vidpipe.hw.paths import cache_dir, default_model_path
+from vidpipe.hw.torch_checkpoint import load_state_dict
+from vidpipe.pipeline.errors import BackendError
 
 
 @pytest.fixture(scope="module")

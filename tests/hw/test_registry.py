@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import hw.emulated as emu
-from hw.alveo import AlveoBackend
-from hw.base import U250_SHELL
-from hw.cpu import CpuBackend
-from hw.registry import backend_device_count, create_backend, list_devices
-from hw.settings import AlveoSettings, BackendSettings
-from hw.sim import SimBackend
-from pipeline.errors import ConfigError
+import vidpipe.hw.emulated as emu
+from vidpipe.hw.alveo import AlveoBackend
+from vidpipe.hw.base import U250_SHELL, BackendSpec, DeviceInfo
+from vidpipe.hw.cpu import CpuBackend
+from vidpipe.hw.registry import (
+    BACKENDS,
+    backend_device_count,
+    backend_names,
+    backend_options,
+    check_backend,
+    create_backend,
+    list_devices,
+    model_needed,
+    result_fingerprint,
+    uses_cards,
+)
+from vidpipe.hw.settings import AlveoSettings, BackendSettings
+from vidpipe.hw.sim import SimBackend
+from vidpipe.pipeline.errors import ConfigError
 
 
 def test_each_name_gives_its_backend() -> None:
@@ -33,7 +45,7 @@ def test_each_name_gives_its_backend() -> None:
 
 
 def test_unknown_name_and_missing_card_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown backend 'tpu': valid names are cpu, sim, alveo, alveo-emu"):
+    with pytest.raises(ConfigError, match=r"backend.name: unknown backend 'tpu' \(valid: cpu, sim, alveo, alveo-emu\)"):
         create_backend(BackendSettings(name="tpu"))
     with pytest.raises(ConfigError, match="unknown backend"):
         backend_device_count(BackendSettings(name="tpu"))
@@ -76,8 +88,8 @@ def test_two_emulated_cards_one_backend_each(two_cards: list[emu.EmulatedDevice]
 
 def test_list_devices_names_every_backend() -> None:
     rows = list_devices()
-    assert [r.backend for r in rows] == ["alveo", "cpu", "sim", "alveo-emu"]
-    alveo, cpu, sim, emulated = rows
+    assert [r.backend for r in rows] == ["cpu", "sim", "alveo", "alveo-emu"]
+    cpu, sim, alveo, emulated = rows
     assert "no Alveo device found by pynq" in alveo.state and "alveo-emu" in alveo.state and "\n" not in alveo.state
     if "XILINX_XRT" not in os.environ:
         assert "XRT not found" in alveo.state
@@ -85,3 +97,37 @@ def test_list_devices_names_every_backend() -> None:
     assert "batch 1 2.0 ms" in sim.state and "batch 100 51.5 ms" in sim.state
     assert emulated.name == f"0: {U250_SHELL}" and "pynq 3.0.1" in emulated.state
     assert "can run its own resnet50.xclbin" in emulated.state
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    scale: float = 1.0
+
+
+def test_a_backend_registered_in_process_runs_through_every_question() -> None:
+    """One BackendSpec is all a new backend needs: the registry answers for it everywhere."""
+    made: list[tuple[float, int]] = []
+
+    def create(settings: BackendSettings, index: int) -> SimBackend:
+        made.append((backend_options(settings, ToyOptions).scale, index))
+        return SimBackend(settings)
+
+    spec = BackendSpec("toy", "a toy", create, processes=lambda s: 2, options=ToyOptions,
+                       fingerprint=lambda s: {"scale": backend_options(s, ToyOptions).scale},
+                       devices=lambda s: [DeviceInfo("toy", "t0", "ready")])
+    BACKENDS.register("toy", spec)
+    try:
+        settings = BackendSettings(name="toy", options={"scale": 2})
+        check_backend(settings)
+        assert "toy" in backend_names() and backend_device_count(settings) == 2 and not uses_cards(settings)
+        assert result_fingerprint(settings) == {"name": "toy", "scale": 2.0} and model_needed(settings) is None
+        assert isinstance(create_backend(settings, 1), SimBackend) and made == [(2.0, 1)]
+        assert DeviceInfo("toy", "t0", "ready") in list_devices()
+        with pytest.raises(ConfigError, match=r"backend.options.scale: expected a number"):
+            check_backend(BackendSettings(name="toy", options={"scale": "big"}))
+    finally:
+        BACKENDS.unregister("toy")
+    with pytest.raises(ConfigError, match="unknown backend 'toy'"):
+        check_backend(BackendSettings(name="toy"))
+    with pytest.raises(ConfigError, match="the cpu backend takes no options"):
+        check_backend(BackendSettings(name="cpu", options={"scale": 1}))

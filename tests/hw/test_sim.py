@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from hw.settings import BackendSettings, SimSettings
-from hw.sim import PUBLISHED_MS, SimBackend
-from pipeline.errors import BackendError
+from vidpipe.hw.settings import BackendSettings, SimSettings
+from vidpipe.hw.sim import PUBLISHED_MS, SimBackend
+from vidpipe.pipeline.errors import BackendError
 
 SLACK_S = 0.008  # scheduler and sleep overshoot we accept on a loaded 2-core machine
 

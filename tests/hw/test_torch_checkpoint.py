@@ -1,4 +1,4 @@
-"""hw.torch_checkpoint: both torch.save formats, written here without torch, and hostile files."""
+"""vidpipe.hw.torch_checkpoint: both torch.save formats, written here without torch, and hostile files."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hw.model_build import checkpoint_path
-from hw.torch_checkpoint import load_state_dict
-from pipeline.errors import BackendError
+from vidpipe.hw.model_build import checkpoint_path
+from vidpipe.hw.torch_checkpoint import load_state_dict
+from vidpipe.pipeline.errors import BackendError
 
 MAGIC = 0x1950A86A20F9469CFC6C
 

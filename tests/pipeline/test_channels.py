@@ -7,8 +7,8 @@ import queue
 
 import pytest
 
-from pipeline.channels import STOP, Channel, Stop
-from pipeline.flags import SharedFlag
+from vidpipe.pipeline.channels import STOP, Channel, Stop
+from vidpipe.pipeline.flags import SharedFlag
 
 
 def _producer(ch: Channel, batches: int, size: int) -> None:

@@ -6,8 +6,8 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import from_mapping, load_yaml, replace_path
-from pipeline.errors import ConfigError
+from vidpipe.pipeline.config import from_mapping, load_yaml, replace_path
+from vidpipe.pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from pipeline.flags import SharedFlag
+from vidpipe.pipeline.flags import SharedFlag
 
 
 def _spin(flag: SharedFlag, other: SharedFlag) -> None:

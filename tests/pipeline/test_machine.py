@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.machine import cgroup_cpu_quota
+from vidpipe.pipeline.machine import cgroup_cpu_quota
 
 PRINT_CORES = [sys.executable, "-c", "from pipeline.machine import usable_cores; print(usable_cores())"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.channels import Channel
-from pipeline.flags import SharedFlag
-from pipeline.recovery import CrashLog, LeasedSlotRing, RestartPolicy, repair_lock, repair_queue
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.recovery import CrashLog, LeasedSlotRing, RestartPolicy, repair_lock, repair_queue
 
 
 def _hold_and_wait(lock: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.redact import mask_url
+from vidpipe.pipeline.redact import mask_url
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.shm import SlotRing
 from tests.conftest import vidpipe_segments
+from vidpipe.pipeline.shm import SlotRing
 
 
 def test_slots_are_views_into_one_segment_and_free_list_works() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.events import Event
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
-from pipeline.testing import run_inline
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
+from vidpipe.pipeline.testing import run_inline
 
 
 @dataclass(frozen=True)

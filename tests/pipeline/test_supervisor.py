@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.channels import Channel
-from pipeline.errors import StageFailed
-from pipeline.flags import SharedFlag
-from pipeline.shm import SlotRing
-from pipeline.supervisor import ProcSpec, Supervisor, Tier
 from tests.pipeline import toy_stages
+from vidpipe.pipeline.channels import Channel
+from vidpipe.pipeline.errors import StageFailed
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.supervisor import ProcSpec, Supervisor, Tier
 
 
 def run_toy(

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.events import Event
-from pipeline.shm import SlotRing
-from pipeline.stage import Stage
+from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import Stage
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from hw.base import INPUT_SHAPE
-from pipeline.shm import SlotRing
+from vidpipe.hw.base import INPUT_SHAPE
+from vidpipe.pipeline.shm import SlotRing
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.base import INPUT_DTYPE, INPUT_SHAPE
+from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE
 
 
 class HostCard:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.config import load_job
-from stages.jobs.cli import main
 from tests.media import write_video
+from vidpipe.stages.config import load_job
+from vidpipe.stages.jobs.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,15 +10,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hw.base import INPUT_SHAPE, TOP_K, BatchOutput
-from hw.settings import BackendSettings
-from pipeline.channels import STOP, Channel
-from pipeline.flags import SharedFlag
-from pipeline.shm import SlotRing
-from pipeline.stage import StageContext
-from stages.descriptors import FrameRef, LabelInfo, Result, TensorRef
-from stages.infer import InferParams, InferStage
 from tests.stages.fake_cards import HostCard
+from vidpipe.hw.base import INPUT_SHAPE, TOP_K, BatchOutput
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.channels import STOP, Channel
+from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.stage import StageContext
+from vidpipe.stages.descriptors import FrameRef, LabelInfo, Result, TensorRef
+from vidpipe.stages.infer import InferParams, InferStage
 
 
 class FakeCard(HostCard):

@@ -8,13 +8,13 @@ import time
 
 import numpy as np
 
-from hw.base import TOP_K, BatchOutput
-from hw.settings import BackendSettings
-from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
-from stages.descriptors import FrameRef, Result, TensorRef
-from stages.infer import InferParams, InferStage
 from tests.stages.fake_cards import HostCard
+from vidpipe.hw.base import TOP_K, BatchOutput
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import run_inline
+from vidpipe.stages.descriptors import FrameRef, Result, TensorRef
+from vidpipe.stages.infer import InferParams, InferStage
 
 BUDGET_S = 0.2
 

@@ -7,14 +7,14 @@ import time
 import numpy as np
 import pytest
 
-import stages.infer
-from hw.base import TOP_K, BatchOutput
-from hw.settings import BackendSettings
-from pipeline.shm import SlotRing
-from pipeline.testing import ListChannel, run_inline
-from stages.descriptors import FrameRef, InferStats, Result, TensorRef
-from stages.infer import InferParams, InferStage
 from tests.stages.fake_cards import HostCard
+from vidpipe.hw.base import TOP_K, BatchOutput
+from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import ListChannel, run_inline
+from vidpipe.stages import infer
+from vidpipe.stages.descriptors import FrameRef, InferStats, Result, TensorRef
+from vidpipe.stages.infer import InferParams, InferStage
 
 CARD_S = 0.02  # each batch takes this long on the card
 
@@ -50,7 +50,7 @@ def refs(ring: SlotRing, n: int) -> list[TensorRef]:
 
 
 def test_batch_sizes_and_busy_time_are_reported(tensors: SlotRing, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.infer, "STATS_INTERVAL_S", 0.0)  # a report with every batch
+    monkeypatch.setattr(infer, "STATS_INTERVAL_S", 0.0)  # a report with every batch
     settings = BackendSettings(name="sim", max_batch=4, batch_timeout_ms=1.0, buffer_sets=2)
     got = run_inline(InferOnSlowCard, InferParams(settings, 0, tensors), batches=[refs(tensors, 10)], name="infer-0")
     stats = [item for item in got.items if isinstance(item, InferStats)]
@@ -66,7 +66,7 @@ def test_batch_sizes_and_busy_time_are_reported(tensors: SlotRing, monkeypatch: 
 
 
 def test_an_idle_infer_process_reports_once_more(tensors: SlotRing, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.infer, "STATS_INTERVAL_S", 0.05)
+    monkeypatch.setattr(infer, "STATS_INTERVAL_S", 0.05)
     settings = BackendSettings(name="sim", max_batch=4, batch_timeout_ms=1.0, buffer_sets=2)
     outbox = ListChannel("outbox")
     stage = InferOnSlowCard(InferParams(settings, 0, tensors), None, outbox)

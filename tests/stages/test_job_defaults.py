@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import replace_path
-from stages.config import FILE_BATCH, LIVE_BATCH, JobConfig, OutputSettings, SourceSettings, with_job_defaults
-from stages.jobs.label import LabelJob, label_encoders
-from stages.jobs.live import LiveJob
-from stages.outputs.label import encoder_threads
+from vidpipe.pipeline.config import replace_path
+from vidpipe.stages.config import FILE_BATCH, LIVE_BATCH, JobConfig, OutputSettings, SourceSettings, with_job_defaults
+from vidpipe.stages.jobs.label import LabelJob, label_encoders
+from vidpipe.stages.jobs.live import LiveJob
+from vidpipe.stages.outputs.label import encoder_threads
 
 
 def machine_with(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
     """Every module that sizes something by the usable cores sees `cores`."""
-    for module in ("stages.config", "stages.jobs.label", "stages.outputs.label"):
+    for module in ("vidpipe.stages.config", "vidpipe.stages.jobs.label", "vidpipe.stages.outputs.label"):
         monkeypatch.setattr(f"{module}.usable_cores", lambda: cores)
 
 

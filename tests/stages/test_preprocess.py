@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
-from stages.descriptors import FrameRef
-from stages.preprocess import PreprocessParams, PreprocessStage, preprocess_frame
 from tests.media import pattern_frame
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import run_inline
+from vidpipe.stages.descriptors import FrameRef
+from vidpipe.stages.preprocess import PreprocessParams, PreprocessStage, preprocess_frame
 
 
 @pytest.mark.parametrize("shape", [(360, 640, 3), (1080, 1920, 3), (224, 224, 3), (121, 97, 3)])

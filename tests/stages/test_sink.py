@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.shm import SlotRing
-from pipeline.testing import ListChannel, run_inline
-from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
-from stages.events import OutputSummary, Progress, SourceProblem, StreamDone
-from stages.sink import SinkParams, SinkStage
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import ListChannel, run_inline
+from vidpipe.stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
+from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
+from vidpipe.stages.sink import SinkParams, SinkStage
 
 
 class ListOutputs:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.jobs.cli import build_parser, log_level, main, make_job
+from vidpipe.stages.jobs.cli import build_parser, log_level, main, make_job
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.jobs.cli import main
 from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, children, finish, state, wait_for, wait_for_child
+from vidpipe.stages.jobs.cli import main
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import replace_path
-from pipeline.errors import ConfigError
-from stages.config import JobConfig, with_job_defaults
-from stages.jobs.graph import SHM_SHARE, fit_to_shm, plan
 from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE
+from vidpipe.pipeline.config import replace_path
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.config import JobConfig, with_job_defaults
+from vidpipe.stages.jobs.graph import SHM_SHARE, fit_to_shm, plan
 
 MIB = 2**20
 FRAME = 640 * 360 * 3

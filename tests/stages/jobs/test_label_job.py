@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from stages.jobs.cli import main
 from tests.media import mjpeg_avi_claiming, random_bytes, truncate, write_video
 from tests.processes import children, finish, wait_for, wait_for_child
+from vidpipe.stages.jobs.cli import main
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -118,7 +118,7 @@ def test_kill_9_of_a_stage_stops_the_job_cleanly(victim_name: str, tmp_path: Pat
     slow = tmp_path / "slow.yaml"  # a slow card (20 ms per image) so the job is still running when we kill
     slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 20\n")
     cmd = ["label", str(long), "--out", str(out), "--config", str(slow), "--no-progress", "--workers", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "stages.jobs.cli", *cmd], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "vidpipe.stages.jobs.cli", *cmd], stderr=subprocess.PIPE, text=True)
     try:
         victim = wait_for_child(proc.pid, victim_name)
         part = out / "long.jsonl.part"
@@ -147,7 +147,7 @@ def test_ctrl_c_drains_and_finalizes_every_output(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "stages.jobs.cli",
+            "vidpipe.stages.jobs.cli",
             "label",
             str(long),
             "--out",

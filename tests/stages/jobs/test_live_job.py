@@ -45,7 +45,7 @@ class Live:
         self.out = out
         self.log = out.parent / "live.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stages.jobs.cli", "live", *args, "--out", str(out), "--port", "0"],
+            [sys.executable, "-m", "vidpipe.stages.jobs.cli", "live", *args, "--out", str(out), "--port", "0"],
             stderr=self.log.open("w"),
             stdout=subprocess.DEVNULL,
         )

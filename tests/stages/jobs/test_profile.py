@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.jobs.cli import main
 from tests.media import write_video
+from vidpipe.stages.jobs.cli import main
 
 
 @pytest.mark.parametrize("backend", ["sim", "alveo-emu"])

@@ -18,9 +18,9 @@ from pathlib import Path
 import pyte
 import pytest
 
-from stages.jobs.cli import main
-from stages.jobs.progress import ProgressBars, format_table
 from tests.media import truncate, write_video
+from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.jobs.progress import ProgressBars, format_table
 
 ROOT = Path(__file__).resolve().parents[3]
 BAR = re.compile(r"^.{16} \[[#.]{5,40}\] +\d+/(\d+|\?) frames +\d+ fps(  ETA \d+:\d\d)?$")
@@ -101,7 +101,7 @@ def test_bars_in_a_pseudo_terminal_never_leave_stale_text(tmp_path: Path) -> Non
     truncate(write_video(tmp_path / "long.mkv", frames=60, width=96, height=64), videos / "cut.mkv")
     slow = tmp_path / "slow.yaml"  # a slow card: the bars are drawn many times
     slow.write_text("backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 15\n")
-    code, chunks = run_in_pty([sys.executable, "-m", "stages.jobs.cli", "label", str(videos), "--out",
+    code, chunks = run_in_pty([sys.executable, "-m", "vidpipe.stages.jobs.cli", "label", str(videos), "--out",
                          str(tmp_path / "out"), "--config", str(slow), "--workers", "1"])
     screen = pyte.Screen(80, 24)
     stream = pyte.ByteStream(screen)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from stages.jobs.ray_worker import STAGING
 from tests.media import write_video
 from tests.processes import VIDPIPE
 from tests.stages.jobs.test_label_job import photo
 from tests.stages.jobs.test_resume import labels, manifest
+from vidpipe.stages.jobs.ray_worker import STAGING
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils", reason="the ray extra is installed by `make test`")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.config import replace_path
-from stages.config import JobConfig, with_job_defaults
-from stages.jobs.ray_driver import group_videos
-from stages.sources.files import VideoInfo
+from vidpipe.pipeline.config import replace_path
+from vidpipe.stages.config import JobConfig, with_job_defaults
+from vidpipe.stages.jobs.ray_driver import group_videos
+from vidpipe.stages.sources.files import VideoInfo
 
 
 def video(name: str, frames: int) -> VideoInfo:
@@ -47,7 +47,7 @@ def test_a_stage_failure_in_a_group_fails_only_the_video_that_causes_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The graph is replaced by its outcome here: a group with `bad` in it fails after `a`."""
-    from stages.jobs import ray_worker
+    from vidpipe.stages.jobs import ray_worker
 
     graphs: list[list[str]] = []
 
@@ -80,7 +80,7 @@ def test_a_stage_failure_in_a_group_fails_only_the_video_that_causes_it(
 
 
 def test_a_task_sizes_its_processes_for_its_cpus_not_the_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stages.jobs import ray_worker
+    from vidpipe.stages.jobs import ray_worker
 
     config = replace_path(with_job_defaults(JobConfig()), "runtime.max_open_sources", 32)  # a 64-core driver
     sized = ray_worker._sized_for_the_task(replace_path(config, "cluster.cpus_per_worker", 4.0))

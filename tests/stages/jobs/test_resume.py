@@ -7,17 +7,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import av
 import pytest
 
-from stages.jobs.cli import main
-from stages.jobs.manifest import MANIFEST_NAME
 from tests.media import write_video
-from tests.processes import wait_for
+from tests.processes import VIDPIPE, wait_for
 from tests.stages.jobs.test_label_job import photo
+from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.jobs.manifest import MANIFEST_NAME
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,7 +63,7 @@ def test_resume_after_kill_9_of_the_whole_job_equals_an_uninterrupted_run(videos
     assert label(str(videos), "--out", str(whole)) == 0
     slow = tmp_path / "slow.yaml"  # a slow card so that the job is mid-way when it is killed
     slow.write_text("backend:\n  name: cpu\n  max_batch: 1\nruntime:\n  max_open_sources: 1\n")
-    cmd = [sys.executable, "-m", "stages.jobs.cli", "label", str(videos), "--out", str(cut), "--config", str(slow),
+    cmd = [*VIDPIPE, "label", str(videos), "--out", str(cut), "--config", str(slow),
            "--no-progress"]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.jobs.manifest import MANIFEST_NAME
 from tests.media import write_video
 from tests.processes import VIDPIPE, finish, wait_for, wait_for_child
+from vidpipe.stages.jobs.manifest import MANIFEST_NAME
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 

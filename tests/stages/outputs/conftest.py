@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.jobs.cli import main
 from tests.media import random_bytes, write_video
 from tests.stages.jobs.test_label_job import photo
+from vidpipe.stages.jobs.cli import main
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.errors import VidpipeError
-from stages.outputs import display
-from stages.outputs.display import NO_SCREEN, DisplaySink, DisplayUnavailable
+from vidpipe.pipeline.errors import VidpipeError
+from vidpipe.stages.outputs import display
+from vidpipe.stages.outputs.display import NO_SCREEN, DisplaySink, DisplayUnavailable
 
 
 def test_no_display_variables() -> None:

@@ -15,17 +15,17 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
-from stages.descriptors import FrameRef
-from stages.events import SourceProblem, StreamDone
-from stages.jobs.cli import main
-from stages.outputs.annotate import VideoSpec
-from stages.outputs.encoder import EncodeStage, VideoClose, VideoFrame, VideoLabel, VideoOpen
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import SmoothedLabel
-from stages.sink import LaneParams
 from tests.media import pattern_frame, write_video
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import run_inline
+from vidpipe.stages.descriptors import FrameRef
+from vidpipe.stages.events import SourceProblem, StreamDone
+from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.outputs.annotate import VideoSpec
+from vidpipe.stages.outputs.encoder import EncodeStage, VideoClose, VideoFrame, VideoLabel, VideoOpen
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import SmoothedLabel
+from vidpipe.stages.sink import LaneParams
 
 W, H, N, LAG = 96, 64, 12, 3
 

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.config import OutputSettings, PostprocessSettings
-from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
-from stages.outputs.label import LabelOutputs
-from stages.outputs.overlay import draw_labels
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelSmoother
+from vidpipe.stages.config import OutputSettings, PostprocessSettings
+from vidpipe.stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
+from vidpipe.stages.outputs.label import LabelOutputs
+from vidpipe.stages.outputs.overlay import draw_labels
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelSmoother
 
 NAMES = tuple(f"class {i}" for i in range(10))
 FRAMES, SWITCH, WINDOW = 40, 20, 9

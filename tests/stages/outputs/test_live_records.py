@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo, build_info, new_run_id
-from stages.outputs.records import FrameLabel
-from stages.outputs.writers import H264Writer
 from tests.media import pattern_frame
+from vidpipe.stages.outputs.live_records import LiveJsonl, RecordClock, RunInfo, build_info, new_run_id
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.writers import H264Writer
 
 
 def label(i: int) -> FrameLabel:

@@ -8,17 +8,17 @@ import time
 
 import pytest
 
-from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
-from stages.config import EventSettings
-from stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
-from stages.events import StreamDone
-from stages.outputs import live_sink
-from stages.outputs.live_sink import FramesLost, LiveSinkStage
-from stages.outputs.notify import WebhookSender
-from stages.sink import SinkParams
-from stages.web.metrics import Metrics
 from tests.stages.test_sink import ListOutputsFactory
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import run_inline
+from vidpipe.stages.config import EventSettings
+from vidpipe.stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
+from vidpipe.stages.events import StreamDone
+from vidpipe.stages.outputs import live_sink
+from vidpipe.stages.outputs.live_sink import FramesLost, LiveSinkStage
+from vidpipe.stages.outputs.notify import WebhookSender
+from vidpipe.stages.sink import SinkParams
+from vidpipe.stages.web.metrics import Metrics
 
 
 def test_a_gap_left_by_a_crashed_stage_is_skipped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.outputs.overlay import draw_labels, label_box, label_lines, video_time
+from vidpipe.stages.outputs.overlay import draw_labels, label_box, label_lines, video_time
 
 NAMES = ("tiger cat", "tabby", "Egyptian cat", "lynx", "cougar")
 SCORES = (0.83, 0.09, 0.04, 0.02, 0.01)

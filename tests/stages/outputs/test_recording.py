@@ -12,11 +12,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.config import replace_path
-from stages.config import JobConfig, OutputSettings, live_checks
-from stages.outputs.recording import SegmentedRecording
 from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, wait_for
+from vidpipe.pipeline.config import replace_path
+from vidpipe.stages.config import JobConfig, OutputSettings, live_checks
+from vidpipe.stages.outputs.recording import SegmentedRecording
 
 
 def frame_times(path: Path) -> list[float]:

@@ -25,8 +25,8 @@ RECORD = """
 import sys, time
 import numpy as np
 from pathlib import Path
-from stages.config import OutputSettings
-from stages.outputs.recording import SegmentedRecording
+from vidpipe.stages.config import OutputSettings
+from vidpipe.stages.outputs.recording import SegmentedRecording
 folder, frames = Path(sys.argv[1]), int(sys.argv[2])
 rec = SegmentedRecording(folder, "cam", (320, 240), OutputSettings(video_preset="veryfast"), segment_s=0)
 rng = np.random.default_rng(0)

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelSmoother, Segment, SegmentBuilder, SmoothedLabel, summarize
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelSmoother, Segment, SegmentBuilder, SmoothedLabel, summarize
 
 NAMES = {0: "tiger cat", 1: "tabby", 2: "espresso", 3: "cup"}
 

@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.jobs.cli import main
-from stages.jobs.manifest import MANIFEST_NAME, Manifest, checksum
-from stages.jobs.summary import write_job_summary
-from stages.outputs.smoothing import Segment
-from stages.outputs.summary import CSV_HEADER
-from stages.outputs.writers import SEGMENT_CSV_HEADER, SegmentsWriter
 from tests.media import write_video
 from tests.stages.outputs.conftest import LabeledJob
+from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, checksum
+from vidpipe.stages.jobs.summary import write_job_summary
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.summary import CSV_HEADER
+from vidpipe.stages.outputs.writers import SEGMENT_CSV_HEADER, SegmentsWriter
 
 pytestmark = pytest.mark.timeout(180)
 CATS = ("tiger cat", "Egyptian cat", "tabby")

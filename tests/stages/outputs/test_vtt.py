@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-from stages.outputs.smoothing import Segment
-from stages.outputs.vtt import cue_text, vtt_document, vtt_time
+from vidpipe.stages.outputs.smoothing import Segment
+from vidpipe.stages.outputs.vtt import cue_text, vtt_document, vtt_time
 
 TIMING = re.compile(r"^(\d{2}):(\d{2}):(\d{2})\.(\d{3}) --> (\d{2}):(\d{2}):(\d{2})\.(\d{3})$")
 

@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.descriptors import FrameRef, Result
-from stages.outputs.records import FrameLabel
-from stages.outputs.smoothing import LabelShare, Segment
-from stages.outputs.writers import CsvWriter, H264Writer, JsonlWriter, SegmentsWriter, frame_rate, part_path
 from tests.media import pattern_frame
+from vidpipe.stages.descriptors import FrameRef, Result
+from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.smoothing import LabelShare, Segment
+from vidpipe.stages.outputs.writers import CsvWriter, H264Writer, JsonlWriter, SegmentsWriter, frame_rate, part_path
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -229,7 +229,7 @@ def test_ctrl_c_leaves_closed_playable_outputs(tmp_path: Path) -> None:
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from stages.outputs.writers import H264Writer, JsonlWriter
+        from vidpipe.stages.outputs.writers import H264Writer, JsonlWriter
         from tests.media import pattern_frame
         out = Path({str(tmp_path)!r})
         with H264Writer(out / "live.mp4", 160, 120, 25) as video, JsonlWriter(out / "live.jsonl") as lines:

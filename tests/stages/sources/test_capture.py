@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.errors import SourceError
-from stages.config import SourceSettings
-from stages.descriptors import SourceState
-from stages.sources.capture import Backoff, CapturedFrame, LiveCapture
-from stages.sources.readers import source_kind
 from tests.media import write_video
 from tests.mjpeg_server import MjpegServer
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.descriptors import SourceState
+from vidpipe.stages.sources.capture import Backoff, CapturedFrame, LiveCapture
+from vidpipe.stages.sources.readers import source_kind
 
 S = SourceState
 FAST = SourceSettings("", stall_timeout_s=1.0, open_timeout_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3,

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import SourceError
-from pipeline.shm import SlotRing
-from pipeline.testing import run_inline
-from stages.descriptors import StreamEnd, StreamStart
-from stages.events import SourceProblem
-from stages.sources.files import SEND_BATCH, FileSourceParams, FileSourceStage, find_videos, probe
 from tests.media import random_bytes, truncate, write_video
+from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.testing import run_inline
+from vidpipe.stages.descriptors import StreamEnd, StreamStart
+from vidpipe.stages.events import SourceProblem
+from vidpipe.stages.sources.files import SEND_BATCH, FileSourceParams, FileSourceStage, find_videos, probe
 
 
 def test_probe_reads_geometry(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from stages.web.api import StreamsApi
-from stages.web.control import AddStream, Reply
+from vidpipe.stages.web.api import StreamsApi
+from vidpipe.stages.web.control import AddStream, Reply
 
 
 def api() -> tuple[StreamsApi, list[Any]]:

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.web.liveview import BOUNDARY, LiveView
-from stages.web.metrics import Metrics
 from tests.media import pattern_frame
+from vidpipe.stages.web.liveview import BOUNDARY, LiveView
+from vidpipe.stages.web.metrics import Metrics
 
 NAME = 'cam 1/<b>"x"'  # needs quoting in paths and escaping in HTML
 QUOTED = "cam%201%2F%3Cb%3E%22x%22"

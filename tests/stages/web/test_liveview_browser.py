@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from stages.web.liveview import LiveView
 from tests.media import pattern_frame
+from vidpipe.stages.web.liveview import LiveView
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from stages.web.liveview import LiveView
 from tests.media import pattern_frame
 from tests.stages.web.test_liveview_browser import CHROMIUM, FIGURE, Cdp, Chromium, wait_js
+from vidpipe.stages.web.liveview import LiveView
 
 pytestmark = [
     pytest.mark.browser,

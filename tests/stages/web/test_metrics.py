@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.meters import LatencyWindow, RateMeter
-from stages.descriptors import InferStats, SourceState
-from stages.web.metrics import LATENCY_BUCKETS, SOURCE_STATES, Metrics
+from vidpipe.pipeline.meters import LatencyWindow, RateMeter
+from vidpipe.stages.descriptors import InferStats, SourceState
+from vidpipe.stages.web.metrics import LATENCY_BUCKETS, SOURCE_STATES, Metrics
 
 
 def test_latency_window_percentiles_nearest_rank() -> None:
