@@ -8,12 +8,17 @@ problem, a stream done...) live in stages.events.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Event:
     """Base of every event a stage reports."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": type(self).__name__, **dataclasses.asdict(self)}
 
 
 @dataclass(frozen=True)

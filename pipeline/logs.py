@@ -78,3 +78,26 @@ def shutdown_main_logging() -> None:
             # what did not get through by now never will (a killed stage held the queue's lock):
             # the interpreter's exit must not wait for it
             handler.queue.cancel_join_thread()
+
+
+class StageLogForwarder:
+    """For vidpipe used as a library: stage processes log into `queue`, and each record is handed
+    to the caller's own logging (the logger of its name), leaving the caller's handlers as they
+    are (setup_main_logging, for the CLI, replaces them). `close()` drains and stops it."""
+
+    def __init__(self) -> None:
+        self.queue: Any = multiprocessing.get_context("spawn").Queue(-1)
+        self._listener = logging.handlers.QueueListener(self.queue, _Reemit(), respect_handler_level=False)
+        self._listener.start()
+
+    def close(self) -> None:
+        self._listener.stop()  # takes what was sent before this; stages have ended by now
+        self.queue.close()
+        self.queue.cancel_join_thread()
+
+
+class _Reemit(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)

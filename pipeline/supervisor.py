@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from vidpipe.pipeline.calls import LoopCalls
 from vidpipe.pipeline.channels import STOP, Channel
 from vidpipe.pipeline.errors import StageFailed
 from vidpipe.pipeline.events import Event, StageFailure
@@ -49,31 +52,16 @@ from vidpipe.pipeline.recovery import (
     repair_queue,
 )
 from vidpipe.pipeline.shm import SlotRing
-from vidpipe.pipeline.stage import Stage, StageContext, run_stage, signals_blocked
+from vidpipe.pipeline.stage import StageContext, run_stage, signals_blocked
+from vidpipe.pipeline.tiers import ProcSpec, Tier
 from vidpipe.pipeline.watchdog import StallWatch, new_counter
+
+__all__ = ["ProcSpec", "Supervisor", "Tier"]
 
 log = logging.getLogger(__name__)
 
 WRITE_PROBE_S = 0.5  # writer and ring locks are held for one write: longer than this means a dead holder
 LOG_PROBE_S = 3.0
-
-
-@dataclass(frozen=True)
-class ProcSpec:
-    """One stage process: `stage.run(ctx)` runs in it (the stage pickles under spawn)."""
-
-    name: str
-    stage: Stage[Any]
-
-
-@dataclass(frozen=True)
-class Tier:
-    name: str
-    procs: tuple[ProcSpec, ...]
-    inbox: Channel | None = None  # gets one STOP per process when the previous tier is done
-    max_running: int = 0  # 0: start all at once
-    restart: RestartPolicy | None = None  # None: a crash stops everything; else crashed processes restart
-    open: bool = False  # processes may be added while it runs (add_process): done only after stop_sources
 
 
 @dataclass
@@ -121,11 +109,15 @@ class Supervisor:
         self._crashes: dict[str, CrashLog] = {}
         self._stage_failures: dict[str, StageFailure] = {}  # restartable stages' last reports
         self._reclaims: list[Reclaim] = []
+        self._calls = LoopCalls()  # call_soon_threadsafe
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> None:
         """Run the graph to completion. Raises StageFailed (after cleanup) if a stage failed."""
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Only the main thread may handle signals; a graph run from another thread (the Python API)
+        # is stopped with request_stop_threadsafe() instead.
+        main = threading.current_thread() is threading.main_thread()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
         try:
             self._start_ready()
             while self._any_running() and self._failure is None:
@@ -133,6 +125,7 @@ class Supervisor:
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
+            self._calls.close()
             self._teardown()
         if self._failure is not None:
             raise self._failure
@@ -147,6 +140,17 @@ class Supervisor:
         else:
             log.warning("aborting")
             self.abort.set()
+
+    def request_stop_threadsafe(self) -> None:
+        """request_stop() from any thread: the loop makes it on its own thread."""
+        self._wake_w.send_bytes(b"s")
+
+    def call_soon_threadsafe(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run `fn` on the supervisor's thread (where add_process and the job's callbacks run);
+        its result or exception arrives in the Future (an error once the loop has ended)."""
+        future = self._calls.submit(fn)
+        self._wake_w.send_bytes(b"c")
+        return future
 
     @property
     def interrupted(self) -> bool:
@@ -184,8 +188,9 @@ class Supervisor:
         ready = wait([*sentinels, self._events._reader, self._wake_r, *self._watched], timeout=self._next_timeout())
         if self._wake_r in ready:
             while self._wake_r.poll():
-                self._wake_r.recv_bytes()
-                self.request_stop()
+                if self._wake_r.recv_bytes() == b"s":
+                    self.request_stop()
+        self._calls.run()
         self._drain_events()
         for conn in [c for c in self._watched if c in ready]:
             try:

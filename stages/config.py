@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from vidpipe.hw.registry import check_backend
 from vidpipe.hw.settings import BackendSettings
 from vidpipe.pipeline.config import from_mapping, key_error, load_yaml, replace_path
 from vidpipe.pipeline.machine import usable_cores
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class OutputSettings:
     video_threads: int = 0  # libx264 threads per encoder process; 0 = chosen from the cores (see README)
     encoders: int = 0  # encoder processes (overlay + H.264) beside the sink; 0 = one per open file, <= cores
     progress: bool = True  # a progress bar per file on stderr
+    extra: tuple[str, ...] = ()  # more per-video outputs by name, from plug-ins (entry points vidpipe.outputs)
+    report_frames: bool = False  # each frame's labels to the main process (the Python API sets it)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,9 @@ class EventSettings:
     queue_size: int = 1000  # events waiting per receiver; when full, new events are dropped and counted
     retries: int = 3  # webhook: retries after the first attempt (back-off 0.5 s, doubling)
     timeout_s: float = 5.0  # webhook: request timeout; mqtt: keepalive is 6x this
+    # more receivers by name, from plug-ins (entry points vidpipe.senders), each with its options:
+    # {sqlite: {path: events.db}}
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class LiveSettings:
     api: bool = True  # /api/streams on the live view: add and remove streams while it runs
     api_token: str = ""  # bearer token for POST/DELETE; off 127.0.0.1 one is generated when empty
     max_streams: int = 16  # streams at once (configured + added)
+    report_frames: bool = False  # each frame's labels to the main process (the Python API's on_result)
+    report_events: bool = False  # each label event to the main process (the Python API's on_event)
     events: EventSettings = field(default_factory=EventSettings)
     clips: ClipSettings = field(default_factory=ClipSettings)
     restart: RestartSettings = field(default_factory=RestartSettings)
@@ -198,6 +208,32 @@ class JobConfig:
     live: LiveSettings = field(default_factory=LiveSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+
+    def replace(self, **changes: Any) -> JobConfig:
+        """A copy with `changes` made, each checked as a config file's would be (ConfigError):
+        sections as mappings, `backend` also as a name: `config.replace(backend="sim",
+        output={"dir": "out"}, live={"sources": [{"uri": "0"}]})`."""
+        if isinstance(changes.get("backend"), str):
+            changes["backend"] = {"name": changes["backend"]}
+        job = override(self, changes, "replace()")
+        validate(job, "replace()")
+        return job
+
+
+def override(base: T, changes: Mapping[str, Any], source: str) -> T:
+    """`base` (a config dataclass) with `changes` (nested mappings, as in a config file) merged in,
+    every key and type checked by from_mapping as when loading a file."""
+    return from_mapping(type(base), _merge(asdict(base), changes), source)  # type: ignore[call-overload]
+
+
+def _merge(data: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(data)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict) and key not in ("options", "extra"):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_job(path: Path) -> JobConfig:

@@ -62,7 +62,9 @@ class StreamOutputs(Protocol):
 
 class OutputsFactory(Protocol):
     """Makes each stream's outputs in the sink process; sees the items that are not frames
-    (e.g. live source status) and is closed when the sink ends."""
+    (e.g. live source status) and is closed when the sink ends. A factory whose outputs report
+    events to the job (a frame's labels for the Python API) also has `bind(report)`, which the
+    sink calls once, at its start, with its own `report`."""
 
     def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None) -> StreamOutputs:
         """`lane`: the stream's way to an output process (None: the graph has none)."""
@@ -129,6 +131,9 @@ class SinkStage(Stage[SinkParams]):
     """Results and markers in, files and pages out; see the module docstring."""
 
     def open(self) -> None:
+        bind = getattr(self.params.outputs, "bind", None)
+        if bind is not None:  # outputs that report events to the job (OutputsFactory.bind)
+            bind(self.report)
         self.labels: LabelInfo | None = None
         self.streams: dict[str, _Stream] = {}
         self.t_depths = 0.0

@@ -18,13 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vidpipe.hw.registry import backend_names, model_needed
+from vidpipe.hw.registry import backend_names
 from vidpipe.pipeline.config import replace_path
-from vidpipe.pipeline.errors import BackendError, ConfigError, StageFailed, VidpipeError
+from vidpipe.pipeline.errors import ConfigError, StageFailed, VidpipeError
 from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.machine import package_version
 from vidpipe.stages.config import JobConfig, SourceSettings, load_job, validate
+from vidpipe.stages.jobs.api import check_extensions, check_model, runner
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
+from vidpipe.stages.jobs.graph import run_job
+from vidpipe.stages.jobs.label import LabelJob
 
 log = logging.getLogger("vidpipe")
 
@@ -165,6 +168,8 @@ def make_job(args: argparse.Namespace) -> JobConfig:
             job = replace_path(job, key, value)
     job = _name_and_loop(job, getattr(args, "name", None) or [], getattr(args, "loop", False))
     validate(job, source)
+    check_extensions(job, source)
+    check_model(job)
     return job
 
 
@@ -232,16 +237,10 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
         print(f"model ready: {path}")
         return EXIT_OK
     config = make_job(args)
-    _check_model(config)
     job = _job(config, args)
-    if config.job == "label" and config.cluster.ray_address:
-        from vidpipe.stages.jobs.label import LabelJob
-        from vidpipe.stages.jobs.ray_driver import run_on_ray
-
+    if config.job == "label":
         assert isinstance(job, LabelJob)
-        return run_on_ray(job, config.cluster.ray_address)
-    from vidpipe.stages.jobs.graph import run_job
-
+        return runner(config, job)(job, log_queue, level)  # here, or on the Ray cluster
     return run_job(job, log_queue, level)
 
 
@@ -254,16 +253,7 @@ def _job(config: JobConfig, args: argparse.Namespace) -> Job:
         from vidpipe.stages.jobs.watch import WatchJob
 
         return WatchJob(config)
-    from vidpipe.stages.jobs.label import LabelJob
-
     return LabelJob(config, resume=getattr(args, "resume", False), profile=getattr(args, "profile", False))
-
-
-def _check_model(config: JobConfig) -> None:
-    """Fail before starting any process when the backend's cpu model is absent."""
-    path = model_needed(config.backend)
-    if path is not None and not path.is_file():
-        raise BackendError(f"cpu model not found at {path}: build it with `vidpipe model`")
 
 
 if __name__ == "__main__":

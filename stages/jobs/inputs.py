@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 from vidpipe.pipeline.errors import ConfigError, SourceError
 from vidpipe.pipeline.redact import printable
-from vidpipe.stages.config import JobConfig
+from vidpipe.stages.config import JobConfig, OutputSettings
 from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, settings_change
-from vidpipe.stages.outputs.label import OUTPUT_SUFFIXES, output_names
+from vidpipe.stages.outputs.label import output_names, output_suffixes
 from vidpipe.stages.outputs.writers import PART_SUFFIX
 from vidpipe.stages.sources.files import VideoInfo, find_videos, probe
 from vidpipe.stages.sources.naming import unique_stream_names
@@ -105,7 +105,8 @@ def vidpipe_outputs() -> Callable[[Path], bool]:
 def _manifest_outputs(path: Path) -> set[str]:
     try:
         videos = json.loads(path.read_text(encoding="utf-8")).get("videos", {})
-        return {f"{v['name']}{s}" for v in videos.values() for s in OUTPUT_SUFFIXES}
+        suffixes = output_suffixes(OutputSettings())
+        return {f"{v['name']}{s}" for v in videos.values() for s in suffixes}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return set()
 
@@ -123,7 +124,8 @@ def _refuse_outputs_on_inputs(config: JobConfig, out: Path, keys: list[str], nam
 def _owned_names(manifest: Manifest) -> set[str]:
     """vidpipe's own files in the output folder: every output (and .part) an entry may have."""
     names = manifest.owned()
-    names |= {f"{e.name}{s}" for e in manifest.videos.values() for s in OUTPUT_SUFFIXES}
+    suffixes = output_suffixes(OutputSettings())
+    names |= {f"{e.name}{s}" for e in manifest.videos.values() for s in suffixes}
     return names | {n + PART_SUFFIX for n in names}
 
 
@@ -139,7 +141,7 @@ def _foreign_file(out: Path, name: str, config: JobConfig, owned: set[str]) -> s
 def remove_parts(out: Path, name: str) -> None:
     """Half-written outputs of this video (a run killed outright, a sink that died): never left
     to be taken for output."""
-    for suffix in OUTPUT_SUFFIXES:
+    for suffix in output_suffixes(OutputSettings()):
         part = out / f"{name}{suffix}{PART_SUFFIX}"
         if part.exists():
             log.warning("removing the unfinished %s", printable(str(part)))

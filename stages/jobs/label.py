@@ -81,9 +81,11 @@ class LabelJob:
     """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol.
     `resume`: keep the videos an earlier run of this job finished (verified), redo the rest."""
 
-    def __init__(self, config: JobConfig, resume: bool = False, profile: bool = False) -> None:
+    def __init__(self, config: JobConfig, resume: bool = False, profile: bool = False, table: bool = True) -> None:
         self.config = with_job_defaults(config)
         self.resume = resume
+        self.table = table  # print the summary table at the end (the CLI; the Python API has the rows)
+        self.rows: list[VideoSummary] = []  # the job's summary, once finish() wrote it
         self.profile = profile  # print the per-image upload/accelerator/download table at the end
         self.show_hosts = False  # the summary table names the host that labeled each video (a Ray job)
         self.report = JobReport()
@@ -172,7 +174,9 @@ class LabelJob:
 
     def finish(self, interrupted: bool) -> None:
         """The job's summary.csv/.json, report and table; the --profile table."""
-        self._print_summary(self._write_summary())
+        self.rows = self._write_summary()
+        if self.table:
+            self._print_summary(self.rows)
         if self.profile:
             out = Path(self.config.output.dir)
             print_profile([out / f"{i.stream}.jsonl" for i in self.infos if (out / f"{i.stream}.jsonl").is_file()],

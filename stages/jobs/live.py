@@ -177,19 +177,25 @@ class LiveJob:
     def _on_control(self) -> None:
         request: Request = self._control.recv()  # EOFError: the sink is gone (the supervisor unwatches)
         body = request.body
-        self._forget_stopped()
         if isinstance(body, AddStream):
-            code, answer = self._add(body.source)
+            code, answer = self.add_stream(body.source)
         elif isinstance(body, RemoveStream):
-            code, answer = self._remove(body.name)
+            code, answer = self.remove_stream(body.name)
         elif isinstance(body, ListStreams):
-            code, answer = 200, {"streams": [self._describe(s) for s in self.streams.values()]}
+            code, answer = self.list_streams()
         else:
             code, answer = 400, {"error": f"unknown request {type(body).__name__}"}
         self._control.send(Reply(request.id, code, answer))
 
-    def _add(self, source: SourceSettings) -> tuple[int, dict[str, Any]]:
-        name, where = stream_name(source), "POST /api/streams"
+    # The REST API (through the control link) and the Python API (LiveRun) call these, on the
+    # supervisor's thread; each answers (HTTP status, body) as the REST API does.
+    def list_streams(self) -> tuple[int, dict[str, Any]]:
+        self._forget_stopped()
+        return 200, {"streams": [self._describe(s) for s in self.streams.values()]}
+
+    def add_stream(self, source: SourceSettings, origin: str = "api") -> tuple[int, dict[str, Any]]:
+        self._forget_stopped()
+        name, where = stream_name(source), "POST /api/streams" if origin == "api" else "add_stream()"
         if not SAFE_NAME.fullmatch(name):
             return 400, {"error": f"{where}: name: {name!r} must be letters, digits, _ . - (it names files)",
                          "key": "name"}
@@ -199,7 +205,7 @@ class LiveJob:
         if len(self.streams) >= self.live.max_streams:
             return 400, {"error": f"{where}: live.max_streams: {self.live.max_streams} streams run already",
                          "key": "live.max_streams"}
-        s = self._new(name, source, "api")
+        s = self._new(name, source, origin)
         assert self.supervisor is not None
         if not self.supervisor.add_process("sources", self._spec(s)):
             return 503, {"error": "the pipeline is stopping"}
@@ -207,10 +213,12 @@ class LiveJob:
         log.info("source %s added: %s", name, mask_url(source.uri))
         return 201, {"stream": self._describe(s)}
 
-    def _remove(self, name: str) -> tuple[int, dict[str, Any]]:
+    def remove_stream(self, name: str, origin: str = "api") -> tuple[int, dict[str, Any]]:
+        self._forget_stopped()
         s = self.streams.get(name)
         if s is None or s.removing:
-            return 400, {"error": f"DELETE /api/streams/{name}: name: no stream named {name!r}", "key": "name"}
+            where = f"DELETE /api/streams/{name}" if origin == "api" else "remove_stream()"
+            return 400, {"error": f"{where}: name: no stream named {name!r}", "key": "name"}
         s.removing = True
         s.stop.set()  # the source ends its stream: StreamEnd flows, the outputs finalize
         log.info("source %s: removing", name)

@@ -2,8 +2,9 @@
 
     per frame: FrameLabel --LabelEvents (causal LabelSmoother vote)--> {"type": "label", ...} on a change
                                                                     --> {"type": "result", ...} at results_hz
-    EventOutputs.emit(event) --> OUTPUT/events.jsonl (appended, one line each)
-                             --> WebhookSender / MqttSender (stages.outputs.notify: own thread, bounded)
+    EventOutputs.emit(event) --> every sender (stages.outputs.senders, by name): OUTPUT/events.jsonl
+                                 (appended, one line each), webhook and MQTT (stages.outputs.notify: own
+                                 thread, bounded), the Python API's on_event, plug-ins
 
 A label event:
 
@@ -20,17 +21,22 @@ Thread-safe: emit() is called by the sink and by clip writer threads; it never b
 
 from __future__ import annotations
 
-import json
-import threading
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from vidpipe.pipeline.errors import one_line
+from vidpipe.pipeline.events import Event
 from vidpipe.stages.config import EventSettings
-from vidpipe.stages.outputs.live_records import iso, open_append
-from vidpipe.stages.outputs.notify import MqttSender, Sender, WebhookSender
+from vidpipe.stages.outputs.live_records import iso
+from vidpipe.stages.outputs.notify import Sender
 from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.senders import SenderContext, make_senders
 from vidpipe.stages.outputs.smoothing import LabelSmoother
 from vidpipe.stages.web.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 
 class LabelEvents:
@@ -62,43 +68,35 @@ class LabelEvents:
 
 
 class EventOutputs:
-    """Every receiver of one live run; see the module docstring."""
+    """Every receiver of one live run (stages.outputs.senders: composed from the settings by name);
+    see the module docstring."""
 
-    def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics, run_id: str = "") -> None:
+    def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics, run_id: str = "",
+                 report: Callable[[Event], None] | None = None, report_events: bool = False) -> None:
         self.settings = settings
         self.metrics = metrics
         self.run_id = run_id
-        self._lock = threading.Lock()
-        self._jsonl: IO[str] | None = None
-        if settings.jsonl:
-            self._jsonl = open_append(out_dir / "events.jsonl")
-        self._senders: list[Sender] = []
-        try:
-            if settings.webhook:
-                self._senders.append(WebhookSender(settings, metrics).start())
-            if settings.mqtt:
-                self._senders.append(MqttSender(settings, metrics).start())
-        except BaseException:
-            self.close()
-            raise
+        context = SenderContext(settings, metrics, out_dir, report or _nobody, {}, report_events)
+        self._senders = make_senders(context)
         for sender in self._senders:
-            metrics.add_event_sink(sender.name)
+            if isinstance(sender, Sender):  # the ones with a queue: their outcomes are counted
+                metrics.add_event_sink(sender.name)
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.run_id:
             event = {**event, "run": self.run_id}
-        line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
-        with self._lock:
-            if self._jsonl is not None:
-                self._jsonl.write(line)  # line buffered: one write per event, never a torn line
         for sender in self._senders:
             sender.offer(event)
 
     def close(self) -> None:
+        """Every sender is closed; one that fails to (a plug-in's bug) is one line, not a failed sink."""
         for sender in self._senders:
-            sender.close()
+            try:
+                sender.close()
+            except Exception as exc:
+                log.error("events to %s: closing failed: %s", sender.name, one_line(exc))
         self._senders.clear()
-        with self._lock:
-            if self._jsonl is not None:
-                self._jsonl.close()
-                self._jsonl = None
+
+
+def _nobody(event: Event) -> None:
+    """No main process to tell (outputs made outside a sink)."""

@@ -1,10 +1,12 @@
-"""The outputs of one labeled video: NAME.jsonl, NAME.segments.json/.csv, NAME.vtt and NAME.mp4.
+"""The outputs of one labeled video, composed from config (stages.outputs.frame_outputs): by
+default NAME.jsonl, NAME.segments.json/.csv, NAME.vtt and NAME.mp4, plus any output a plug-in
+registers and `output.extra` names.
 
-Frames arrive in order (the sink reorders). Each frame: a JSONL line, the temporal smoother and
-segment builder, and the annotated video (stages.outputs.annotate: overlay + H.264). The overlay
-shows each frame's smoothed label, which the centred smoother knows `lag` (window // 2) frames
-later: each frame waits that long for it (at most `lag` frames held, e.g. 7 x 6 MB at 1080p), so
-frames still go out in order and every frame gets its own smoothed label.
+Frames arrive in order (the sink reorders). Each frame goes to every output, then into the
+temporal smoother; each smoothed label (known `lag` = window // 2 frames later) goes to every
+output (the segments and the annotated video use them), and at the end every output gets the
+segments and the summary. The overlay shows each frame's smoothed label: the video output holds
+at most `lag` frames waiting for theirs (e.g. 7 x 6 MB at 1080p), so frames go out in order.
 
 With a lane (the graph's encoder processes, stages.outputs.encoder) the video is drawn and
 encoded there: this process sends the frame slot and, later, its smoothed label; encoding, the
@@ -17,40 +19,35 @@ finalized (playable video, complete lines) and the segments file says the video 
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.machine import usable_cores
-from vidpipe.pipeline.redact import printable
 from vidpipe.stages.config import OutputSettings, PostprocessSettings
 from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
 from vidpipe.stages.events import OutputSummary
-from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
-from vidpipe.stages.outputs.encoder import VideoClose, VideoFrame, VideoLabel, VideoOpen
+from vidpipe.stages.outputs.builtin import FALLBACK_FPS, VideoOutput
+from vidpipe.stages.outputs.frame_outputs import FrameOutput, VideoContext, VideoEnd, enabled_outputs
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import LabelSmoother, SegmentBuilder, SmoothedLabel, summarize
-from vidpipe.stages.outputs.vtt import vtt_document
-from vidpipe.stages.outputs.writers import JsonlWriter, SegmentsWriter, write_text_atomic
 from vidpipe.stages.sink import Lane
-
-FALLBACK_FPS = 25.0  # for containers that do not say their frame rate
-
-# Every file a video's outputs may be published as: OUT/NAME + suffix (and + ".part" while written).
-OUTPUT_SUFFIXES = (".jsonl", ".segments.json", ".segments.csv", ".vtt", ".mp4")
 
 
 def output_names(name: str, out: OutputSettings) -> list[str]:
     """The files LabelOutputs publishes for stream `name` with these settings."""
-    wanted = {".jsonl": out.jsonl, ".segments.json": out.segments, ".segments.csv": out.segments,
-              ".vtt": out.segments, ".mp4": out.video}
-    return [name + suffix for suffix in OUTPUT_SUFFIXES if wanted[suffix]]
+    return [name + suffix for spec in enabled_outputs(out) for suffix in spec.suffixes]
 
 
-def _slot_kept_by_sink() -> None:
-    """In the sink, the frame's slot is the sink's to release: a held frame is only copied."""
+def output_suffixes(out: OutputSettings) -> tuple[str, ...]:
+    """Every suffix a video's outputs may be published with (the built-ins' and `output.extra`'s)."""
+    from vidpipe.stages.outputs.frame_outputs import OUTPUTS
+
+    names = [*OUTPUTS.names(), *out.extra]
+    return tuple(dict.fromkeys(s for name in names for s in OUTPUTS.get(name).suffixes))
 
 
 def encoder_threads(out: OutputSettings, encoders: int) -> int:
@@ -65,101 +62,89 @@ def encoder_threads(out: OutputSettings, encoders: int) -> int:
     return max(1, usable_cores() // (2 * max(encoders, 1)))
 
 
+def _no_report(event: Event) -> None:
+    """Outputs made outside a sink (tests) report to no one."""
+
+
 class LabelOutputs:
     def __init__(self, start: StreamStart, labels: LabelInfo, out: OutputSettings, post: PostprocessSettings,
-                 lane: Lane | None = None, threads: int = 0) -> None:
-        base = Path(out.dir) / start.stream
-        self.start = start
+                 lane: Lane | None = None, threads: int = 0, report: Callable[[Event], None] = _no_report) -> None:
         self.names = labels.display_names()
-        self.base = base
-        self.segments_enabled = out.segments
-        fps = start.fps if start.fps > 0 else FALLBACK_FPS
-        self.jsonl = JsonlWriter(Path(f"{base}.jsonl")) if out.jsonl else None
+        video = VideoContext(start.stream, start.uri, Path(out.dir), start.fps, start.width, start.height,
+                             start.frame_count, self.names, out, post, report, lane if out.video else None, threads)
         self.smoother = LabelSmoother(post.smoothing_window)
-        self.segments = SegmentBuilder(fps, post.min_segment_s)
-        spec = VideoSpec(f"{base}.mp4", start.width, start.height, fps, out.video_preset, out.video_crf,
-                         out.video_threads or threads, post.overlay_top)
-        self.lane = lane if out.video else None
-        self.video = AnnotatedVideo(spec) if out.video and lane is None else None  # here, without a lane
-        if self.lane is not None:
-            self.lane.send(VideoOpen(start.stream, start.uri, spec))
+        self.segments = SegmentBuilder(start.fps if start.fps > 0 else FALLBACK_FPS, post.min_segment_s)
+        self.outputs: list[FrameOutput] = []
+        try:
+            for spec in enabled_outputs(out):
+                self.outputs.append(spec.create(video))
+        except BaseException:
+            self._finish_all(VideoEnd(0, True, "cut short: its outputs could not be made", [], []))
+            raise
         self.frames = 0
 
     @property
-    def held(self) -> deque[Any]:
-        """Frames held here waiting for their smoothed label (none with a lane: the encoder holds them)."""
-        return self.video.held if self.video is not None else deque()
+    def held(self) -> Sized:
+        """Frames the outputs hold here, waiting for their smoothed label (bounded by the smoother's lag)."""
+        return next((o.held for o in self.outputs if isinstance(o, VideoOutput)), ())
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> bool:
-        """True when the frame slot went down the lane (the encoder releases it)."""
+        """True when the frame slot was handed on (down the lane: the encoder releases it)."""
         label = FrameLabel.from_result(result, self.names, t_sink)
-        if self.jsonl is not None:
-            self.jsonl.write(label)
-        if self.lane is not None:
-            self.lane.send(VideoFrame(result.frame, label))
-        elif self.video is not None:
-            self.video.frame(label, frame, _slot_kept_by_sink)
+        handed_on = False
+        for output in self.outputs:
+            handed_on = bool(output.frame(label, frame, result.frame)) or handed_on
         for smoothed in self.smoother.push(label):
             self._smoothed(smoothed)
-        if self.video is not None:
-            self.video.detach()  # the sink releases the slot next
+        for output in self.outputs:
+            output.frame_done()
         self.frames += 1
-        return self.lane is not None
+        return handed_on
 
     def _smoothed(self, smoothed: SmoothedLabel) -> None:
-        """A frame's smoothed label is known: into the segments, and to the video (drawn, encoded)."""
         self.segments.add(smoothed)
-        if self.lane is not None:
-            self.lane.send(VideoLabel(self.start.stream, smoothed))
-        elif self.video is not None:
-            self.video.smoothed(smoothed)
+        for output in self.outputs:
+            output.smoothed(smoothed)
 
     def drop(self, result: Result) -> None:
         raise AssertionError("file sources never drop frames")
 
     def finish(self, end: StreamEnd | None) -> OutputSummary:
         abort = end is None
-        error = "cut short: the pipeline stopped" if abort else end.error if end else ""
+        error = "cut short: the pipeline stopped" if end is None else end.error
         for smoothed in self.smoother.flush():
             self._smoothed(smoothed)
         segments = self.segments.finish()
         summary = summarize(segments)
-        try:
-            if self.segments_enabled:
-                meta = {
-                    "name": self.start.stream,
-                    "video": printable(self.start.uri),  # a name that is not UTF-8 cannot be written as JSON text
-                    "fps": self.start.fps,
-                    "width": self.start.width,
-                    "height": self.start.height,
-                    "frames": self.frames,
-                    "error": error or None,
-                }
-                SegmentsWriter.write(
-                    Path(f"{self.base}.segments.json"), Path(f"{self.base}.segments.csv"), segments, summary, meta
-                )
-                write_text_atomic(Path(f"{self.base}.vtt"), vtt_document(segments))
-        finally:
-            if self.jsonl is not None:
-                self.jsonl.close(abort=abort)
-            if self.lane is not None:
-                self.lane.send(VideoClose(self.start.stream, abort))
-                self.lane = None
-            if self.video is not None:
-                self.video.close(abort=abort)
+        self._finish_all(VideoEnd(self.frames, abort, error, segments, summary))
         return OutputSummary(tuple((s.name, s.share) for s in summary), len(segments))
+
+    def _finish_all(self, end: VideoEnd) -> None:
+        """Every output is finished, even when one fails (a full disk); the first error is raised."""
+        first: BaseException | None = None
+        for output in self.outputs:
+            try:
+                output.finish(end)
+            except BaseException as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 class LabelOutputsFactory:
-    """Picklable: made in the main process, called in the sink process."""
+    """Picklable: made in the main process, called in the sink process (which binds its report)."""
 
     def __init__(self, output: OutputSettings, postprocess: PostprocessSettings, encoders: int = 0) -> None:
         self.output = output
         self.postprocess = postprocess
         self.threads = encoder_threads(output, encoders)
+        self.report: Callable[[Event], None] = _no_report
+
+    def bind(self, report: Callable[[Event], None]) -> None:
+        self.report = report
 
     def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> LabelOutputs:
-        return LabelOutputs(start, labels, self.output, self.postprocess, lane, self.threads)
+        return LabelOutputs(start, labels, self.output, self.postprocess, lane, self.threads, self.report)
 
     def on_item(self, item: Any) -> None:
         pass

@@ -20,11 +20,13 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.recovery import StageRestarted
 from vidpipe.stages.config import LiveSettings, OutputSettings
 from vidpipe.stages.descriptors import (
@@ -39,6 +41,7 @@ from vidpipe.stages.descriptors import (
     StreamStart,
 )
 from vidpipe.stages.events import OutputSummary
+from vidpipe.stages.outputs.builtin import FrameReporter
 from vidpipe.stages.outputs.clips import ClipRecorder
 from vidpipe.stages.outputs.display import DisplaySink
 from vidpipe.stages.outputs.events import EventOutputs, LabelEvents
@@ -57,6 +60,10 @@ log = logging.getLogger(__name__)
 
 
 
+def _no_report(event: Event) -> None:
+    """Before the sink binds its report: nobody to tell."""
+
+
 class LiveStreamOutputs:
     def __init__(self, start: StreamStart, names: tuple[str, ...], shared: LiveOutputsFactory) -> None:
         self.stream = start.stream
@@ -69,6 +76,7 @@ class LiveStreamOutputs:
         self.size = (start.width, start.height)
         self.clock = RecordClock()
         self.events = LabelEvents(start.stream, live.events, shared.emit)
+        self.results = FrameReporter(shared.report) if live.report_frames else None
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
             SegmentedRecording(Path(out.dir), start.stream, self.size, out, live.record_segment_s, live.record_keep_s)
@@ -82,6 +90,8 @@ class LiveStreamOutputs:
         metrics.frame(self.stream, label.latency_ms / 1000.0, stage_ms=label.timings_ms)
         if self.jsonl is not None:
             self.jsonl.write(label, result.frame.t_capture)
+        if self.results is not None:
+            self.results.add(label)
         current = self.events.frame(label, result.frame.t_capture)
         info = metrics.stream_info(self.stream)
         extra = f"{info['fps']:.0f} fps  {label.latency_ms:.0f} ms"
@@ -116,6 +126,8 @@ class LiveStreamOutputs:
                 closing.callback(self.clips.close)
             if self.jsonl is not None:
                 closing.callback(self.jsonl.close)
+            if self.results is not None:
+                closing.callback(self.results.flush)
         return OutputSummary()
 
 
@@ -139,12 +151,17 @@ class LiveOutputsFactory:
         self._t_status = time.monotonic()
         self._capture_drops: dict[str, int] = {}
         self._reconnects: dict[str, int] = {}
+        self.report: Callable[[Event], None] = _no_report  # the sink's (bind)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"live": self.live, "output": self.output, "control": self.control, "run": self.run}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["live"], state["output"], state["control"], state["run"])  # type: ignore[misc]
+
+    def bind(self, report: Callable[[Event], None]) -> None:
+        """The sink's report: frames' labels and label events for the Python API."""
+        self.report = report
 
     @property
     def metrics(self) -> Metrics:
@@ -161,7 +178,8 @@ class LiveOutputsFactory:
         live = self.live
         self._metrics = metrics = Metrics()
         metrics.describe_run(self.run.build, self.run.stages, self.run.infers)
-        self._events = EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id)
+        self._events = EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id,
+                                    self.report, live.report_events)
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)

@@ -1,0 +1,1 @@
+"""An example vidpipe plug-in: see pyproject.toml for what it registers."""
