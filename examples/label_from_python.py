@@ -1,59 +1,48 @@
-"""Label videos from Python, then use the results: the job API in twenty lines.
+"""Label a folder from Python and print what happens in each video and when: the API in a page.
 
-    python examples/label_from_python.py VIDEO_OR_FOLDER... --out OUT [--backend cpu|sim|alveo]
+    python examples/label_from_python.py VIDEO_OR_FOLDER... [--out OUT] [--backend cpu|sim|alveo]
 
-Runs the same job as `vidpipe label` (the same graph, manifest, outputs and report), then reads
-OUT/summary.json and each video's segments to print what happens in each video and when.
+The same job as `vidpipe label` (graph, manifest, outputs, report). Results come back in memory:
+frames as they are labeled (`for r in run`), then the summary (`run.summary()`); with --out the
+usual files are written too. Written as a notebook would be: each step is a cell.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
-from pathlib import Path
+from collections import Counter
 
-from vidpipe.pipeline.config import replace_path
-from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging
-from vidpipe.stages.config import JobConfig, validate
-from vidpipe.stages.jobs.graph import run_job
-from vidpipe.stages.jobs.label import LabelJob
-
-
-def label(inputs: list[str], out: str, backend: str) -> int:
-    config = JobConfig(job="label", inputs=tuple(inputs))
-    config = replace_path(config, "output.dir", out)
-    config = replace_path(config, "output.progress", False)
-    config = replace_path(config, "backend.name", backend)
-    validate(config, "label_from_python.py")  # one line naming the key, as the CLI does
-    log_queue = setup_main_logging(logging.WARNING)
-    try:
-        return run_job(LabelJob(config), log_queue, logging.WARNING)  # 0 ok, 1 some video failed
-    finally:
-        shutdown_main_logging()
-
-
-def print_results(out: Path) -> None:
-    for row in json.loads((out / "summary.json").read_text())["videos"]:
-        top = ", ".join(f"{t['name']} {t['share']:.0%}" for t in row["top_labels"]) or "-"
-        status = f"{row['status']}: {row['error']}" if row["error"] else row["status"]
-        print(f"{row['video']}: {status}, {row['frames']} frames, {top}")
-        segments = out / f"{row['video']}.segments.json"
-        if segments.is_file():
-            for seg in json.loads(segments.read_text())["segments"]:
-                print(f"  {seg['start_s']:6.2f} - {seg['end_s']:6.2f} s  {seg['name']} ({seg['mean_score']:.2f})")
+import vidpipe
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="also write the outputs and the report here")
     parser.add_argument("--backend", default="cpu")
     args = parser.parse_args()
-    code = label(args.inputs, args.out, args.backend)
-    print_results(Path(args.out))
-    return code
+
+    # cell 1: start the job; frames' labels arrive as they are produced
+    run = vidpipe.label(args.inputs, out=args.out, backend=args.backend)
+    top1 = Counter()
+    for result in run:
+        top1[(result.video, result.label)] += 1
+
+    # cell 2: the summary, in memory (summary.to_pandas() with pandas installed)
+    summary = run.summary()
+    print(f"{'video':<16} {'status':<8} {'frames':>6}  label (share of time)")
+    for video in summary.videos:
+        label = f"{video.label} ({video.top[0][1]:.0%})" if video.top else "-"
+        status = video.status if video.ok else f"{video.status}: {video.error}"
+        print(f"{video.video:<16} {status:<8} {video.frames:>6}  {label}")
+        for seg in video.segments:
+            print(f"  {seg.start_s:6.2f} - {seg.end_s:6.2f} s  {seg.name} ({seg.mean_score:.2f})")
+
+    # cell 3: per-frame counts, from the frames seen in cell 1
+    for (video, label), frames in top1.most_common(3):
+        print(f"{video}: {label} on {frames} frames")
+    return summary.exit_code  # 0 ok, 1 some video failed
 
 
 if __name__ == "__main__":

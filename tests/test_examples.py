@@ -1,5 +1,5 @@
-"""The examples run as their docstrings say: labeling from Python, and the webhook receiver
-getting a live job's label events."""
+"""The examples run as their docstrings say: labeling and live events from Python, and the
+webhook receiver getting a live job's label events."""
 
 from __future__ import annotations
 
@@ -16,17 +16,30 @@ from tests.stages.jobs.test_live_job import Live
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_label_from_python_prints_each_video_and_its_segments(tmp_path: Path) -> None:
+def test_label_from_python_prints_a_table_from_the_in_memory_summary(tmp_path: Path) -> None:
     videos = tmp_path / "in"
     videos.mkdir()
     write_video(videos / "cat.mp4", frames=30, width=160, height=120, fps=10, photo=photo("chelsea"))
     random_bytes(videos / "broken.mp4", 2000)
-    run = subprocess.run([sys.executable, str(EXAMPLES / "label_from_python.py"), str(videos), "--out",
-                          str(tmp_path / "out"), "--backend", "cpu"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, str(EXAMPLES / "label_from_python.py"), str(videos), "--backend", "cpu"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 1, run.stderr  # one video failed, the other is labeled
-    assert re.search(r"^cat: done, 30 frames, \w", run.stdout, re.M)
+    assert re.search(r"^cat +done +30  (tiger cat|Egyptian cat|tabby) \(100%\)$", run.stdout, re.M), run.stdout
     assert re.search(r"^  +0\.00 - +3\.00 s  \w.*\(0\.\d\d\)$", run.stdout, re.M)  # the one segment
-    assert re.search(r"^broken\.mp4: failed: not a readable video", run.stdout, re.M)
+    assert re.search(r"^broken\.mp4 +failed: not a readable video", run.stdout, re.M)
+    assert re.search(r"^cat: (tiger cat|Egyptian cat|tabby) on \d+ frames$", run.stdout, re.M)
+    assert "Traceback" not in run.stderr and list(tmp_path.iterdir()) == [videos]  # nothing written
+
+
+def test_live_events_prints_label_changes_and_adds_a_stream(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "cat.mp4", frames=40, width=160, height=120, fps=20, photo=photo("chelsea"))
+    coffee = write_video(tmp_path / "coffee.mp4", frames=40, width=160, height=120, fps=20, photo=photo("coffee"))
+    run = subprocess.run([sys.executable, str(EXAMPLES / "live_events.py"), str(video), "--add", str(coffee),
+                          "--seconds", "6"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"^\d{4}-\d\d-\d\dT\S+ cat: (tiger cat|Egyptian cat|tabby) \(0\.\d\d\)$", run.stdout, re.M)
+    assert re.search(r"^streams: cat, added$", run.stdout, re.M), run.stdout
+    assert re.search(r"^\S+ added: espresso", run.stdout, re.M), run.stdout
     assert "Traceback" not in run.stderr
 
 
