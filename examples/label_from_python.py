@@ -25,7 +25,7 @@ def main() -> int:
 
     # cell 1: start the job; frames' labels arrive as they are produced
     run = vidpipe.label(args.inputs, out=args.out, backend=args.backend)
-    top1 = Counter()
+    top1: Counter[tuple[str, str]] = Counter()
     for result in run:
         top1[(result.video, result.label)] += 1
 
@@ -40,8 +40,8 @@ def main() -> int:
             print(f"  {seg.start_s:6.2f} - {seg.end_s:6.2f} s  {seg.name} ({seg.mean_score:.2f})")
 
     # cell 3: per-frame counts, from the frames seen in cell 1
-    for (video, label), frames in top1.most_common(3):
-        print(f"{video}: {label} on {frames} frames")
+    for (name, label), frames in top1.most_common(3):
+        print(f"{name}: {label} on {frames} frames")
     return summary.exit_code  # 0 ok, 1 some video failed
 
 

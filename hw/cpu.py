@@ -136,7 +136,7 @@ class CpuBackend:
                 f"cpu backend needs max_batch >= 1 and buffer_sets >= 2, got {self.max_batch} and {self.buffer_sets}"
             )
         model = self._settings.cpu.model
-        self._model = CpuModel(Path(model).expanduser() if model else None, self._settings.cpu.threads)
+        self._model = CpuModel(Path(model).expanduser() if model else None, self._settings.cpu.threads or 0)
         self._buffers = [np.empty((self.max_batch, *INPUT_SHAPE), INPUT_DTYPE) for _ in range(self.buffer_sets)]
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidpipe-cpu")
 

@@ -1,66 +1,91 @@
-"""Typed backend settings (the `backend:` section of a job config)."""
+"""Typed backend settings (the `backend:` section of a job config). Each key is documented once,
+in the docstring after its field."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidpipe.pipeline.config import Auto
+
 
 @dataclass(frozen=True)
 class CpuSettings:
-    """The onnxruntime ImageNet model."""
+    """The cpu backend: an ImageNet-1k model on onnxruntime."""
 
-    model: str = ""  # path of the built .onnx; empty = the cache (hw.paths.default_model_path())
-    threads: int = 0  # intra-op threads; 0 = one per core (they never spin: see hw.cpu)
+    model: str = ""
+    """The built .onnx; empty: ~/.cache/vidpipe/efficientnet_lite0_int8.onnx (`vidpipe model`)."""
+    threads: Auto = None
+    """onnxruntime intra-op threads; auto: one per core (they never spin)."""
 
 
 @dataclass(frozen=True)
 class SimSettings:
-    """Timing model of the U250 ResNet50 card: latency = base_ms + per_image_ms * batch."""
+    """The sim backend: the U250's timing, latency = base_ms + per_image_ms x batch (2.0 ms at 1,
+    51 ms at 100), no labels of value."""
 
     base_ms: float = 1.5
+    """Latency of a batch before its images."""
     per_image_ms: float = 0.5
+    """Latency added per image of the batch."""
 
 
 @dataclass(frozen=True)
 class AlveoSettings:
-    """The real card through pynq (or the emulated card when `emulate`)."""
+    """The alveo backend: the ResNet50 dataflow accelerator through pynq (or the emulated card)."""
 
     xclbin: str = "resnet50.xclbin"
+    """The release's bitstream (a path relative to the config file's folder)."""
     kernel: str = "resnet50_1"
-    # One infer process per entry: an index into pynq.Device.devices, or a shell name
-    # (e.g. "xilinx_u250_xdma_201830_2": the first card with that shell no other entry takes).
+    """The kernel instance in the xclbin."""
     devices: tuple[int | str, ...] = (0,)
-    fc_weights: str = "fcweights.csv"  # reference .csv or .npy, int8 (1000, 2048)
-    # Memories (pynq names: bank0, PLRAM0...); empty = the one the xclbin connects the kernel
-    # port to (the release: FC weights in PLRAM0, input/output in bank0). Set: checked against it.
+    """One infer process per entry: an index into pynq.Device.devices, or a shell name
+    (xilinx_u250_xdma_201830_2: the first card with that shell that no other entry takes)."""
+    fc_weights: str = "fcweights.csv"
+    """The FC layer's weights: the reference .csv or a .npy, int8 (1000, 2048)."""
     fc_target: str = ""
+    """Memory for the FC weights (pynq names: PLRAM0, bank0...); empty: where the xclbin connects the
+    kernel's port (the release: PLRAM0). A value set is checked against it."""
     io_target: str = ""
-    labels: str = ""  # reference label file; empty = built-in ImageNet-1k names
+    """Memory for the input and output buffers; empty: the xclbin's (the release: bank0)."""
+    labels: str = ""
+    """A reference label file; empty: the built-in ImageNet-1k names."""
     emulate: bool = False
-    # A batch of n images not finished within wait_timeout_s + n x wait_timeout_per_image_s is
-    # a hung kernel: an error naming the card and the batch (the U250: 1.5 ms + 0.5 ms/image).
+    """Run the same pynq code path on the emulated card (no hardware), as the alveo-emu backend."""
     wait_timeout_s: float = 2.0
+    """A batch of n images not done within wait_timeout_s + n x wait_timeout_per_image_s is a hung
+    kernel: the run stops with one line naming the card (the U250: 1.5 ms + 0.5 ms per image)."""
     wait_timeout_per_image_s: float = 0.05
+    """See wait_timeout_s."""
 
 
-STANDALONE_BATCH = 8  # a backend opened on its own (not by a job) with max_batch 0
+STANDALONE_BATCH = 8  # a backend opened on its own (not by a job) with max_batch auto
 
 
 @dataclass(frozen=True)
 class BackendSettings:
-    name: str = "cpu"  # a registered backend: cpu, sim, alveo, alveo-emu, or a plug-in's (`vidpipe devices`)
-    # Images per accelerator call; 0 = by job (stages.config.with_job_defaults: label and watch
-    # jobs large batches for throughput, live jobs small ones for latency); a value set wins.
-    max_batch: int = 0
+    """What runs the classifier."""
+
+    name: str = "cpu"
+    """A registered backend: cpu (onnxruntime ImageNet model), sim (U250 timing only), alveo (pynq),
+    alveo-emu, or a plug-in's; `vidpipe devices` lists them."""
+    max_batch: Auto = None
+    """Images per accelerator call; auto: by the job (label and watch 128, for throughput; live 4,
+    for latency)."""
     batch_timeout_ms: float = 5.0
-    buffer_sets: int = 2  # >= 2: ping-pong (the reference host code uses 3)
+    """Wait at most this long to fill a batch."""
+    buffer_sets: int = 2
+    """Batches in flight (>= 2: double buffering; the reference host code uses 3)."""
     cpu: CpuSettings = field(default_factory=CpuSettings)
+    """The cpu backend's settings."""
     sim: SimSettings = field(default_factory=SimSettings)
+    """The sim backend's settings."""
     alveo: AlveoSettings = field(default_factory=AlveoSettings)
-    options: dict[str, Any] = field(default_factory=dict)  # a plug-in backend's own settings (its spec's type)
+    """The alveo and alveo-emu backends' settings."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """A plug-in backend's own settings (checked against its BackendSpec.options type)."""
 
     @property
     def batch(self) -> int:
-        """max_batch, or STANDALONE_BATCH when no job chose one (0)."""
+        """max_batch, or STANDALONE_BATCH when no job chose one (auto)."""
         return self.max_batch or STANDALONE_BATCH

@@ -1,23 +1,26 @@
 """YAML (safe_load only) mapped onto frozen, typed dataclasses.
 
 Unknown keys and wrong types are errors naming the file and the key path, e.g.
-`configs/x.yaml: backend.max_batch: expected an integer, got 'eight'`. Nothing in a config is
-ever imported or executed.
+`configs/x.yaml: backend.max_batch: expected an integer or auto, got 'eight'`, every one of them
+at once (one line each). Nothing in a config is ever imported or executed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Annotated, Any, TypeVar, Union
 
 import yaml
 
 from vidpipe.pipeline.errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -41,35 +44,76 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+class _AutoMarker:
+    """Annotated metadata of Auto: `auto` or null (None) lets vidpipe choose."""
+
+
+AUTO = _AutoMarker()
+Auto = Annotated[int | None, AUTO]  # a count vidpipe chooses when it is None (`auto` or null in YAML)
+
+
+class ConfigErrors(ConfigError):
+    """Several problems at once, one line each (the first one's `source` and `key`)."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems), source=problems[0].source, key=problems[0].key)
+        self.problems = list(problems)
+
+
 def from_mapping(cls: type[T], data: Any, source: str = "config", path: str = "") -> T:
-    """Build dataclass `cls` from `data`, checking every key and type."""
+    """Build dataclass `cls` from `data`, checking every key and type; every problem is reported
+    at once (ConfigErrors), one line each."""
+    problems: list[ConfigError] = []
+    obj = _from_mapping(cls, data, source, path, problems)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
+    return obj
+
+
+def _from_mapping(cls: type[T], data: Any, source: str, path: str, problems: list[ConfigError]) -> T:
     if not isinstance(data, dict):
         raise key_error(source, path or "(top level)", f"expected a mapping, got {_show(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
+    for name in sorted(set(data) - set(fields)):
         valid = ", ".join(sorted(fields))
-        raise key_error(source, path or "(top level)", f"unknown key {unknown[0]!r} (valid: {valid})")
-    hints = typing.get_type_hints(cls)
-    values = {
-        name: _convert(hints[name], value, source, f"{path}.{name}" if path else str(name))
-        for name, value in data.items()
-    }
+        problems.append(key_error(source, path or "(top level)", f"unknown key {name!r} (valid: {valid})"))
+    hints = typing.get_type_hints(cls, include_extras=True)
+    values = {}
+    for name, value in data.items():
+        if name not in fields:
+            continue
+        key = f"{path}.{name}" if path else str(name)
+        try:
+            values[name] = _convert(hints[name], value, source, key, problems)
+        except ConfigError as exc:
+            problems.append(exc)
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    for name in missing:
+        problems.append(key_error(source, f"{path}.{name}" if path else name, "required"))
+    if problems:
+        return None  # type: ignore[return-value]  # the caller raises: the object is never used
     return cls(**values)
 
 
-def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
+def _convert(tp: Any, value: Any, source: str, path: str, problems: list[ConfigError]) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is Annotated:
+        if AUTO in tp.__metadata__:
+            return _auto(value, source, path)
+        return _convert(args[0], value, source, path, problems)
     if dataclasses.is_dataclass(tp):
-        return from_mapping(tp, value, source, path)  # type: ignore[arg-type]
+        return _from_mapping(tp, value, source, path, problems)  # type: ignore[arg-type]
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _convert(arg, value, source, path)
+                return _convert(arg, value, source, path, [])
             except ConfigError as exc:
                 errors.append(exc)
         raise errors[0]
@@ -87,9 +131,26 @@ def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
         if not isinstance(value, list | tuple):
             raise key_error(source, path, f"expected a list, got {_show(value)}")
         item_tp = args[0] if args else Any
-        items = [_convert(item_tp, v, source, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [_convert(item_tp, v, source, f"{path}[{i}]", problems) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     return _scalar(tp, value, source, path)
+
+
+_deprecated_zero: set[str] = set()
+
+
+def _auto(value: Any, source: str, path: str) -> int | None:
+    """`auto`, null: None. 0, which meant the same before `auto`: None, with one warning per key."""
+    if value is None or value == "auto":
+        return None
+    if value == 0 and not isinstance(value, bool):
+        if path not in _deprecated_zero:
+            _deprecated_zero.add(path)
+            log.warning("%s: %s: 0 means auto; write `auto` (0 for auto is deprecated)", source, path)
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise key_error(source, path, f"expected an integer or auto, got {_show(value)}")
 
 
 def _scalar(tp: Any, value: Any, source: str, path: str) -> Any:

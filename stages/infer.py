@@ -67,7 +67,7 @@ class InferStage(Stage[InferParams]):
         self.backend.open()
         self.send(LabelInfo(self.backend.name, tuple(self.backend.class_names()), self.backend.labels_meaningful))
         settings = self.params.backend
-        self.max_batch = self.batch_cap = min(settings.max_batch, self.backend.max_batch)
+        self.max_batch = self.batch_cap = min(settings.batch, self.backend.max_batch)
         self.timeout_s = settings.batch_timeout_ms / 1000.0
         self.free_sets = deque(range(self.backend.buffer_sets))
         self.budget_s = self.params.stale_after_s

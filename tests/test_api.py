@@ -56,7 +56,7 @@ def test_label_into_a_folder_writes_the_usual_outputs_and_reports_bad_inputs(cat
 def test_wrong_settings_are_typed_errors_before_anything_runs(cat: Path, tmp_path: Path) -> None:
     with pytest.raises(vidpipe.ConfigError, match=r"backend\.name: unknown backend 'tpu' \(valid: cpu, sim"):
         vidpipe.label(cat, tmp_path / "o1", backend="tpu")
-    with pytest.raises(vidpipe.ConfigError, match=r"preprocess\.workers: expected an integer, got 'two'"):
+    with pytest.raises(vidpipe.ConfigError, match=r"preprocess\.workers: expected an integer or auto, got 'two'"):
         vidpipe.label(cat, tmp_path / "o2", preprocess={"workers": "two"})
     with pytest.raises(vidpipe.ConfigError, match=r"output\.extra: unknown output 'frames-xls'"):
         vidpipe.label(cat, tmp_path / "o3", output={"extra": ["frames-xls"]})

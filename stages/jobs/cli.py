@@ -23,7 +23,7 @@ from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import ConfigError, StageFailed, VidpipeError
 from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.machine import package_version
-from vidpipe.stages.config import JobConfig, SourceSettings, load_job, validate
+from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override, validate
 from vidpipe.stages.jobs.api import check_extensions, check_model, runner
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
 from vidpipe.stages.jobs.graph import run_job
@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(config=None)
     model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
     model.add_argument("--force", action="store_true", help="rebuild even if it exists")
-    for p in (label, run, live, watch, devices, model):
+    init = sub.add_parser("init", help="write a commented config file for a job (every key, documented)")
+    init.add_argument("kind", nargs="?", choices=["label", "watch", "live"], default="label", help="the job (label)")
+    init.add_argument("path", nargs="?", help="where to write it (default vidpipe-KIND.yaml; - for stdout)")
+    schema = sub.add_parser("schema", help="print the config's JSON Schema (for editors that check YAML)")
+    for p in (label, run, live, watch, devices, model, init, schema):
         _verbosity(p)
     return parser
 
@@ -158,10 +162,9 @@ def make_job(args: argparse.Namespace) -> JobConfig:
         job = replace_path(job, "job", "live")
         if args.inputs:
             job = replace_path(job, "live.sources", tuple(SourceSettings(uri=u) for u in args.inputs))
-    for dest, key in OVERRIDES.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            job = replace_path(job, key, value)
+    flags = {key: getattr(args, dest) for dest, key in OVERRIDES.items() if getattr(args, dest, None) is not None}
+    if flags:  # checked as a config file's keys are (--batch 0: auto, with one line)
+        job = override(job, _nested(flags), "command line")
     _check_flags_apply(args, job, source)
     for dest, (key, value) in SWITCHES.items():
         if getattr(args, dest, False):
@@ -171,6 +174,18 @@ def make_job(args: argparse.Namespace) -> JobConfig:
     check_extensions(job, source)
     check_model(job)
     return job
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"backend.max_batch": 8} -> {"backend": {"max_batch": 8}}."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
 
 
 def _check_flags_apply(args: argparse.Namespace, job: JobConfig, source: str) -> None:
@@ -229,6 +244,10 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
         from vidpipe.stages.jobs.devices import print_devices
 
         return print_devices()
+    if args.command in ("init", "schema"):
+        from vidpipe.stages.jobs.init import write_init, write_schema
+
+        return write_init(args.kind, args.path) if args.command == "init" else write_schema()
     if args.command == "model":
         from vidpipe.hw.model_build import ensure_model
         from vidpipe.hw.paths import default_model_path

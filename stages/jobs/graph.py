@@ -63,7 +63,7 @@ def plan(config: JobConfig, max_frame_bytes: int, shm_budget: int | None = None)
     """Ring sizes for `config`; the frame ring shrinks (not below its floor) to fit `shm_budget`."""
     workers = preprocess_workers(config)
     cards = backend_device_count(config.backend)
-    batch = config.backend.max_batch
+    batch = config.backend.batch
     tensors = batch * (config.backend.buffer_sets + 1) * cards + 2 * workers + 4
     # Enough frames in flight to keep every buffer set of every card busy plus the workers; the
     # ring bounds memory, the queues only bound descriptors.
@@ -86,9 +86,9 @@ def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tup
     if graph.shm_bytes <= usable:
         return config, graph
     fitted = config
-    while graph.shm_bytes > usable and (fitted.backend.max_batch > 1 or graph.workers > 1):
-        if fitted.backend.max_batch > 1:
-            fitted = replace_path(fitted, "backend.max_batch", fitted.backend.max_batch // 2)
+    while graph.shm_bytes > usable and (fitted.backend.batch > 1 or graph.workers > 1):
+        if fitted.backend.batch > 1:
+            fitted = replace_path(fitted, "backend.max_batch", fitted.backend.batch // 2)
         else:  # the ring's floor holds a frame per worker: many cores, little /dev/shm
             fitted = replace_path(fitted, "preprocess.workers", graph.workers // 2)
         graph = plan(fitted, max_frame_bytes, usable)
@@ -100,7 +100,7 @@ def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tup
             key="runtime.frame_slots")
     log.warning("/dev/shm: %d MiB free: backend.max_batch %d -> %d, preprocess workers %d -> %d so that the "
                 "frame rings fit (enlarge it for full speed: docker run --shm-size=1g)",
-                free // mib, config.backend.max_batch, fitted.backend.max_batch,
+                free // mib, config.backend.batch, fitted.backend.batch,
                 preprocess_workers(config), graph.workers)
     return fitted, graph
 
@@ -145,7 +145,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
         channels = [
             Channel(ctx, "preprocess-in", shape.queue_size, abort),
             Channel(ctx, "infer-in", shape.queue_size, abort),
-            Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.max_batch * backend.buffer_sets), abort),
+            Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.batch * backend.buffer_sets), abort),
             *(Channel(ctx, f"encode-in-{i}", shape.queue_size, abort) for i in range(_encoders(shape))),
         ]
         tiers = _tiers(job, shape, graph, rings[0], rings[1], channels)

@@ -21,7 +21,7 @@ from vidpipe.pipeline.folder_lock import FolderLock
 from vidpipe.pipeline.machine import usable_cores
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
-from vidpipe.stages.config import JobConfig, with_job_defaults
+from vidpipe.stages.config import JobConfig, max_open_sources, with_job_defaults
 from vidpipe.stages.events import Progress, SourceProblem, StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts
@@ -74,7 +74,7 @@ def label_encoders(config: JobConfig, files: int) -> int:
         return 0
     if config.output.encoders:
         return config.output.encoders
-    return max(1, min(files, config.runtime.max_open_sources, usable_cores()))
+    return max(1, min(files, max_open_sources(config), usable_cores()))
 
 
 class LabelJob:
@@ -131,7 +131,7 @@ class LabelJob:
         once, and the encoder processes of the annotated videos for them."""
         runtime = self.config.runtime
         self.encoders = label_encoders(self.config, files)
-        return GraphShape(max_frame_bytes, runtime.queue_size, runtime.max_open_sources, open_sources=open_sources,
+        return GraphShape(max_frame_bytes, runtime.queue_size, max_open_sources(self.config), open_sources=open_sources,
                           encoders=self.encoders, encoder=EncodeStage)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
@@ -180,7 +180,7 @@ class LabelJob:
         if self.profile:
             out = Path(self.config.output.dir)
             print_profile([out / f"{i.stream}.jsonl" for i in self.infos if (out / f"{i.stream}.jsonl").is_file()],
-                          self.config.backend.max_batch)
+                          self.config.backend.batch)
 
     def exit_code(self, interrupted: bool) -> int:
         if interrupted:

@@ -119,7 +119,7 @@ class LiveJob:
         r = live.restart
         policy = RestartPolicy(r.max_restarts, r.window_s, r.backoff_initial_s, r.backoff_max_s)
         # a frame waiting in a queue is latency: keep live queues short
-        queue_size = min(self.config.runtime.queue_size, max(2, self.config.backend.max_batch))
+        queue_size = min(self.config.runtime.queue_size, max(2, self.config.backend.batch))
         return GraphShape(live.max_width * live.max_height * 3, queue_size, 0, live.stale_after_ms / 1000.0,
                           restart=policy, open_sources=api, sink=LiveSinkStage)
 

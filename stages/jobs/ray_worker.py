@@ -33,7 +33,7 @@ from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import SourceError, VidpipeError, one_line
 from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.redact import printable
-from vidpipe.stages.config import JobConfig, default_open_sources
+from vidpipe.stages.config import JobConfig, default_open_sources, max_open_sources
 from vidpipe.stages.jobs.base import GraphShape
 from vidpipe.stages.jobs.graph import run_graph
 from vidpipe.stages.jobs.label import LabelJob
@@ -145,8 +145,7 @@ def _sized_for_the_task(config: JobConfig) -> JobConfig:
     whole = max(1, int(cpus))
     if not config.preprocess.workers:
         config = replace_path(config, "preprocess.workers", whole)
-    open_sources = min(config.runtime.max_open_sources, default_open_sources(whole))
-    return replace_path(config, "runtime.max_open_sources", open_sources)
+    return replace_path(config, "runtime.max_open_sources", min(max_open_sources(config), default_open_sources(whole)))
 
 
 @contextlib.contextmanager

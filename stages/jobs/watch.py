@@ -29,7 +29,7 @@ from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
-from vidpipe.stages.config import JobConfig
+from vidpipe.stages.config import JobConfig, max_open_sources
 from vidpipe.stages.jobs.base import GraphShape
 from vidpipe.stages.jobs.inputs import plan_inputs, vidpipe_outputs
 from vidpipe.stages.jobs.label import LabelJob
@@ -96,7 +96,7 @@ class WatchJob(LabelJob):
             raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
         _manifest, self.previous = self.open_output()
         w = self.config.watch
-        return self.shape(w.max_width * w.max_height * 3, self.config.runtime.max_open_sources, open_sources=True)
+        return self.shape(w.max_width * w.max_height * 3, max_open_sources(self.config), open_sources=True)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         self.frames, self.outbox = frames, outbox

@@ -5,7 +5,7 @@
     DELETE /api/streams/NAME     200 {"stream": {...}}: its source ends its stream, outputs finalize
 
 Bodies are checked with the config's own schema (pipeline.config.from_mapping on SourceSettings)
-and its own range checks (stages.config._source_checks, as `validate` runs them on live.sources),
+and its own range checks (stages.live_settings.source_checks, as `validate` runs them on live.sources),
 so a mistake is a 400 naming the key, as in a YAML file; the job answers 400 for a duplicate
 name, the stream limit or an unknown stream. POST and DELETE need `Authorization: Bearer TOKEN`
 when a token is set (always when the server listens beyond 127.0.0.1: the job generates one);
@@ -23,7 +23,7 @@ from typing import Any
 
 from vidpipe.pipeline.config import from_mapping
 from vidpipe.pipeline.errors import ConfigError
-from vidpipe.stages.config import SourceSettings, _source_checks
+from vidpipe.stages.live_settings import SourceSettings, source_checks
 from vidpipe.stages.web.control import AddStream, ListStreams, RemoveStream, Reply
 
 PREFIX = "/api/streams"
@@ -84,7 +84,7 @@ class StreamsApi:
             return 400, {"error": str(exc), "key": unknown[0] if unknown else exc.key}, {}
         except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
             return 400, {"error": f"POST /api/streams: invalid JSON: {exc}", "key": ""}, {}
-        for ok, key, message in _source_checks(source, ""):
+        for ok, key, message in source_checks(source, ""):
             if not ok:
                 key = key.lstrip(".")
                 return 400, {"error": f"POST /api/streams: {key}: {message}", "key": key}, {}

@@ -3,10 +3,21 @@ explicit values win), files open at once, encoder processes and their x264 threa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vidpipe.pipeline.config import replace_path
-from vidpipe.stages.config import FILE_BATCH, LIVE_BATCH, JobConfig, OutputSettings, SourceSettings, with_job_defaults
+from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.config import (
+    FILE_BATCH,
+    LIVE_BATCH,
+    JobConfig,
+    OutputSettings,
+    SourceSettings,
+    load_job,
+    with_job_defaults,
+)
 from vidpipe.stages.jobs.label import LabelJob, label_encoders
 from vidpipe.stages.jobs.live import LiveJob
 from vidpipe.stages.outputs.label import encoder_threads
@@ -19,7 +30,7 @@ def machine_with(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
 
 
 def test_the_batch_is_large_for_files_and_small_for_live_unless_set() -> None:
-    assert JobConfig().backend.max_batch == 0  # chosen by the job
+    assert JobConfig().backend.max_batch is None  # auto: chosen by the job
     assert with_job_defaults(JobConfig()).backend.max_batch == FILE_BATCH
     assert with_job_defaults(JobConfig(job="watch")).backend.max_batch == FILE_BATCH
     assert with_job_defaults(JobConfig(job="live")).backend.max_batch == LIVE_BATCH
@@ -53,3 +64,33 @@ def test_encoders_one_per_open_file_and_x264_threads_fill_what_they_leave(monkey
     assert encoder_threads(OutputSettings(video_threads=2), 1) == 2
     machine_with(monkeypatch, 2)
     assert encoder_threads(OutputSettings(), 1) == 1
+
+
+def test_auto_is_written_auto_and_zero_still_means_it_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("backend:\n  max_batch: auto\npreprocess:\n  workers: 0\nruntime:\n  frame_slots: null\n")
+    job = load_job(path)
+    assert job.backend.max_batch is None and job.preprocess.workers is None and job.runtime.frame_slots is None
+    warned = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warned == [f"{path}: preprocess.workers: 0 means auto; write `auto` (0 for auto is deprecated)"]
+    path.write_text("backend:\n  max_batch: lots\n")
+    with pytest.raises(ConfigError, match=r"backend\.max_batch: expected an integer or auto, got 'lots'"):
+        load_job(path)
+
+
+def test_every_mistake_of_a_config_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("backend:\n  nmae: cpu\n  max_batch: 9999\noutput:\n  video_crf: 99\n  vidoe: false\n"
+                    "postprocess:\n  overlay_top: many\n")
+    with pytest.raises(ConfigError) as types_wrong:
+        load_job(path)
+    lines = str(types_wrong.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["backend", "output", "postprocess.overlay_top"], lines
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    path.write_text("backend:\n  max_batch: 9999\noutput:\n  video_crf: 99\n")
+    with pytest.raises(ConfigError) as ranges_wrong:
+        load_job(path)
+    assert [line.split(": ")[1] for line in str(ranges_wrong.value).splitlines()] == [
+        "backend.max_batch", "output.video_crf"]

@@ -109,8 +109,8 @@ def test_segments_of_dead_jobs_are_reclaimed_and_live_ones_kept(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--workers", "100000"], "preprocess.workers: must be 0.."),
-        (["--batch", "-1"], "backend.max_batch: must be 0 (chosen by the job) or 1..1024"),
+        (["--workers", "100000"], "preprocess.workers: must be auto (one per core) or 1.."),
+        (["--batch", "-1"], "backend.max_batch: must be auto (by the job) or 1..1024"),
         (["--batch-timeout-ms", "-1"], "backend.batch_timeout_ms: must be 0..10000"),
     ],
 )
