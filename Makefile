@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed
 SAMPLE := sample/sample.mp4
 MODEL_STAMP := $(VENV)/.model
 RAY_STAMP := $(VENV)/.ray
+DOCS_STAMP := $(VENV)/.docs
 PYTEST_ARGS ?=
 
-.PHONY: setup model sample run test test-fast lint bench bench-ray clean
+.PHONY: setup model sample run test test-fast lint docs bench bench-ray clean
 
 setup: $(STAMP)
 
@@ -43,6 +44,15 @@ test: model $(RAY_STAMP)
 test-fast: model $(RAY_STAMP)
 	$(BIN)/python -m pytest -m 'not slow and not browser' $(PYTEST_ARGS)
 
+# The documentation site (MkDocs + mkdocstrings: the API reference from the docstrings, the config
+# reference from the field docs); warnings are errors.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -54,4 +64,4 @@ bench-ray: model $(RAY_STAMP)
 	$(BIN)/python -m bench.ray_nodes
 
 clean:
-	rm -rf results sample bench/results/*.tmp .pytest_cache .mypy_cache .ruff_cache
+	rm -rf results sample site bench/results/*.tmp .pytest_cache .mypy_cache .ruff_cache
