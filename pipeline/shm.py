@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import math
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.shared_memory import SharedMemory
@@ -163,3 +164,46 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process: alive
     return True
+
+
+SEMAPHORE_GRACE_S = 60.0  # a semaphore this new may be between sem_open and its first mapping
+
+
+def reclaim_orphaned_semaphores(shm_dir: Path = Path("/dev/shm"), grace_s: float = SEMAPHORE_GRACE_S) -> list[str]:
+    """Unlink multiprocessing's named semaphores (sem.mp-*) that no process has open: under spawn
+    they live until their creator's finalizer or resource tracker unlinks them, so a job killed
+    outright with its tracker leaves its locks and queues' semaphores behind. Their names do not
+    say who made them; one that no running process maps (/proc/PID/maps), older than `grace_s`,
+    can only be an orphan: opening one again takes its name from a process that has it open.
+    Returns the names removed."""
+    now = time.time()
+    candidates = []
+    for path in shm_dir.glob("sem.mp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            if now - st.st_mtime >= grace_s:
+                candidates.append((path, st.st_ino))
+    if not candidates:
+        return []
+    in_use = _mapped_inodes(shm_dir)
+    removed = []
+    for path, inode in candidates:
+        if inode not in in_use:
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+def _mapped_inodes(shm_dir: Path) -> set[int]:
+    """Inodes of the files in `shm_dir` that some process maps. By inode, not name: glibc's
+    sem_open maps a temporary file, then links it under its name, so maps shows the temporary one."""
+    prefix = f" {shm_dir}/"
+    inodes: set[int] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            lines = maps.read_text().splitlines()
+        except OSError:  # gone, or not ours to read (then its files are not ours to unlink either)
+            continue
+        inodes.update(int(line.split()[4]) for line in lines if prefix in line)
+    return inodes

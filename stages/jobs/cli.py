@@ -26,8 +26,9 @@ from vidpipe.pipeline.machine import package_version
 from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override, validate
 from vidpipe.stages.jobs.api import check_extensions, check_model, runner
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
+from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
 from vidpipe.stages.jobs.graph import run_job
-from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.label import LabelJob, NoInputs
 
 log = logging.getLogger("vidpipe")
 
@@ -47,28 +48,27 @@ OVERRIDES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vidpipe", description="Streaming video classification (ResNet50 on Alveo, cpu, sim)."
-    )
+    parser = Parser(prog="vidpipe", description=DESCRIPTION, epilog=EXAMPLES[""])
     version = package_version("vidpipe", "(not installed)")
     parser.add_argument("--version", action="version", version=f"vidpipe {version}", help="print the version and exit")
     _verbosity(parser, "_main")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    label = sub.add_parser("label", help="label video files and folders")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    label = sub.add_parser("label", help="label video files and folders", epilog=EXAMPLES["label"])
     label.add_argument("inputs", nargs="+", help="video files or folders")
-    run = sub.add_parser("run", help="run a job described by a YAML config")
+    run = sub.add_parser("run", help="run a job described by a YAML config", epilog=EXAMPLES["run"])
     run.add_argument("config", type=Path, help="the YAML job config (paths in it are relative to its folder)")
     run.add_argument("inputs", nargs="*", help="replace the config's inputs / live sources")
-    live = sub.add_parser("live", help="classify live sources (cameras, streams)")
+    live = sub.add_parser("live", help="classify live sources (cameras, streams)", epilog=EXAMPLES["live"])
     live.add_argument(
         "inputs",
         nargs="*",
         help="camera index, /dev/videoN, rtsp://..., http://..., folder, file (default: the config's live.sources)",
     )
-    watch = sub.add_parser("watch", help="label video files as they arrive in a folder, exactly once, until Ctrl-C")
+    watch = sub.add_parser("watch", help="label video files as they arrive in a folder, exactly once, until Ctrl-C",
+                           epilog=EXAMPLES["watch"])
     watch.add_argument("inputs", nargs=1, metavar="FOLDER", help="the folder to watch (and its subfolders)")
     for p in (label, live, watch):
-        p.add_argument("--config", dest="config_file", type=Path, metavar="FILE",
+        p.add_argument("-c", "--config", dest="config_file", type=Path, metavar="FILE",
                        help="YAML config (its paths are relative to its folder; flags override it)")
     for p in (label, run, live, watch):
         _job_flags(p)
@@ -87,10 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true",
                        help="keep the videos an earlier run into the same --out finished (verified), redo the rest")
     devices = sub.add_parser("devices", help="list accelerators and backends")
-    devices.set_defaults(config=None)
+    devices.add_argument("-c", "--config", dest="config_file", type=Path, metavar="FILE",
+                         help="the backend settings of this config (e.g. its xclbin)")
+    devices.add_argument("--json", action="store_true", help="the rows as JSON")
     model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
     model.add_argument("--force", action="store_true", help="rebuild even if it exists")
-    init = sub.add_parser("init", help="write a commented config file for a job (every key, documented)")
+    init = sub.add_parser("init", help="write a commented config file for a job (every key, documented)",
+                          epilog=EXAMPLES["init"])
     init.add_argument("kind", nargs="?", choices=["label", "watch", "live"], default="label", help="the job (label)")
     init.add_argument("path", nargs="?", help="where to write it (default vidpipe-KIND.yaml; - for stdout)")
     schema = sub.add_parser("schema", help="print the config's JSON Schema (for editors that check YAML)")
@@ -100,15 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _job_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", help="output folder (default results/)")
-    p.add_argument("--backend", help=f"{' | '.join(backend_names())} (default cpu; `vidpipe devices` lists them)")
+    p.add_argument("-o", "--out", help="output folder (default results/)")
+    p.add_argument("-b", "--backend", help=f"{' | '.join(backend_names())} (default cpu; `vidpipe devices` lists them)")
     p.add_argument("--batch", type=int, help="max images per accelerator call (default: label/watch 128, live 4)")
     p.add_argument("--batch-timeout-ms", type=float, help="wait at most this long to fill a batch (default 5)")
     p.add_argument("--workers", type=int, help="preprocess processes (default: one per core)")
     p.add_argument("--resize", choices=["full", "center-crop"],
                    help="frame to 224x224: full (the whole frame, as ResNet50-PYNQ; default) or center-crop")
     p.add_argument("--start-method", choices=["spawn", "fork", "forkserver"],
-                   help="how stage processes start (default spawn)")
+                   help=argparse.SUPPRESS)  # how stage processes start: for tests and debugging
 
 
 def _file_flags(p: argparse.ArgumentParser) -> None:
@@ -117,7 +120,7 @@ def _file_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _live_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, help="live view port (default 8080; 0 = any free port, logged at start)")
+    p.add_argument("-p", "--port", type=int, help="live view port (default 8080; 0 = any free port, logged at start)")
     p.add_argument("--host", help="live view address (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     p.add_argument("--no-http", action="store_true", help="no live view, MJPEG streams, /status.json or /metrics")
     p.add_argument("--record", action="store_true", help="record each stream, annotated, into --out")
@@ -210,7 +213,10 @@ def _name_and_loop(job: JobConfig, names: list[str], loop: bool) -> JobConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        unknown_flags(parser, args, extra)  # exits 2 with the command's usage
     level = log_level(args)
     enable_stack_dumps()
     log_queue = setup_main_logging(max(logging.DEBUG, min(level, logging.CRITICAL)))
@@ -219,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     except StageFailed as exc:
         log.error("%s", exc)
         return EXIT_FAILED
+    except NoInputs:
+        return EXIT_FAILED  # each input that failed said why, in one line
     except ConfigError as exc:
         log.error("%s", exc)
         return EXIT_USAGE
@@ -243,7 +251,7 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     if args.command == "devices":
         from vidpipe.stages.jobs.devices import print_devices
 
-        return print_devices()
+        return print_devices(args.config_file, args.json)
     if args.command in ("init", "schema"):
         from vidpipe.stages.jobs.init import write_init, write_schema
 

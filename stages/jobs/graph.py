@@ -24,7 +24,7 @@ from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.flags import SharedFlag
 from vidpipe.pipeline.recovery import LeasedSlotRing
-from vidpipe.pipeline.shm import SlotRing, reclaim_orphaned_segments, shm_free_bytes
+from vidpipe.pipeline.shm import SlotRing, reclaim_orphaned_segments, reclaim_orphaned_semaphores, shm_free_bytes
 from vidpipe.pipeline.supervisor import ProcSpec, Supervisor, Tier
 from vidpipe.stages.config import JobConfig, preprocess_workers
 from vidpipe.stages.infer import InferParams, InferStage
@@ -131,6 +131,8 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     """Run `job`'s graph to completion under the supervisor."""
     if reclaimed := reclaim_orphaned_segments():  # first: what they held is free space again
         log.info("reclaimed %d shared-memory segments left by vidpipe jobs that no longer run", len(reclaimed))
+    if semaphores := reclaim_orphaned_semaphores():
+        log.info("reclaimed %d semaphores (/dev/shm/sem.mp-*) that no running process uses", len(semaphores))
     config, graph = fit_to_shm(job.config, shape.max_frame_bytes, shm_free_bytes())
     job.config = config
     ctx = multiprocessing.get_context(config.runtime.start_method)

@@ -40,11 +40,13 @@ class FailureLog(Protocol):
 class InputPlan:
     run: list[VideoInfo] = field(default_factory=list)
     kept: list[tuple[str, VideoEntry]] = field(default_factory=list)  # input path -> its entry
+    again: dict[str, str] = field(default_factory=dict)  # input path -> why a done video runs again
 
 
 def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] | None, resume: bool,
-                failures: FailureLog) -> InputPlan:
-    """See the module docstring. `previous`: the settings the manifest was written with."""
+                failures: FailureLog, save: bool = True) -> InputPlan:
+    """See the module docstring. `previous`: the settings the manifest was written with; `save`:
+    the manifest is saved at the end (else the caller saves it, once the folder is its)."""
     out = manifest.folder
     paths, errors = find_videos(list(config.inputs), skip=vidpipe_outputs())
     for error in errors:
@@ -62,7 +64,7 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
             if not why:
                 plan.kept.append((key, entry))
                 continue
-            log.info("%s: labeling again: %s", printable(path), why)
+            plan.again[path] = why
         if foreign := _foreign_file(out, name, config, owned):
             failures.fail(path, f"{printable(str(out / foreign))} exists and was not written by vidpipe: "
                                 "not overwriting it (move it, or choose another --out)")
@@ -79,12 +81,17 @@ def plan_inputs(config: JobConfig, manifest: Manifest, previous: dict[str, Any] 
         entry.stat_input(Path(path))
         remove_parts(out, name)
         plan.run.append(info)
+    if save:
+        save_manifest(manifest)
+    return plan
+
+
+def save_manifest(manifest: Manifest) -> None:
     try:
         manifest.save()
     except OSError as exc:
         raise SourceError(f"{printable(str(manifest.path))}: cannot write the job manifest ({exc.strerror})",
                           path=str(manifest.path)) from None
-    return plan
 
 
 def vidpipe_outputs() -> Callable[[Path], bool]:

@@ -19,12 +19,13 @@ from vidpipe.pipeline.errors import SourceError, one_line
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.folder_lock import FolderLock
 from vidpipe.pipeline.machine import usable_cores
+from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, max_open_sources, with_job_defaults
 from vidpipe.stages.events import Progress, SourceProblem, StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
-from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts
+from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts, save_manifest
 from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from vidpipe.stages.jobs.profile import print_profile
 from vidpipe.stages.jobs.progress import ProgressBars, print_table
@@ -32,7 +33,7 @@ from vidpipe.stages.jobs.summary import collect_rows, write_job_summary
 from vidpipe.stages.outputs.encoder import EncodeStage
 from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
 from vidpipe.stages.outputs.summary import VideoSummary
-from vidpipe.stages.outputs.writers import ensure_output_dir
+from vidpipe.stages.outputs.writers import check_output_dir, ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
 
@@ -77,6 +78,13 @@ def label_encoders(config: JobConfig, files: int) -> int:
     return max(1, min(files, max_open_sources(config), usable_cores()))
 
 
+class NoInputs(SourceError):
+    """No input can be labeled: each failed input has said why, in one line (the CLI adds none)."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        super().__init__("nothing to label: " + ("; ".join(failed.values()) or "no video among the inputs"))
+
+
 class LabelJob:
     """`vidpipe label`: see the module docstring and stages.jobs.base for the protocol.
     `resume`: keep the videos an earlier run of this job finished (verified), redo the rest."""
@@ -101,25 +109,42 @@ class LabelJob:
         return self._prepare()
 
     def _prepare(self) -> GraphShape:
-        manifest, previous = self.open_output()
-        plan = plan_inputs(self.config, manifest, previous, self.resume, self.report)
+        manifest, previous = self.open_output(create=False)
+        plan = plan_inputs(self.config, manifest, previous, self.resume, self.report, save=False)
+        if plan.run and self.lock is None:  # a new output folder: made now that there is work for it
+            self.open_output(create=True)
+            assert self.manifest is not None
+            if self.manifest.path.exists():  # another job made it meanwhile: plan again with its manifest
+                self.release()
+                self.report = JobReport()
+                return self._prepare()
+            self.manifest = manifest
+        if self.lock is not None:
+            save_manifest(manifest)
         self.infos, self.kept = plan.run, plan.kept
+        for path, why in plan.again.items():
+            log.info("%s: labeling again: %s", printable(path), why)
         self.inputs = {i.stream: os.path.abspath(i.path) for i in self.infos}
         for _path, entry in self.kept:
             log.info("%s: done in an earlier run, kept (input, settings and outputs verified)", entry.name)
         if not self.infos:
             if self.kept:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
-            raise SourceError("nothing to label: no readable video among the inputs")
+            raise NoInputs(self.report.failed)
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
         return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
 
-    def open_output(self) -> tuple[Manifest, dict[str, Any] | None]:
-        """The output folder made, locked for this job (FolderBusy if another job has it) and its
-        manifest loaded (self.manifest); with the settings of the manifest's earlier run."""
-        out = ensure_output_dir(self.config.output.dir)
-        self.lock = FolderLock.acquire(out, "output.dir")
-        self.manifest, previous = Manifest.load(out, result_settings(self.config))
+    def open_output(self, create: bool = True) -> tuple[Manifest, dict[str, Any] | None]:
+        """The output folder locked for this job (FolderBusy if another job has it) and its manifest
+        loaded (self.manifest), with the settings of the manifest's earlier run. A folder that does
+        not exist is made only with `create`; else an empty manifest is planned with, unlocked."""
+        folder = Path(self.config.output.dir).expanduser()
+        if create or folder.is_dir():
+            folder = ensure_output_dir(self.config.output.dir)
+            self.lock = FolderLock.acquire(folder, "output.dir")
+        else:
+            check_output_dir(self.config.output.dir)  # a file there, no permission: one line now
+        self.manifest, previous = Manifest.load(folder, result_settings(self.config))
         return self.manifest, previous
 
     def release(self) -> None:
@@ -212,6 +237,8 @@ class LabelJob:
             status = "ok" if row.status == "done" and not row.error else row.status
             status += " (kept)" if row.video in kept else f": {row.error}" if row.error else ""
             table.append([row.video, str(row.frames), fps, top, status, *([row.host] if self.show_hosts else [])])
-        print_table(["video", "frames", "fps", "labels (share of time)", "status",
+        print_table(["video", "frames", "labeled fps", "labels (share of time)", "status",
                      *(["host"] if self.show_hosts else [])], table)
-        print(f"outputs in {Path(self.config.output.dir)}")
+        out = Path(self.config.output.dir)
+        report = f"report: {out / 'index.html'}" if (out / "index.html").is_file() else "no report was written"
+        print(f"{report} (outputs in {out})")

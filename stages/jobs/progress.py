@@ -237,6 +237,7 @@ def _cell(text: str, width: int) -> str:
 
 
 def print_table(headers: list[str], rows: list[list[str]], stream: TextIO | None = None) -> None:
+    """Cut to the terminal's width on a terminal; whole (for a file, a pipe, a script) otherwise."""
     stream = stream or sys.stdout
-    width = min(80, _columns(stream)) if _isatty(stream) else 80
+    width = _columns(stream) if _isatty(stream) else sys.maxsize
     print(format_table(headers, rows, width), file=stream, flush=True)

@@ -118,6 +118,9 @@ class WatchJob(LabelJob):
             if key not in {k for k, _ in self.kept}:
                 self.kept.append((key, entry))
                 log.info("%s: done in an earlier run, kept", entry.name)
+        for path, why in plan.again.items():
+            name = self.manifest.videos[os.path.abspath(path)].name
+            log.info("%s changed since it was labeled: labeling again (%s)", printable(name), why)
         for info in plan.run:
             if not self._fits(info):
                 continue

@@ -324,6 +324,17 @@ class H264Writer(_AbortOnError):
         return self._result
 
 
+def check_output_dir(folder: str) -> None:
+    """What ensure_output_dir would refuse, without making anything: a file in the way, a parent
+    that cannot be written."""
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output.dir: {path} is a file, not a folder", key="output.dir")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not path.exists() and not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
+        raise ConfigError(f"output.dir: cannot create {path}: {parent} is not a writable folder", key="output.dir")
+
+
 def ensure_output_dir(folder: str) -> Path:
     """The output folder, created if missing, checked writable: a ConfigError (one line naming
     `output.dir`) before any process starts, instead of a failed sink later."""

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import vidpipe_segments
-from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.shm import SlotRing, reclaim_orphaned_semaphores
 
 
 def test_slots_are_views_into_one_segment_and_free_list_works() -> None:
@@ -47,3 +52,29 @@ def test_ring_pickles_by_name_only_while_spawning() -> None:
     finally:
         ring.close()
         ring.unlink()
+
+
+def test_orphaned_semaphores_are_reclaimed_and_open_ones_kept() -> None:
+    """A process that dies without cleaning up (kill -9, its resource tracker too) leaves its
+    named semaphores; the next job removes those no process has open, once they are old enough."""
+    orphan = f"mp-vidpipe-test-{os.getpid()}"
+    code = ("import _multiprocessing, os; "
+            f"_multiprocessing.SemLock(1, 1, 1, '/{orphan}', False); os._exit(0)")  # no unlink, no finalizer
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    path = Path("/dev/shm") / f"sem.{orphan}"
+    assert path.exists()
+    live = multiprocessing.get_context("spawn").Lock()  # this process maps it: in use
+    live_path = Path("/dev/shm") / f"sem.{live._semlock.name.lstrip('/')}"  # type: ignore[attr-defined]
+    try:
+        assert orphan not in " ".join(reclaim_orphaned_semaphores())  # too new: it may be being opened
+        old = time.time() - 3600
+        for p in (path, live_path):
+            os.utime(p, (old, old))
+        removed = reclaim_orphaned_semaphores()
+        assert f"sem.{orphan}" in removed and not path.exists()
+        assert live_path.name not in removed and live_path.exists()
+        with live:
+            pass  # still works
+    finally:
+        path.unlink(missing_ok=True)
+

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from vidpipe.stages.config import load_job
 from vidpipe.stages.jobs.cli import build_parser, log_level, main, make_job
 
 
@@ -31,6 +33,9 @@ def test_every_flag_and_argument_says_what_it_does() -> None:
     for name, p in {"vidpipe": parser, **subparsers(parser)}.items():
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
+                continue
+            if action.option_strings == ["--start-method"]:  # an internal, for tests: hidden from --help
+                assert action.help == argparse.SUPPRESS
                 continue
             assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"
 
@@ -81,3 +86,38 @@ def test_flags_that_do_not_apply_are_one_line(tmp_path: Path, capsys: pytest.Cap
     assert main(["run", str(live_cfg), "--resume"]) == 2
     err = capsys.readouterr().err
     assert f"--resume does not apply to a live job ({live_cfg})" in err and "Traceback" not in err
+
+
+def test_a_mistyped_flag_gets_the_commands_usage_and_a_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["label", "vids/", "--out", "o", "--bacth", "8"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("usage: vidpipe label ")
+    assert err.strip().splitlines()[-1] == ("vidpipe label: error: unrecognized arguments: --bacth 8 "
+                                            "(did you mean --batch?)")
+
+
+def test_short_flags_and_help_with_examples_and_no_internals(capsys: pytest.CaptureFixture[str]) -> None:
+    args, extra = build_parser().parse_known_args(["label", "a.mp4", "-o", "out", "-b", "sim", "-c", "job.yaml"])
+    assert not extra and (args.out, args.backend, str(args.config_file)) == ("out", "sim", "job.yaml")
+    for command in ("label", "live", "watch", "run", "init"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "examples:" in text and "--start-method" not in text, command
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "By default the cpu backend runs a real ImageNet-1k classifier" in capsys.readouterr().out
+
+
+def test_devices_as_json_and_init_never_writes_over_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["backend"] for r in rows][:2] == ["cpu", "sim"]
+    assert all(set(r) == {"backend", "name", "state"} for r in rows)
+    path = tmp_path / "cam.yaml"
+    assert main(["init", "live", str(path)]) == 0
+    assert load_job(path).job == "live" and "# Camera index" in path.read_text()
+    path.write_text("mine")
+    assert main(["init", "live", str(path)]) == 2 and path.read_text() == "mine"
+    assert "exists already: not writing over it" in capsys.readouterr().err

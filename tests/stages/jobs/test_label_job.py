@@ -107,7 +107,7 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert "backend.name: unknown backend 'gpu' (valid: cpu, sim, alveo, alveo-emu)" in capsys.readouterr().err
     cfg.write_text("backend:\n  max_batch: eight\n")
     assert main(["run", str(cfg)]) == 2
-    assert f"{cfg}: backend.max_batch: expected an integer, got 'eight'" in capsys.readouterr().err
+    assert f"{cfg}: backend.max_batch: expected an integer or auto, got 'eight'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -211,3 +211,19 @@ def test_a_misreported_frame_count_is_reported_and_every_frame_labeled(
     assert "liar.avi: decoded 20 of 40 frames" in err and "Traceback" not in err
     with av.open(str(out / "liar.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 20
+
+
+@pytest.mark.parametrize("what", ["missing file", "empty folder", "only a broken file"])
+def test_nothing_to_label_is_one_line_per_input_and_creates_nothing(
+    what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = {"missing file": tmp_path / "missing.mp4", "empty folder": tmp_path / "empty",
+              "only a broken file": random_bytes(tmp_path / "broken.mp4", 2000)}
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out" / "deeper"
+    assert main(["label", str(inputs[what]), "--out", str(out), "--no-progress"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    assert len(err) == 1, err
+    assert {"missing file": "missing.mp4: no such file", "empty folder": "no video files",
+            "only a broken file": "broken.mp4: not a readable video"}[what] in err[0]
+    assert not (tmp_path / "out").exists()  # nothing can run: nothing is made

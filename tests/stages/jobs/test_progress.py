@@ -59,7 +59,10 @@ def test_without_a_terminal_one_line_per_file_started_and_finished(
     for name in ("a", "b"):
         assert f"{name}: started (12 frames)" in captured.err and f"{name}: finished, 12 frames in" in captured.err
     assert "\r" not in captured.err and "\x1b[" not in captured.err  # no bars in a log file
-    assert all(len(line) <= 80 for line in captured.out.splitlines())
+    assert "~" not in captured.out  # not a terminal: the table is whole, for a script or a log
+    assert captured.out.splitlines()[0].split() == ["video", "frames", "labeled", "fps", "labels", "(share", "of",
+                                                    "time)", "status"]
+    assert captured.out.splitlines()[-1].startswith(f"report: {tmp_path / 'out' / 'index.html'}")
 
 
 def run_in_pty(argv: list[str], columns: int = 80, rows: int = 24, timeout: float = 120.0) -> tuple[int, list[bytes]]:

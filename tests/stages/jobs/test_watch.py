@@ -91,7 +91,11 @@ def test_a_restart_keeps_what_was_done_and_labels_a_changed_file_again(tmp_path:
     try:
         wait_for(lambda: lines(out / "b.jsonl") == 12, timeout=30)
         wait_for(lambda: done(out).get("b.mp4", {}).get("frames") == 12, timeout=10)
+        assert (out / "a.jsonl").stat().st_mtime_ns == kept
+        write_video(folder / "a.mp4", frames=8, width=160, height=120)  # a changes while it is watched
+        wait_for(lambda: done(out).get("a.mp4", {}).get("frames") == 8, timeout=30)
     finally:
         err = stop(proc)
-    assert (out / "a.jsonl").stat().st_mtime_ns == kept and "a: done in an earlier run, kept" in err
-    assert "b.mp4: labeling again: input changed" in err
+    assert "a: done in an earlier run, kept" in err
+    assert "b changed since it was labeled: labeling again (input changed)" in err
+    assert "a changed since it was labeled: labeling again (input changed)" in err
