@@ -38,7 +38,7 @@ from vidpipe.hw.alveo_cards import (
     xclbin_platform,
 )
 from vidpipe.hw.alveo_overlay import buffer_targets, check_ert, find_kernel, find_memory
-from vidpipe.hw.alveo_pynq import check_command, import_pynq, kernel_driver, wait_done
+from vidpipe.hw.alveo_pynq import bind_kernel_driver, check_command, import_pynq, wait_done
 from vidpipe.hw.base import FC_SHAPE, INPUT_DTYPE, INPUT_SHAPE, NUM_CLASSES, TOP_K, BatchOutput, check_start
 from vidpipe.hw.fcweights import load_fc_weights
 from vidpipe.hw.settings import AlveoSettings, BackendSettings
@@ -121,7 +121,7 @@ class AlveoBackend:
         weights = load_fc_weights(self._weights_path())
         self._names = self._load_names()
         self.device = self._select_device(pynq, platform, xclbin)
-        kernel_driver()  # before Overlay(): it binds drivers when it is created
+        bind_kernel_driver(xclbin, self.cfg.kernel)  # before Overlay(): it binds drivers when it is created
         try:
             overlay = pynq.Overlay(str(xclbin.resolve()), device=self.device)
         except Exception as exc:

@@ -30,6 +30,20 @@ NUM_CLASSES = 1000  # ImageNet-1k: class ids 0..999
 FC_SHAPE = (1000, 2048)  # the accelerator's FC weights, int8: NUM_CLASSES x 2048 features
 # The ResNet50-PYNQ release: its kernel (compile/kernel.xml) and the shell it is linked for (link/Makefile).
 RESNET50_VLNV = "xilinx.com:hls:resnet50:1.0"
+RESNET50_ARGS = ("in", "out", "weightsmem", "numReps")  # its arguments, in order (compile/kernel.xml)
+
+
+def kernel_arguments(ip: dict[str, Any]) -> tuple[str, ...]:
+    """The argument registers of a kernel as pynq's ip_dict describes it (CTRL left out)."""
+    return tuple(name for name in ip.get("registers", {}) if name != "CTRL")
+
+
+def is_resnet50_kernel(ip: dict[str, Any]) -> bool:
+    """The release's kernel: by its exact VLNV, or by its name and argument signature (another
+    build of the same HLS code may carry another vendor string or version)."""
+    vlnv = str(ip.get("type", ""))
+    same_name = vlnv.split(":")[2:3] == ["resnet50"]
+    return vlnv == RESNET50_VLNV or (same_name and kernel_arguments(ip) == RESNET50_ARGS)
 U250_SHELL = "xilinx_u250_xdma_201830_2"
 
 

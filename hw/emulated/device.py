@@ -41,7 +41,7 @@ from pynq.pl_server.device import Device
 from pynq.pl_server.xclbin_parser import XclBin
 from pynq.pl_server.xrt_device import REQUIRED_VERSION_ERT, XrtDevice, XrtUUID, _format_xrt_error, xclDeviceUsage
 
-from vidpipe.hw.base import RESNET50_VLNV, U250_SHELL
+from vidpipe.hw.base import U250_SHELL, is_resnet50_kernel
 from vidpipe.hw.emulated.ert import ErtScheduler
 from vidpipe.hw.emulated.kernel import Classify, ComputeUnit, arg_registers
 from vidpipe.hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_pages, install_free_hook, map_host
@@ -49,7 +49,6 @@ from vidpipe.hw.emulated.memory import BankAllocator, CallLog, EmulatedBO, host_
 log = logging.getLogger(__name__)
 XRT_VERSION = (2, 12, 427)  # the XRT this card behaves like (2021.2): >= 2.11, no waitfor
 HANG_ENV = "VIDPIPE_EMULATED_HANG_AFTER"  # test hook, see EmulatedDevice.hang_after
-_RUNS = {RESNET50_VLNV, RESNET50_VLNV.rpartition(":")[0]}  # the kernels this card's "firmware" runs
 
 install_free_hook()
 
@@ -191,7 +190,7 @@ class EmulatedDevice(ErtScheduler, XrtDevice):
         banks = {m["idx"]: BankAllocator(tag, m["base_address"], m["size"]) for tag, m in mems
                  if m["used"] and not m["streaming"]}
         cus = {ip["cu_index"]: ComputeUnit(self, name, ip["cu_index"], arg_registers(ip["registers"]))
-               for name, ip in parser.ip_dict.items() if ip["type"] in _RUNS}
+               for name, ip in parser.ip_dict.items() if is_resnet50_kernel(ip)}  # what its "firmware" runs
         regfiles = {name: bytearray(ip["addr_range"]) for name, ip in parser.ip_dict.items()}
         return _Card(uuid, parser.ip_dict, banks, cus, regfiles)
 

@@ -62,7 +62,7 @@ MEMORIES = (
 )
 
 
-def _metadata_xml() -> bytes:
+def _metadata_xml(vlnv: str = RESNET50_VLNV, args: tuple[Arg, ...] = ARGS) -> bytes:
     """EMBEDDED_METADATA as v++ writes it (the subset pynq's parser reads)."""
     ports = "".join(
         f'<port name="{p}" mode="master" range="0xFFFFFFFF" dataWidth="{w}" portType="addressable" base="0x0"/>'
@@ -72,10 +72,10 @@ def _metadata_xml() -> bytes:
         f'<port name="S_AXI_CONTROL" mode="slave" range="{CU_RANGE:#x}" dataWidth="32" '
         'portType="addressable" base="0x0"/>'
     )
-    args = "".join(
+    arg_xml = "".join(
         f'<arg name="{a.name}" addressQualifier="{1 if a.memories else 0}" id="{i}" port="{a.port}" '
         f'size="{a.size:#x}" offset="{a.offset:#x}" hostOffset="0x0" hostSize="{a.size:#x}" type="{escape(a.type)}"/>'
-        for i, a in enumerate(ARGS)
+        for i, a in enumerate(args)
     )
     remap = f'<addrRemap base="{CU_BASE:#x}" range="{CU_RANGE:#x}" port="S_AXI_CONTROL"/>'
     instance = f'<instance name="{INSTANCE}">{remap}</instance>'
@@ -83,8 +83,8 @@ def _metadata_xml() -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<project name="{KERNEL}"><platform vendor="xilinx" boardid="u250" name="{U250_SHELL}">'
         '<device name="fpga0"><core name="OCL_REGION_0" target="sw_emu" type="clc_region">'
-        f'<kernel name="{KERNEL}" language="ip" vlnv="{RESNET50_VLNV}" hwControlProtocol="ap_ctrl_hs">'
-        f"{ports}{args}{instance}</kernel></core></device></platform></project>\n"
+        f'<kernel name="{KERNEL}" language="ip" vlnv="{vlnv}" hwControlProtocol="ap_ctrl_hs">'
+        f"{ports}{arg_xml}{instance}</kernel></core></device></platform></project>\n"
     )
     return xml.encode()
 
@@ -124,14 +124,15 @@ def _connectivity() -> bytes:
     return _array_section(x.connectivity, "m_connection", items)
 
 
-def build_xclbin(shell: str = U250_SHELL, build: str = "") -> bytes:
+def build_xclbin(shell: str = U250_SHELL, build: str = "", vlnv: str = RESNET50_VLNV,
+                 args: tuple[Arg, ...] = ARGS) -> bytes:
     """The whole file: axlf header, section headers, 8-byte aligned sections.
 
     `shell` is the platform it is built for; `build` names another build of the same design
-    (it changes only the uuid)."""
+    (it changes only the uuid); `vlnv` and `args` describe another kernel (tests of the binding)."""
     k = x.AXLF_SECTION_KIND
     sections = [
-        (k.EMBEDDED_METADATA, "EMBEDDED_METADATA", _metadata_xml()),
+        (k.EMBEDDED_METADATA, "EMBEDDED_METADATA", _metadata_xml(vlnv, args)),
         (k.MEM_TOPOLOGY, "MEM_TOPOLOGY", _mem_topology()),
         (k.IP_LAYOUT, "IP_LAYOUT", _ip_layout()),
         (k.CONNECTIVITY, "CONNECTIVITY", _connectivity()),

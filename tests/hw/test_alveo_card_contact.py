@@ -25,6 +25,7 @@ from vidpipe.hw import alveo_cards
 from vidpipe.hw.alveo import AlveoBackend
 from vidpipe.hw.alveo_cards import real_devices
 from vidpipe.hw.base import U250_SHELL
+from vidpipe.hw.emulated.xclbin import ARGS, build_xclbin
 from vidpipe.hw.registry import list_devices
 from vidpipe.hw.settings import AlveoSettings, BackendSettings
 from vidpipe.pipeline.errors import BackendError
@@ -226,3 +227,32 @@ def test_the_backend_runs_from_a_thread_with_no_event_loop(settings: BackendSett
             emu.disable()
 
     assert _in_a_new_thread(run)[0, 0] in (281, 282, 285)  # tabby, tiger cat, Egyptian cat
+
+
+def test_the_release_kernel_under_another_vlnv_is_bound_by_its_name_and_arguments(
+    card: emu.EmulatedDevice, settings: BackendSettings, tmp_path: Path
+) -> None:
+    """pynq binds drivers by exact VLNV: another build of the release's HLS code (its own vendor
+    string or version) still gets the release's driver, by its name and argument signature."""
+    xclbin = tmp_path / "rebuilt.xclbin"
+    xclbin.write_bytes(build_xclbin(vlnv="acme.com:hls:resnet50:2.1", build="rebuilt"))
+    backend = AlveoBackend(replace(settings, alveo=replace(settings.alveo, xclbin=str(xclbin))))
+    backend.open()
+    try:
+        backend.input_buffer(0)[:2] = 7
+        backend.start(0, 2)
+        assert np.array_equal(backend.wait(0).top5, FakeModel.expected(np.full((2, 224, 224, 3), 7, np.int8)))
+    finally:
+        backend.close()
+
+
+def test_a_kernel_that_is_not_the_release_is_one_line_naming_what_it_is(
+    card: emu.EmulatedDevice, settings: BackendSettings, tmp_path: Path
+) -> None:
+    other_args = tuple(replace(a, name="weights") if a.name == "weightsmem" else a for a in ARGS)
+    xclbin = tmp_path / "other.xclbin"
+    xclbin.write_bytes(build_xclbin(vlnv="acme.com:hls:resnet50:2.1", args=other_args, build="other"))
+    message = _open_error(replace(settings, alveo=replace(settings.alveo, xclbin=str(xclbin))))
+    assert message == (f"{xclbin}: kernel resnet50_1 is acme.com:hls:resnet50:2.1 with arguments (in, out, weights, "
+                       "numReps), not the ResNet50-PYNQ kernel (xilinx.com:hls:resnet50:1.0 with arguments (in, out, "
+                       "weightsmem, numReps))")
