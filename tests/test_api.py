@@ -88,8 +88,10 @@ def test_watch_calls_back_for_each_new_file_and_stops(cat: Path, tmp_path: Path,
     seen: list[vidpipe.FrameResult] = []
     done = threading.Event()
 
+    finished: list[vidpipe.VideoDone] = []
+
     def on_event(event: vidpipe.VideoDone) -> None:
-        assert event.stream == "cat" and event.frames == 24 and not event.error
+        finished.append(event)
         done.set()
 
     watcher = vidpipe.watch(incoming, tmp_path / "out", on_result=seen.append, on_event=on_event,
@@ -99,6 +101,7 @@ def test_watch_calls_back_for_each_new_file_and_stops(cat: Path, tmp_path: Path,
         assert done.wait(60), "the new file was not labeled"
         assert watcher.status().state == "running"
     assert watcher.status().state == "done" and watcher.exit_code == 0
+    assert [(e.stream, e.frames, e.error) for e in finished] == [("cat", 24, "")]
     assert [r.frame for r in seen] == list(range(24)) and seen[0].video == "cat"
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -152,6 +153,8 @@ class LiveOutputsFactory:
         self._capture_drops: dict[str, int] = {}
         self._reconnects: dict[str, int] = {}
         self.report: Callable[[Event], None] = _no_report  # the sink's (bind)
+        self._removal = threading.Lock()  # the sink thread and the API's HTTP threads
+        self._finished: set[str] = set()  # streams whose outputs were made and are finished
 
     def __getstate__(self) -> dict[str, Any]:
         return {"live": self.live, "output": self.output, "control": self.control, "run": self.run}
@@ -183,7 +186,7 @@ class LiveOutputsFactory:
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)
-            api = StreamsApi(self._client.request, live.api_token, self._describe, self._removed.add)
+            api = StreamsApi(self._client.request, live.api_token, self._describe, self._on_removed)
         if live.http:
             self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
                                   status_extra=self._status_extra).start()
@@ -195,6 +198,7 @@ class LiveOutputsFactory:
         return {"run": self.run.run_id, **self.metrics.counts()}
 
     def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> LiveStreamOutputs:
+        self._finished.discard(start.stream)
         self.metrics.add_stream(start.stream, f"source:{start.stream}")
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
         self._open_streams.add(start.stream)
@@ -215,9 +219,19 @@ class LiveOutputsFactory:
 
     def finished(self, stream: str) -> None:
         """A stream's outputs are closed; one removed over the API leaves the page and /metrics."""
-        self._open_streams.discard(stream)
-        if stream in self._removed:
-            self._forget(stream)
+        with self._removal:
+            self._open_streams.discard(stream)
+            self._finished.add(stream)
+            if stream in self._removed:
+                self._forget(stream)
+
+    def _on_removed(self, stream: str) -> None:
+        """HTTP thread, once the job removed `stream`: its outputs may have finished already (the
+        source can end before the API's reply is back), then it leaves the page now."""
+        with self._removal:
+            self._removed.add(stream)
+            if stream in self._finished:
+                self._forget(stream)
 
     def _forget(self, stream: str) -> None:
         self._removed.discard(stream)
