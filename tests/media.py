@@ -67,3 +67,27 @@ def mjpeg_avi_claiming(path: Path, frames: int, claimed: int, width: int = 64, h
     struct.pack_into("<I", data, strh + 8 + 32, claimed)  # AVIStreamHeader.dwLength
     path.write_bytes(bytes(data))
     return path
+
+
+# The display matrix of an MP4 track (tkhd), as a phone writes it: a quarter turn k shows frames
+# stored as np.rot90(upright, k) upright (checked against FFmpeg's reading: PyAV's frame.rotation).
+_TURNS = {1: (0, 1, -1, 0), 2: (-1, 0, 0, -1), 3: (0, -1, 1, 0)}
+
+
+def write_turned_video(path: Path, upright: np.ndarray, turns: int, frames: int = 12, fps: int = 25) -> Path:
+    """An MP4 whose frames are stored turned by `turns` quarter turns (np.rot90) with the display
+    matrix that shows them upright: a portrait phone video. `upright` is the BGR picture to see."""
+    import struct
+
+    stored = np.ascontiguousarray(np.rot90(upright, turns))
+    h, w = stored.shape[:2]
+    write_video(path, frames=frames, width=w, height=h, fps=fps, photo=stored)
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    offset = i + 8 + (20 if version == 0 else 32) + 16  # after version/flags, times, ids, layer, volume
+    a, b, c, d = _TURNS[turns]
+    fixed = [struct.pack(">i", v * 65536) for v in (a, b)] + [bytes(4)] + [struct.pack(">i", v * 65536) for v in (c, d)]
+    data[offset:offset + 36] = b"".join(fixed) + bytes(4) + bytes(8) + struct.pack(">i", 0x40000000)
+    path.write_bytes(data)
+    return path
