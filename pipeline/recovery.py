@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from vidpipe.pipeline.backoff import BackoffPolicy
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.shm import SlotRing
 
@@ -86,8 +87,7 @@ class CrashLog:
         if crashes > self.policy.max_restarts:
             return None
         self.restarts += 1
-        p = self.policy
-        return min(p.backoff_max_s, p.backoff_initial_s * 2 ** (crashes - 1))
+        return BackoffPolicy(self.policy.backoff_initial_s, self.policy.backoff_max_s).delay(crashes - 1)
 
 
 def repair_lock(lock: Any, probe_s: float) -> bool:

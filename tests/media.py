@@ -91,3 +91,17 @@ def write_turned_video(path: Path, upright: np.ndarray, turns: int, frames: int 
     data[offset:offset + 36] = b"".join(fixed) + bytes(4) + bytes(8) + struct.pack(">i", 0x40000000)
     path.write_bytes(data)
     return path
+
+
+def write_odd_video(path: Path, frames: int, width: int, height: int) -> Path:
+    """A lossless FFV1 MKV of any size, odd ones included (H.264 4:2:0 cannot have them)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pattern_frame(i, width, height)), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

@@ -29,7 +29,7 @@ from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts, save_manifest
 from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from vidpipe.stages.jobs.profile import print_profile
 from vidpipe.stages.jobs.progress import ProgressBars, print_table
-from vidpipe.stages.jobs.summary import collect_rows, write_job_summary
+from vidpipe.stages.jobs.summary import collect_rows, padding_note, write_job_summary
 from vidpipe.stages.outputs.encoder import EncodeStage
 from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
 from vidpipe.stages.outputs.summary import VideoSummary
@@ -124,6 +124,9 @@ class LabelJob:
         self.infos, self.kept = plan.run, plan.kept
         for path, why in plan.again.items():
             log.info("%s: labeling again: %s", printable(path), why)
+        for info in self.infos if self.config.output.video else ():
+            if note := padding_note(info.width, info.height):
+                log.info("%s: %s", info.stream, note)
         self.inputs = {i.stream: os.path.abspath(i.path) for i in self.infos}
         for _path, entry in self.kept:
             log.info("%s: done in an earlier run, kept (input, settings and outputs verified)", entry.name)

@@ -104,7 +104,17 @@ def _entry_row(out_dir: Path, key: str, entry: VideoEntry, failure: str) -> Vide
         _from_segments(row, doc)
     else:
         _from_video(row, [Path(key), out_dir / f"{name}.mp4"])
+    if f"{name}.mp4" in published and row.width and row.height:
+        row.warning = padding_note(row.width, row.height)
     return row
+
+
+def padding_note(width: int, height: int) -> str:
+    """What the annotated video does with an odd size (stages.outputs.writers.H264Writer), or ""."""
+    if width % 2 == 0 and height % 2 == 0:
+        return ""
+    return (f"annotated video {width + width % 2}x{height + height % 2}, padded by one pixel from {width}x{height} "
+            "(H.264 4:2:0 needs even sizes; every input pixel is kept)")
 
 
 def _segments_doc(path: Path) -> dict[str, Any] | None:

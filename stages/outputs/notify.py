@@ -26,6 +26,7 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from vidpipe.pipeline.backoff import BackoffPolicy
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.redact import mask_url
 from vidpipe.stages.config import EventSettings
@@ -33,7 +34,7 @@ from vidpipe.stages.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-RETRY_INITIAL_S = 0.5
+RETRY = BackoffPolicy(initial_s=0.5, max_s=30.0)  # a failed POST is sent again after 0.5 s, 1 s, 2 s ...
 LOG_EVERY = 100  # a receiver that stays down logs its 1st failure, then every 100th
 
 
@@ -112,7 +113,7 @@ class WebhookSender(Sender):
         data = json.dumps(event, separators=(",", ":")).encode()
         why = ""
         for attempt in range(self.retries + 1):
-            if attempt and self._closing.wait(RETRY_INITIAL_S * 2 ** (attempt - 1)):
+            if attempt and self._closing.wait(RETRY.delay(attempt - 1)):
                 break  # closing: no more waiting on a receiver that is down
             request = urllib.request.Request(self.url, data, {"Content-Type": "application/json",
                                                               "User-Agent": "vidpipe"})

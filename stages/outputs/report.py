@@ -111,6 +111,8 @@ def _article(row: VideoSummary, vtt: str, colours: dict[str, str]) -> str:
     ]
     if row.error:
         parts.append(f'<p class="error">{e(row.error)}</p>')
+    if row.warning:
+        parts.append(f'<p class="warning">{e(row.warning)}</p>')
     parts.append(_facts(row))
     parts.append(f'<div class="body">{_player(row, vtt)}{_top(row, colours)}</div>')
     if row.segments:

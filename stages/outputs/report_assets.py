@@ -31,6 +31,8 @@ body.sheet-view #videos, body.videos-view #sheet { display: none; }
 .input { margin: 2px 0 8px; color: var(--muted); font-size: 13px; overflow-wrap: anywhere; }
 .error { margin: 6px 0; padding: 8px 10px; border-left: 4px solid var(--bad); background: rgba(198,40,40,.08);
   overflow-wrap: anywhere; }
+.warning { margin: 6px 0; padding: 8px 10px; border-left: 4px solid var(--warn); background: rgba(178,94,0,.08);
+  overflow-wrap: anywhere; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 6px 0 12px; }
 .facts div { display: flex; gap: 6px; } .facts dt { color: var(--muted); } .facts dd { margin: 0; font-weight: 600; }
 .body { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }

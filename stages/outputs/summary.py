@@ -42,6 +42,8 @@ COLUMNS: dict[str, str] = {
                                            "video's duration (0..1); JSON: top_labels, all of them",
     "outputs": "the files written for this video, in the output folder (CSV: separated by ';')",
     "host": "the host that labeled it (a Ray job: the host and its Ray node)",
+    "warning": "one line about something the outputs do differently from the input (e.g. an odd size "
+               "padded by one pixel in the annotated video); empty when nothing",
 }
 SEGMENT_ENDS = f"segments (NAME.segments.json/.csv, NAME.vtt): {SEGMENT_UNITS}"
 
@@ -69,6 +71,7 @@ class VideoSummary:
     track: str = ""
     thumbs: list[str] = field(default_factory=list)
     host: str = ""
+    warning: str = ""
 
     @property
     def labeling_fps(self) -> float | None:
@@ -81,7 +84,7 @@ class VideoSummary:
             "width": self.width, "height": self.height, "labeling_s": round(self.labeling_s, 3),
             "labeling_fps": self.labeling_fps, "segments": len(self.segments),
             "top_labels": [{"name": n, "share": round(s, 6)} for n, s in self.top],
-            "outputs": list(self.outputs), "host": self.host,
+            "outputs": list(self.outputs), "host": self.host, "warning": self.warning,
         }
 
     def csv_row(self) -> list[Any]:
@@ -89,12 +92,13 @@ class VideoSummary:
                ((self.top[i][0], f"{self.top[i][1]:.6f}") if i < len(self.top) else ("", ""))]
         return [self.video, self.input, self.status, self.error, _cell(self.duration_s), self.frames,
                 _cell(self.fps), _cell(self.width), _cell(self.height), f"{self.labeling_s:.3f}",
-                _cell(self.labeling_fps), len(self.segments), *top, ";".join(self.outputs), self.host]
+                _cell(self.labeling_fps), len(self.segments), *top, ";".join(self.outputs), self.host, self.warning]
 
 
 CSV_HEADER = ["video", "input", "status", "error", "duration_s", "frames", "fps", "width", "height", "labeling_s",
               "labeling_fps", "segments",
-              *(f"top{i}{suffix}" for i in range(1, TOP_LABELS + 1) for suffix in ("", "_share")), "outputs", "host"]
+              *(f"top{i}{suffix}" for i in range(1, TOP_LABELS + 1) for suffix in ("", "_share")), "outputs", "host",
+              "warning"]
 
 
 def summary_csv(rows: Sequence[VideoSummary]) -> str:

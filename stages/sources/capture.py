@@ -32,6 +32,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from vidpipe.pipeline.backoff import Backoff, BackoffPolicy
 from vidpipe.pipeline.errors import SourceError
 from vidpipe.pipeline.meters import RateMeter
 from vidpipe.pipeline.redact import mask_url
@@ -41,27 +42,6 @@ from vidpipe.stages.sources.readers import FrameReader, SourceEnded, open_reader
 
 log = logging.getLogger(__name__)
 
-
-
-class Backoff:
-    """Exponential back-off with jitter, capped; deterministic with an injected random.Random."""
-
-    def __init__(self, initial_s: float = 0.5, max_s: float = 30.0, factor: float = 2.0,
-                 jitter: float = 0.5, rng: random.Random | None = None) -> None:
-        if not (initial_s > 0 and max_s >= initial_s and factor >= 1 and 0 <= jitter <= 1):
-            raise ValueError("backoff needs 0 < initial_s <= max_s, factor >= 1, 0 <= jitter <= 1")
-        self.initial_s, self.max_s, self.factor, self.jitter = initial_s, max_s, factor, jitter
-        self.rng = rng or random.Random()
-        self.attempts = 0
-
-    def next_delay(self) -> float:
-        # Jitter spreads the retries of many cameras behind one failed switch over time.
-        base = min(self.max_s, self.initial_s * self.factor ** min(self.attempts, 64))
-        self.attempts += 1
-        return base * (1.0 - self.jitter * self.rng.random())
-
-    def reset(self) -> None:
-        self.attempts = 0
 
 
 class CapturedFrame(NamedTuple):
@@ -106,7 +86,7 @@ class LiveCapture:
         # a slow slideshow is not a stalled one
         slow = 3.0 / o.slideshow_fps if opener is None and source_kind(uri) == "folder" else 0.0
         self._stall_s = max(o.stall_timeout_s, slow)
-        self._backoff = Backoff(o.backoff_initial_s, o.backoff_max_s, 2.0, o.backoff_jitter, rng)
+        self._backoff = Backoff(BackoffPolicy(o.backoff_initial_s, o.backoff_max_s, 2.0, o.backoff_jitter), rng)
         self._on_state = on_state
         self._cond = threading.Condition()
         self._stop = threading.Event()

@@ -75,7 +75,14 @@ def open_capture(path: str, threads: int = 0) -> cv2.VideoCapture:
         cap.release()
         message = f"{printable(path)}: not a readable video (unknown format or corrupt file)"
         raise SourceError(message, path=path)
+    upright(cap)
     return cap
+
+
+def upright(cap: cv2.VideoCapture) -> None:
+    """Frames turned upright as the container's display matrix says (a portrait phone video is
+    stored sideways): OpenCV does it when asked, and then reports the display size."""
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
 
 
 def probe(path: str, stream: str) -> VideoInfo:
@@ -172,9 +179,11 @@ class FileSourceStage(Stage[FileSourceParams]):
             if not ok or image is None:
                 frames.release(slot)
                 return seq, f"decode error after {seq} frames"
-            if image is not view:  # geometry changed mid-stream: keep the declared size
-                frames.release(slot)
-                return seq, f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
+            if image is not view:
+                if image.shape != view.shape:  # geometry changed mid-stream: keep the declared size
+                    frames.release(slot)
+                    return seq, f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
+                view[...] = image  # turned upright (a display matrix): OpenCV turns into a new array
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time()))
             if self.held >= SEND_BATCH:

@@ -18,6 +18,7 @@ import numpy as np
 
 from vidpipe.pipeline.errors import SourceError
 from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.sources.files import upright
 
 # FFmpeg's and OpenCV's own lines bypass logging (and so the masking): keep them quiet.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -131,6 +132,7 @@ def _open_cv(target: str | int, api: int, params: list[int]) -> cv2.VideoCapture
     if not cap.isOpened():
         cap.release()
         raise SourceError("cannot open (refused, not found, timed out or not a video)")
+    upright(cap)  # files and streams that carry a display matrix, as for labeling
     return cap
 
 

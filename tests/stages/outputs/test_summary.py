@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -160,3 +161,23 @@ def test_thumbnails_of_segments_that_are_gone_are_removed(tmp_path: Path) -> Non
     assert set(Manifest.load(out, {})[0].job_outputs) == {"summary.csv", "summary.json", "index.html",
                                                           "thumbs/v/seg000.jpg"}
     assert rows(out)["x.mp4"]["error"] == "no such file"
+
+
+def test_an_odd_size_is_padded_by_one_pixel_and_says_so(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.media import write_odd_video
+    from tests.processes import VIDPIPE
+
+    video = write_odd_video(tmp_path / "odd.mkv", frames=6, width=321, height=241)
+    out = tmp_path / "out"
+    run = subprocess.run([*VIDPIPE, "label", str(video), "--out", str(out), "--no-progress", "--backend", "sim"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    note = "annotated video 322x242, padded by one pixel from 321x241 (H.264 4:2:0 needs even sizes"
+    assert f"odd: {note}" in run.stderr  # one line when it happens
+    row = json.loads((out / "summary.json").read_text())["videos"][0]
+    assert (row["width"], row["height"]) == (321, 241) and row["warning"].startswith(note)
+    assert note in (out / "summary.csv").read_text() and note in (out / "index.html").read_text()
+    with av.open(str(out / "odd.mp4")) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (322, 242)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import socket
 import statistics
 import threading
@@ -22,7 +21,7 @@ from tests.mjpeg_server import MjpegServer
 from vidpipe.pipeline.errors import SourceError
 from vidpipe.stages.config import SourceSettings
 from vidpipe.stages.descriptors import SourceState
-from vidpipe.stages.sources.capture import Backoff, CapturedFrame, LiveCapture
+from vidpipe.stages.sources.capture import CapturedFrame, LiveCapture
 from vidpipe.stages.sources.readers import source_kind
 
 S = SourceState
@@ -71,22 +70,6 @@ def state_sequence(cap: LiveCapture) -> list[SourceState]:
 def is_subsequence(needle: list[SourceState], hay: list[SourceState]) -> bool:
     it = iter(hay)
     return all(any(x is y for y in it) for x in needle)
-
-
-# ---------------------------------------------------------------------------------- backoff
-
-def test_backoff_exponential_jittered_capped_and_deterministic() -> None:
-    a = Backoff(0.5, 4.0, factor=2.0, jitter=0.5, rng=random.Random(7))
-    b = Backoff(0.5, 4.0, factor=2.0, jitter=0.5, rng=random.Random(7))
-    delays = [a.next_delay() for _ in range(8)]
-    assert delays == [b.next_delay() for _ in range(8)]
-    for d, base in zip(delays, [0.5, 1, 2, 4, 4, 4, 4, 4], strict=True):
-        assert base * 0.5 <= d <= base
-    a.reset()
-    assert a.next_delay() <= 0.5
-    assert Backoff(1, 1, jitter=0.0).next_delay() == 1.0
-    with pytest.raises(ValueError):
-        Backoff(0, 1)
 
 
 def test_source_kind(tmp_path: Path) -> None:
