@@ -75,6 +75,9 @@ class PreprocessSettings:
     resize: Literal["full", "center-crop"] = "full"
     """full: the whole frame resized to 224x224, as ResNet50-PYNQ's host code; center-crop: the
     largest centred square first."""
+    max_damaged_share: float = 0.5
+    """A video with more of its frames decoded with errors (damaged pictures the decoder concealed)
+    than this share fails; fewer: it is done, with a warning naming them (0..1)."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,7 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (_auto_or(rt.max_open_sources, 1, 64), "runtime.max_open_sources", "must be auto (by the cores) or 1..64"),
         (rt.drain_timeout_s > 0, "runtime.drain_timeout_s", "must be > 0"),
         (rt.stall_timeout_s > 0, "runtime.stall_timeout_s", "must be > 0"),
+        (0 <= job.preprocess.max_damaged_share <= 1, "preprocess.max_damaged_share", "must be 0..1"),
         (job.postprocess.smoothing_window >= 1, "postprocess.smoothing_window", "must be >= 1"),
         (job.postprocess.min_segment_s >= 0, "postprocess.min_segment_s", "must be >= 0"),
         (1 <= job.postprocess.overlay_top <= 5, "postprocess.overlay_top", "must be 1..5"),

@@ -51,6 +51,7 @@ class FrameRef:
     t_capture: float  # time.time() when the frame was decoded/captured
     dropped: bool = False  # live edges: dropped for staleness, slot still to be released by sink
     drop_reason: str = ""  # stale (preprocess), late or superseded (infer); see stages.infer
+    damaged: bool = False  # the decoder reported errors in this picture (stages.sources.damage)
 
 
 @dataclass(frozen=True)

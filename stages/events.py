@@ -33,6 +33,15 @@ class SourceProblem(Event):
 
 
 @dataclass(frozen=True)
+class SourceWarning(Event):
+    """An input was labeled, with something to say about it (damaged frames); one line."""
+
+    stream: str
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
 class OutputSummary:
     """What a stream's outputs say when they close: labels by share of time (best first)."""
 

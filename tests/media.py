@@ -105,3 +105,13 @@ def write_odd_video(path: Path, frames: int, width: int, height: int) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def damage(src: Path, dst: Path, where: float = 0.8, size: int = 2048, seed: int = 1) -> Path:
+    """`src` with `size` random bytes written over it at `where` (0..1) of its length: FFmpeg
+    conceals the broken macroblocks and decodes on ("error while decoding MB ...")."""
+    data = bytearray(src.read_bytes())
+    at = int(len(data) * where)
+    data[at:at + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    dst.write_bytes(data)
+    return dst

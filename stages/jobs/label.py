@@ -23,7 +23,7 @@ from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, max_open_sources, with_job_defaults
-from vidpipe.stages.events import Progress, SourceProblem, StreamDone
+from vidpipe.stages.events import Progress, SourceProblem, SourceWarning, StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts, save_manifest
 from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
@@ -45,6 +45,7 @@ class JobReport:
     """What the main process learns about the inputs, keyed by input path."""
 
     failed: dict[str, str] = field(default_factory=dict)  # input path -> one-line error
+    warnings: dict[str, str] = field(default_factory=dict)  # stream -> one line (damaged frames)
     done: dict[str, StreamDone] = field(default_factory=dict)  # stream -> its StreamDone
 
     def fail(self, path: str, message: str) -> None:
@@ -164,7 +165,8 @@ class LabelJob:
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         return [
-            ProcSpec(f"decode:{i.stream}", FileSourceStage(FileSourceParams(i, frames), outbox=outbox))
+            ProcSpec(f"decode:{i.stream}", FileSourceStage(
+                FileSourceParams(i, frames, self.config.preprocess.max_damaged_share), outbox=outbox))
             for i in self.infos
         ]
 
@@ -176,6 +178,9 @@ class LabelJob:
             self.bars.update(event.stream, event.done, event.total, event.fps)
         elif isinstance(event, SourceProblem):
             self.report.fail(event.path, event.message)
+        elif isinstance(event, SourceWarning):
+            log.warning("%s: %s", printable(event.path), event.message)
+            self.report.warnings[event.stream] = event.message
         elif isinstance(event, StreamDone):
             self.bars.close(event.stream, event.error)
             self.report.done[event.stream] = event
@@ -187,6 +192,7 @@ class LabelJob:
             return
         entry = self.manifest.videos[self.inputs[done.stream]]
         entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
+        entry.warning = self.report.warnings.get(done.stream, "")
         cut_short = done.error == "interrupted" or done.error.startswith("cut short")
         entry.state = "done" if not done.error else "incomplete" if cut_short else "failed"
         try:

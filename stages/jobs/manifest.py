@@ -69,6 +69,7 @@ class VideoEntry:
     fingerprint: str = ""
     state: str = "pending"  # pending | done | incomplete | failed
     error: str = ""
+    warning: str = ""  # one line: done, with something to say (damaged frames)
     frames: int = 0
     seconds: float = 0.0  # labeling time (first output made -> done)
     host: str = ""

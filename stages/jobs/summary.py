@@ -104,8 +104,10 @@ def _entry_row(out_dir: Path, key: str, entry: VideoEntry, failure: str) -> Vide
         _from_segments(row, doc)
     else:
         _from_video(row, [Path(key), out_dir / f"{name}.mp4"])
-    if f"{name}.mp4" in published and row.width and row.height:
-        row.warning = padding_note(row.width, row.height)
+    notes = [entry.warning] if entry.warning else []
+    if f"{name}.mp4" in published and row.width and row.height and (padded := padding_note(row.width, row.height)):
+        notes.append(padded)
+    row.warning = "; ".join(notes)
     return row
 
 

@@ -25,6 +25,7 @@ class FrameLabel:
     scores: tuple[float, ...] | None
     latency_ms: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    damaged: bool = False  # the decoder reported errors in this picture
 
     @property
     def top1(self) -> int:
@@ -50,6 +51,7 @@ class FrameLabel:
             scores=None if result.scores is None else tuple(float(s) for s in result.scores),
             latency_ms=(t_sink - ref.t_capture) * 1e3,
             timings_ms=timings,
+            damaged=ref.damaged,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +64,8 @@ class FrameLabel:
             "scores": None if self.scores is None else [round(s, 5) for s in self.scores],
             "latency_ms": round(self.latency_ms, 3),
         }
+        if self.damaged:  # optional key: only on frames the decoder reported errors in
+            out["damaged"] = True
         if self.timings_ms:  # optional key: absent rather than empty
             out["timings_ms"] = {k: round(v, 3) for k, v in self.timings_ms.items()}
         return out

@@ -25,7 +25,8 @@ from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef, StreamEnd, StreamStart
-from vidpipe.stages.events import SourceProblem
+from vidpipe.stages.events import SourceProblem, SourceWarning
+from vidpipe.stages.sources.damage import Damage, DecoderErrors
 
 # FFmpeg's own messages (e.g. "Invalid NAL unit size") would be a wall of text for one bad file;
 # vidpipe reports each problem as one line naming the file instead.
@@ -136,6 +137,7 @@ def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -
 class FileSourceParams:
     video: VideoInfo
     frames: SlotRing
+    max_damaged_share: float = 0.5  # more frames decoded with errors than this: the video fails
 
 
 class FileSourceStage(Stage[FileSourceParams]):
@@ -144,11 +146,15 @@ class FileSourceStage(Stage[FileSourceParams]):
     def open(self) -> None:
         info = self.params.video
         threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
+        self.errors = DecoderErrors.capture()  # before FFmpeg's first use in this process
+        self.damage = Damage(info.path)
         self.cap = open_capture(info.path, threads)
 
     def close(self) -> None:
         if hasattr(self, "cap"):
             self.cap.release()
+        if hasattr(self, "errors"):
+            self.errors.close()
 
     def produce(self) -> None:
         info = self.params.video
@@ -159,9 +165,23 @@ class FileSourceStage(Stage[FileSourceParams]):
             error = "no frame could be decoded (corrupt file?)"
         elif not error and info.frame_count and sent < info.frame_count - 1:
             error = f"decoded {sent} of {info.frame_count} frames: file truncated or its frame count is wrong"
+        error = error or self._judge_damage(sent)
         if error:
             self.report(SourceProblem(info.stream, info.path, f"{printable(info.path)}: {error}"))
         self.send(StreamEnd(info.stream, sent, error))
+
+    def _judge_damage(self, sent: int) -> str:
+        """Damaged frames: a warning for the job, or the video's error above max_damaged_share."""
+        if self.errors.drain():
+            self.damage.add(max(0, sent - 1))  # reported at the end: the last frame's
+        said = self.damage.describe()
+        if not said:
+            return ""
+        if len(self.damage.frames) > self.params.max_damaged_share * max(sent, 1):
+            return f"{said}: more than {self.params.max_damaged_share:.0%} of its frames (preprocess.max_damaged_share)"
+        info = self.params.video
+        self.report(SourceWarning(info.stream, info.path, said))
+        return ""
 
     def _decode_all(self) -> tuple[int, str]:
         """Decodes into slots; FrameRefs leave SEND_BATCH at a time. Returns (frames, error)."""
@@ -185,7 +205,8 @@ class FileSourceStage(Stage[FileSourceParams]):
                     return seq, f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
                 view[...] = image  # turned upright (a display matrix): OpenCV turns into a new array
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time()))
+            damaged = self.damage.frame(seq, self.errors.drain())
+            self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time(), damaged=damaged))
             if self.held >= SEND_BATCH:
                 self.flush()
             seq += 1
