@@ -40,14 +40,16 @@ def test_damaged_frames_are_counted_named_and_marked(damaged: Path, tmp_path: Pa
     assert f"broken.mp4: {said}" in run.stderr and "WARNING" in run.stderr
     video = json.loads((tmp_path / "out" / "summary.json").read_text())["videos"][0]
     assert video["status"] == "done" and video["warning"] == said
-    assert said in (tmp_path / "out" / "summary.csv").read_text() and said in (tmp_path / "out" / "index.html").read_text()
+    assert said in (tmp_path / "out" / "summary.csv").read_text()
+    assert said in (tmp_path / "out" / "index.html").read_text()
 
 
 def test_a_whole_file_has_no_damage(tmp_path: Path) -> None:
     whole = write_video(tmp_path / "whole.mp4", frames=40, width=320, height=240, photo=photo("chelsea"))
     run = label(whole, tmp_path / "out")
     assert run.returncode == 0 and "decoded with errors" not in run.stderr
-    assert not any(json.loads(line).get("damaged") for line in (tmp_path / "out" / "whole.jsonl").read_text().splitlines())
+    lines = (tmp_path / "out" / "whole.jsonl").read_text().splitlines()
+    assert not any(json.loads(line).get("damaged") for line in lines)
 
 
 def test_too_much_damage_fails_the_video(damaged: Path, tmp_path: Path) -> None:
@@ -55,6 +57,7 @@ def test_too_much_damage_fails_the_video(damaged: Path, tmp_path: Path) -> None:
     config.write_text("preprocess:\n  max_damaged_share: 0.0\n")
     run = label(damaged, tmp_path / "out", "-c", str(config))
     assert run.returncode == 1
-    assert "decoded with errors" in run.stderr and "more than 0% of its frames (preprocess.max_damaged_share)" in run.stderr
+    assert "decoded with errors" in run.stderr
+    assert "more than 0% of its frames (preprocess.max_damaged_share)" in run.stderr
     video = json.loads((tmp_path / "out" / "summary.json").read_text())["videos"][0]
     assert video["status"] == "failed"
