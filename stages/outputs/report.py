@@ -37,6 +37,11 @@ PALETTE = ("#2f6db3", "#d9711c", "#2e8b3e", "#c62f35", "#7d57a8", "#7f5449", "#c
            "#1f8fa0")
 
 
+LEGEND = ("Scores: the video shows each frame's own top labels and scores (and, large, the smoothed label); "
+          "the timeline, the captions and the thumbnails show each segment's label with its mean score over the "
+          "segment's frames, so the two may differ.")
+
+
 def label_colours(rows: Sequence[VideoSummary]) -> dict[str, str]:
     """Label name -> colour: the palette in order of time covered in the whole job (ties by
     name), then hues spread by the golden angle."""
@@ -67,6 +72,7 @@ def render(rows: Sequence[VideoSummary], tracks: dict[str, str]) -> str:
         '<body class="videos-view">',
         "<header><h1>vidpipe report</h1>",
         f'<p class="totals">{e(_totals(rows))}</p>',
+        f'<p class="legend">{e(LEGEND)}</p>',
         '<nav><button type="button" data-view="videos" aria-pressed="true">Videos</button>'
         '<button type="button" data-view="sheet" aria-pressed="false">Contact sheet</button>'
         f'<a href="{SUMMARY_CSV}">{SUMMARY_CSV}</a><a href="{SUMMARY_JSON}">{SUMMARY_JSON}</a></nav></header>',
@@ -125,7 +131,7 @@ def _article(row: VideoSummary, vtt: str, colours: dict[str, str]) -> str:
 def _facts(row: VideoSummary) -> str:
     facts = []
     if row.duration_s is not None:
-        facts.append(("duration", f"{video_time(row.duration_s)} ({row.duration_s:.2f} s)"))
+        facts.append(("duration", video_time(row.duration_s)))
     facts.append(("frames", f"{row.frames:,}"))
     if row.fps:
         facts.append(("fps", f"{row.fps:.3g}"))

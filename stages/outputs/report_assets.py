@@ -59,8 +59,9 @@ video { width: 560px; max-width: 100%; background: #000; border-radius: 6px; }
   width: 168px; flex: none; }
 .thumb img { width: 168px; height: auto; aspect-ratio: var(--ar, 16 / 9); object-fit: cover; border-radius: 4px;
   border-bottom: 4px solid var(--c); display: block; background: var(--line); }
-.cap { display: block; font-size: 12px; color: var(--muted); overflow: hidden; white-space: nowrap;
-  text-overflow: ellipsis; } .cap strong { color: var(--ink); }
+.cap { display: block; font-size: 12px; color: var(--muted); overflow-wrap: anywhere; }
+.cap strong { color: var(--ink); display: block; } /* the label whole, the time under it: never cut */
+.legend { color: var(--muted); font-size: 13px; margin: 4px 0 12px; }
 .sheet-row .head { margin-bottom: 8px; }
 .sheet-thumbs { display: flex; flex-wrap: wrap; gap: 6px; list-style: none; margin: 0; padding: 0; }
 .sheet-thumb { width: 120px; } .sheet-thumb img { width: 120px; }

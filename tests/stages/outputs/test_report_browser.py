@@ -108,6 +108,9 @@ def test_contact_sheet_and_a_screenshot_worthy_page(labeled: LabeledJob, tmp_pat
                                     f"{sheet_imgs}.length", "sheet thumbnails")) == len(scenes) + len(cup)
         assert "not a readable video" in cdp.evaluate(
             "document.querySelector('#sheet .sheet-row[data-video=\"broken.mp4\"]').textContent")
+        cut = cdp.evaluate("[...document.querySelectorAll('#sheet .cap')].filter(c => c.scrollWidth > c.clientWidth"
+                           " || c.scrollHeight > c.clientHeight + 1).length")
+        assert cut == 0  # every caption of the contact sheet whole (the first one was cut)
         last = len(scenes) - 1
         click(cdp, f"document.querySelectorAll('#sheet .sheet-row[data-video=scenes] .sheet-thumb')[{last}]")
         video = VIDEO.format(name=json.dumps("scenes"))
@@ -120,6 +123,9 @@ def test_contact_sheet_and_a_screenshot_worthy_page(labeled: LabeledJob, tmp_pat
         assert state["badges"] == {"broken.mp4": "failed", "cup shot #1": "done", "scenes": "done"}
         assert "not a readable video" in state["error"]
         assert state["totals"].startswith("3 videos · 2 done · 1 failed")
+        assert "the two may differ" in cdp.evaluate("document.querySelector('.legend').textContent")
+        facts = cdp.evaluate("document.querySelector('article.video[data-video=scenes] .facts').textContent")
+        assert facts.count(" s)") == 0 and "duration0:0" in facts  # the duration, said once
         widths = state["timeline"]["scenes"]
         durations = [s["end_s"] - s["start_s"] for s in scenes]
         assert widths == pytest.approx([d / sum(durations) for d in durations], abs=0.02)
