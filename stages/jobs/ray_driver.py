@@ -21,13 +21,8 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import sys
-import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from vidpipe.hw.registry import backend_spec
 from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
@@ -158,7 +153,6 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
     groups = group_videos(job.infos, config.cluster.task_frames, _slots(ray, resources))
     log.info("%d videos in %d Ray tasks", len(job.infos), len(groups))
     pending = {task.remote(config, group, config.output.dir): group for group in groups}
-    progress = _Progress(len(job.infos), config.output.progress)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
@@ -166,15 +160,12 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
                 group = pending.pop(ref)
                 for video, result in zip(group, _results(ray, ref, group), strict=True):
                     _record(job, video, result)
-                    progress.done(result)
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling %d videos (their outputs are not published)",
                     sum(len(g) for g in pending.values()))
         for ref in pending:
             ray.cancel(ref, force=True)
         return True
-    finally:
-        progress.close()
     return False
 
 
@@ -188,35 +179,11 @@ def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
 
 
 def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:
-    """As a local job does on StreamDone: the failures, and the manifest with the host that did it."""
+    """As a local job does on StreamDone: the failures, the manifest with the host that did it, and
+    the job's progress display (the same as a local job's: the video, then the job's totals)."""
+    job.bars.update(result.stream, result.frames, max(video.frame_count, result.frames))
+    log.debug("%s: %s on %s (%d frames)", result.stream, result.error or "ok", result.host, result.frames)
     if result.error:
         job.report.fail(video.path, result.error)
     job.on_event(StreamDone(result.stream, video.path, result.frames, 0, result.seconds, result.error,
                             OutputSummary(result.top), result.host))
-
-
-class _Progress:
-    """One bar over the cluster: videos done/total and frames/s; per-host rates at -v; a line per
-    video when stderr is not a terminal."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.t0 = time.monotonic()
-        self.frames = 0
-        self.hosts: dict[str, int] = defaultdict(int)
-        self.bar = tqdm(total=total, unit="video", desc="cluster", dynamic_ncols=True) \
-            if enabled and sys.stderr.isatty() else None
-
-    def done(self, result: VideoResult) -> None:
-        self.frames += result.frames
-        self.hosts[result.host] += result.frames
-        elapsed = max(time.monotonic() - self.t0, 1e-9)
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{self.frames / elapsed:.0f} frames/s", refresh=False)
-            self.bar.update(1)
-        status = result.error or "ok"
-        log.info("%s: %s on %s (%d frames)", result.stream, status, result.host, result.frames)
-        log.debug("per host: %s", ", ".join(f"{h} {n / elapsed:.0f} fps" for h, n in sorted(self.hosts.items())))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
