@@ -103,14 +103,9 @@ BACKEND = BackendSpec(
     model=_model,
     devices=_cards,
 )
-EMULATED = BackendSpec(
+EMULATED = replace(  # the same path, on the emulated card
+    BACKEND,
     name="alveo-emu",
     summary="the alveo path (pynq, buffers, syncs) on an emulated U250 that runs the cpu model",
-    create=_create,
-    processes=lambda settings: len(settings.alveo.devices),
-    card_resource="alveo",
-    on_card=_on_card,
-    fingerprint=_fingerprint,
-    model=_model,
     devices=_emulated_card,
 )
