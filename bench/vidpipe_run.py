@@ -28,6 +28,7 @@ from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging  # n
 from vidpipe.stages.config import JobConfig  # noqa: E402
 from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart  # noqa: E402
 from vidpipe.stages.events import OutputSummary, StreamDone  # noqa: E402
+from vidpipe.stages.jobs.base import GraphPlan  # noqa: E402
 from vidpipe.stages.jobs.graph import run_graph  # noqa: E402
 from vidpipe.stages.jobs.label import LabelJob  # noqa: E402
 from vidpipe.stages.outputs.label import LabelOutputs, LabelOutputsFactory  # noqa: E402
@@ -78,7 +79,7 @@ class TimedOutputsFactory(LabelOutputsFactory):
 class TimedLabelJob(LabelJob):
     """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner."""
 
-    def outputs(self) -> TimedOutputsFactory:
+    def outputs(self, plan: GraphPlan) -> TimedOutputsFactory:
         return TimedOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
 
     def on_event(self, event: Event) -> None:

@@ -5,7 +5,8 @@ tells the runner, which knows nothing else about it.
                            returns the GraphShape it needs (raises a VidpipeError when it cannot
                            run, NothingToDo when everything is done already)
     job.sources(...)       the source stage processes (tier 0 of the graph)
-    job.outputs()          the sink's OutputsFactory (picklable: it is made here, used there)
+    job.outputs(plan)      the sink's OutputsFactory (picklable: it is made here, used there), once
+                           the graph is sized (`plan`: its processes, after a /dev/shm fit)
     job.on_event(event)    every typed event from the stages (progress, problems, streams done)
     job.close()            always, after the graph: progress bars, unfinished outputs
     job.finish(...)        after a complete run (or nothing to do): the explicit step that writes
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from vidpipe.hw.base import INPUT_SHAPE
 from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.recovery import RestartPolicy
@@ -31,7 +33,10 @@ from vidpipe.stages.config import JobConfig
 from vidpipe.stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from vidpipe.stages.sink import LaneParams, OutputsFactory, SinkStage
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "GraphShape", "Job", "NothingToDo"]
+TENSOR_BYTES = int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2])
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "TENSOR_BYTES", "GraphPlan", "GraphShape", "Job",
+           "NothingToDo"]
 
 
 class NothingToDo(Exception):
@@ -54,6 +59,22 @@ class GraphShape:
     encoder: type[Stage[LaneParams]] | None = None  # what runs at the end of each lane
 
 
+@dataclass(frozen=True)
+class GraphPlan:
+    """The sizes the graph runs with (stages.jobs.graph.plan, fitted to /dev/shm)."""
+
+    frame_bytes: int
+    frame_slots: int
+    tensor_slots: int
+    workers: int
+    infer_procs: int
+
+    @property
+    def shm_bytes(self) -> int:
+        """/dev/shm the two rings take."""
+        return self.frame_slots * self.frame_bytes + self.tensor_slots * TENSOR_BYTES
+
+
 class Job(Protocol):
     config: JobConfig
 
@@ -61,7 +82,7 @@ class Job(Protocol):
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]: ...
 
-    def outputs(self) -> OutputsFactory: ...
+    def outputs(self, plan: GraphPlan) -> OutputsFactory: ...
 
     def on_event(self, event: Event) -> None: ...
 

@@ -20,7 +20,7 @@ from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
-from vidpipe.stages.jobs.base import GraphShape, Job, Service
+from vidpipe.stages.jobs.base import GraphPlan, GraphShape, Job, Service
 from vidpipe.stages.sink import OutputsFactory
 
 T = TypeVar("T")
@@ -114,8 +114,8 @@ class CallerJob:
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         return self.job.sources(frames, outbox)
 
-    def outputs(self) -> OutputsFactory:
-        return self.job.outputs()
+    def outputs(self, plan: GraphPlan) -> OutputsFactory:
+        return self.job.outputs(plan)
 
     def on_event(self, event: Event) -> None:
         self.job.on_event(event)

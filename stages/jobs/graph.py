@@ -17,7 +17,6 @@ from typing import Any
 
 import cv2
 
-from vidpipe.hw.base import INPUT_SHAPE
 from vidpipe.hw.registry import backend_device_count
 from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.config import replace_path
@@ -28,7 +27,7 @@ from vidpipe.pipeline.shm import SlotRing, reclaim_orphaned_segments, reclaim_or
 from vidpipe.pipeline.supervisor import ProcSpec, Supervisor, Tier
 from vidpipe.stages.config import JobConfig, preprocess_workers
 from vidpipe.stages.infer import InferParams, InferStage
-from vidpipe.stages.jobs.base import GraphShape, Job, NothingToDo, Service
+from vidpipe.stages.jobs.base import TENSOR_BYTES, GraphPlan, GraphShape, Job, NothingToDo, Service
 from vidpipe.stages.preprocess import PreprocessParams, PreprocessStage
 from vidpipe.stages.sink import LaneParams, SinkParams
 
@@ -36,27 +35,13 @@ log = logging.getLogger(__name__)
 
 FRAME_RING_BUDGET = 768 * 1024 * 1024  # bytes of /dev/shm for frames unless frame_slots is set
 SHM_SHARE = 0.9  # of the free /dev/shm the rings may take; the rest is left to the machine
-TENSOR_BYTES = int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2])
-
-
-@dataclass(frozen=True)
-class GraphPlan:
-    frame_bytes: int
-    frame_slots: int
-    tensor_slots: int
-    workers: int
-    infer_procs: int
-
-    @property
-    def shm_bytes(self) -> int:
-        """/dev/shm the two rings take."""
-        return self.frame_slots * self.frame_bytes + self.tensor_slots * TENSOR_BYTES
 
 
 @dataclass(frozen=True)
 class GraphRun:
     plan: GraphPlan
     interrupted: bool  # Ctrl-C / SIGTERM drained the graph
+    config: JobConfig  # the job's config as the graph ran it (fit_to_shm may lower the batch and workers)
 
 
 def plan(config: JobConfig, max_frame_bytes: int, shm_budget: int | None = None) -> GraphPlan:
@@ -134,7 +119,6 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
     if semaphores := reclaim_orphaned_semaphores():
         log.info("reclaimed %d semaphores (/dev/shm/sem.mp-*) that no running process uses", len(semaphores))
     config, graph = fit_to_shm(job.config, shape.max_frame_bytes, shm_free_bytes())
-    job.config = config
     ctx = multiprocessing.get_context(config.runtime.start_method)
     cv2.setNumThreads(1)  # forked stages inherit it (see PreprocessStage); the main process only probes files
     abort = SharedFlag(ctx)
@@ -150,7 +134,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
             Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.batch * backend.buffer_sets), abort),
             *(Channel(ctx, f"encode-in-{i}", shape.queue_size, abort) for i in range(_encoders(shape))),
         ]
-        tiers = _tiers(job, shape, graph, rings[0], rings[1], channels)
+        tiers = _tiers(job, config, shape, graph, rings[0], rings[1], channels)
         sup = Supervisor(
             ctx,
             tiers,
@@ -172,15 +156,15 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
         job.attach(sup)
     log.debug("graph: %s", graph)
     sup.run()
-    return GraphRun(graph, sup.interrupted)
+    return GraphRun(graph, sup.interrupted, config)
 
 
-def _tiers(job: Job, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tensors: SlotRing,
+def _tiers(job: Job, config: JobConfig, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tensors: SlotRing,
            channels: list[Channel]) -> list[Tier]:
-    config, backend = job.config, job.config.backend
+    backend = config.backend
     pre_q, infer_q, sink_q, *lanes = channels
     preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
-    sink = SinkParams(frames, job.outputs(), (pre_q, infer_q, sink_q), tuple(lanes))
+    sink = SinkParams(frames, job.outputs(graph), (pre_q, infer_q, sink_q), tuple(lanes))
     return [
         Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources,
              restart=shape.restart, open=shape.open_sources),

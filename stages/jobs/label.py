@@ -24,7 +24,7 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, max_open_sources, with_job_defaults
 from vidpipe.stages.events import Progress, SourceProblem, SourceWarning, StreamDone
-from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphShape, NothingToDo
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts, save_manifest
 from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
 from vidpipe.stages.jobs.profile import print_profile
@@ -170,7 +170,7 @@ class LabelJob:
             for i in self.infos
         ]
 
-    def outputs(self) -> OutputsFactory:
+    def outputs(self, plan: GraphPlan) -> OutputsFactory:
         return LabelOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
 
     def on_event(self, event: Event) -> None:

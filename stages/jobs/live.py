@@ -27,7 +27,6 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vidpipe.hw.registry import backend_device_count
 from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.events import Event
@@ -41,11 +40,10 @@ from vidpipe.stages.config import (
     LiveSettings,
     SourceSettings,
     live_checks,
-    preprocess_workers,
     with_job_defaults,
 )
 from vidpipe.stages.events import SourceProblem, StreamDone
-from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphShape
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphPlan, GraphShape
 from vidpipe.stages.outputs.display import probe_display
 from vidpipe.stages.outputs.live import LiveOutputsFactory
 from vidpipe.stages.outputs.live_records import RunInfo, build_info
@@ -127,10 +125,10 @@ class LiveJob:
         self._frames, self._outbox = frames, outbox
         return [self._spec(s) for s in self.streams.values()]
 
-    def outputs(self) -> OutputsFactory:
+    def outputs(self, plan: GraphPlan) -> OutputsFactory:
         # called by the graph once it is sized (run_graph may have lowered the workers to fit /dev/shm)
-        infers = tuple(f"infer-{i}" for i in range(backend_device_count(self.config.backend)))
-        stages = (*(f"preprocess-{i}" for i in range(preprocess_workers(self.config))), *infers)
+        infers = tuple(f"infer-{i}" for i in range(plan.infer_procs))
+        stages = (*(f"preprocess-{i}" for i in range(plan.workers)), *infers)
         self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
         return LiveOutputsFactory(self.live, self.config.output, self._sink_end, self.run)
 
