@@ -115,3 +115,19 @@ def damage(src: Path, dst: Path, where: float = 0.8, size: int = 2048, seed: int
     data[at:at + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
     dst.write_bytes(data)
     return dst
+
+
+def write_with_display_matrix(path: Path, stored: np.ndarray, a: int, b: int, c: int, d: int, frames: int = 3) -> Path:
+    """H.264 MP4 of `stored` frames whose display matrix (FFmpeg's layout: a pixel (p, q) is shown
+    at (a p + c q, b p + d q)) is written by the muxer, as a phone or an editor writes it."""
+    h, w = stored.shape[:2]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.set_display_matrix([a << 16, b << 16, 0, c << 16, d << 16, 0, 0, 0, 1 << 30])
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(stored), format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

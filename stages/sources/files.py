@@ -27,6 +27,7 @@ from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef, StreamEnd, StreamStart
 from vidpipe.stages.events import SourceProblem, SourceWarning
 from vidpipe.stages.sources.damage import Damage, DecoderErrors
+from vidpipe.stages.sources.orientation import Orientation, apply, mirrored_orientation
 
 # FFmpeg's own messages (e.g. "Invalid NAL unit size") would be a wall of text for one bad file;
 # vidpipe reports each problem as one line naming the file instead.
@@ -34,6 +35,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import cv2
+import numpy as np
 
 cv2.setLogLevel(2)  # errors only: no "[ WARN ] can't open" noise for files we report ourselves
 
@@ -56,6 +58,7 @@ class VideoInfo:
     height: int
     fps: float
     frame_count: int
+    orient: Orientation | None = None  # a mirrored display matrix, applied here (OpenCV cannot)
 
 
 def open_capture(path: str, threads: int = 0) -> cv2.VideoCapture:
@@ -101,9 +104,14 @@ def probe(path: str, stream: str) -> VideoInfo:
             raise SourceError(f"{printable(path)}: no video stream", path=path, stream=stream)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        orient = mirrored_orientation(path) if cap.get(cv2.CAP_PROP_ORIENTATION_META) else None
+        if orient is not None:  # the display size is the stored one, turned by the matrix itself
+            cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+            stored = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+            height, width = apply(orient, np.empty(stored, np.uint8)).shape
     finally:
         cap.release()
-    return VideoInfo(str(p), stream, width, height, fps, count)
+    return VideoInfo(str(p), stream, width, height, fps, count, orient)
 
 
 def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -> tuple[list[str], list[SourceError]]:
@@ -149,6 +157,8 @@ class FileSourceStage(Stage[FileSourceParams]):
         self.errors = DecoderErrors.capture()  # before FFmpeg's first use in this process
         self.damage = Damage(info.path)
         self.cap = open_capture(info.path, threads)
+        if info.orient is not None:
+            self.cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # turned here, as the matrix says (orientation)
 
     def close(self) -> None:
         if hasattr(self, "cap"):
@@ -195,15 +205,17 @@ class FileSourceStage(Stage[FileSourceParams]):
             if not cap.grab():
                 frames.release(slot)
                 return seq, ""
-            ok, image = cap.retrieve(view)
+            ok, image = cap.retrieve(view) if info.orient is None else cap.retrieve()
             if not ok or image is None:
                 frames.release(slot)
                 return seq, f"decode error after {seq} frames"
+            if info.orient is not None:  # a mirrored display matrix: shown as it says
+                image = apply(info.orient, image)
             if image is not view:
                 if image.shape != view.shape:  # geometry changed mid-stream: keep the declared size
                     frames.release(slot)
                     return seq, f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
-                view[...] = image  # turned upright (a display matrix): OpenCV turns into a new array
+                view[...] = image  # turned upright: OpenCV (or the mirror) turns into a new array
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             damaged = self.damage.frame(seq, self.errors.drain())
             self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time(), damaged=damaged))

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.media import write_turned_video
+from tests.media import write_turned_video, write_with_display_matrix
 from tests.stages.jobs.test_label_job import photo
 from vidpipe.stages.jobs.cli import main
 from vidpipe.stages.sources.files import open_capture, probe
@@ -38,6 +38,35 @@ def test_turned_frames_are_decoded_upright_at_the_display_size(turns: int, tmp_p
         cap.release()
     assert ok and frame.shape == (240, 320, 3)
     assert np.abs(frame.astype(int) - upright_picture()).mean() < 8
+
+
+# Mirrored display matrices, and what they show, from FFmpeg's definition of the matrix (libavutil/
+# display.h: (p, q) is shown at (a p + c q, b p + d q)): the stored frame is the upright picture
+# moved by the inverse. OpenCV alone would show each of them turned instead (it reads only an angle).
+MIRRORED = {
+    "mirror left-right": ((-1, 0, 0, 1), lambda up: np.fliplr(up)),
+    "transpose": ((0, 1, 1, 0), lambda up: up.swapaxes(0, 1)),
+    "anti-transpose": ((0, -1, -1, 0), lambda up: np.rot90(up, 2).swapaxes(0, 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MIRRORED))
+def test_mirrored_display_matrices_are_shown_as_they_say(case: str, tmp_path: Path) -> None:
+    matrix, stored_from = MIRRORED[case]
+    path = write_with_display_matrix(tmp_path / "m.mp4", stored_from(upright_picture()), *matrix)
+    info = probe(str(path), "m")
+    assert (info.width, info.height) == (320, 240) and info.orient is not None
+    out = tmp_path / "out"
+    assert main(["label", str(path), "--out", str(out), "--no-progress", "-b", "sim", "--no-video",
+                 "--resize", "full"]) == 0
+    cap = open_capture(str(path))  # what vidpipe's decode process does with it
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    ok, stored = cap.read()
+    cap.release()
+    from vidpipe.stages.sources.orientation import apply
+
+    shown = apply(info.orient, stored)
+    assert ok and shown.shape == (240, 320, 3) and np.abs(shown.astype(int) - upright_picture()).mean() < 8
 
 
 def test_a_portrait_phone_video_is_labeled_upright_and_written_upright(tmp_path: Path) -> None:
