@@ -27,3 +27,4 @@ def test_profile_prints_upload_accelerator_and_download_per_image(
     if backend == "sim":  # the timing model: (1.5 ms + 0.5 ms x 8) / 8 images per batch
         assert mean_accelerator == pytest.approx((1.5 + 0.5 * 8) / 8, rel=0.5)
     assert "published (U250, ResNet50-PYNQ): batch 1: 2.02 ms per image" in out
+    assert "batch 1000: 496.14 ms per batch (0.50 ms per image, 2015 FPS)" in out
