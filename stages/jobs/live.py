@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vidpipe.pipeline.channels import Channel
-from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.errors import ConfigError, SourceError
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.flags import SharedFlag
 from vidpipe.pipeline.recovery import RestartPolicy, StageRestarted
@@ -53,6 +53,7 @@ from vidpipe.stages.outputs.writers import ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.live import LiveSourceParams, LiveSourceStage
 from vidpipe.stages.sources.naming import stream_name, unique_stream_names
+from vidpipe.stages.sources.readers import missing_camera
 from vidpipe.stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
 from vidpipe.stages.web.liveview import check_port_free
 
@@ -98,6 +99,9 @@ class LiveJob:
         for ok, key, message in live_checks(live):
             if not ok:
                 raise ConfigError(f"{key}: {message}", key=key)
+        for i, source in enumerate(live.sources):
+            if missing := missing_camera(source.uri):
+                raise SourceError(f"live.sources[{i}]: {missing}", path=source.uri)
         if live.events.mqtt:
             parse_mqtt_url(live.events.mqtt)
         if live.display:
@@ -200,6 +204,8 @@ class LiveJob:
         if name in self.streams:
             why = "is still being removed" if self.streams[name].removing else "already exists"
             return 400, {"error": f"{where}: name: a stream named {name!r} {why}", "key": "name"}
+        if missing := missing_camera(source.uri):
+            return 400, {"error": f"{where}: uri: {missing}", "key": "uri"}
         if len(self.streams) >= self.live.max_streams:
             return 400, {"error": f"{where}: live.max_streams: {self.live.max_streams} streams run already",
                          "key": "live.max_streams"}

@@ -7,6 +7,7 @@ read timeouts), image folders (a slideshow) and video files played like a camera
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import threading
@@ -49,6 +50,19 @@ def source_kind(uri: str) -> str:
     if "://" in uri:
         return "url"
     return "folder" if Path(uri).is_dir() else "file"
+
+
+def missing_camera(uri: str) -> str:
+    """One line when `uri` names a camera whose device does not exist ("" otherwise): a camera
+    that is not there is a mistake to say at once, not a source to retry for ever."""
+    if source_kind(uri) != "camera":
+        return ""
+    device = uri if uri.startswith("/dev/") else f"/dev/video{uri}"
+    if os.path.exists(device):
+        return ""
+    present = sorted(glob.glob("/dev/video*"), key=lambda d: (len(d), d))
+    here = f"cameras here: {', '.join(present)}" if present else "no camera on this machine"
+    return f"camera {uri}: {device} does not exist ({here})"
 
 
 class _CvReader:

@@ -93,6 +93,7 @@ def test_bad_requests_are_400_naming_the_key(tmp_path: Path) -> None:
             ({"uri": b, "name": "a"}, "name"),  # duplicate
             ({"uri": b, "name": "../etc"}, "name"),  # would name a file outside the output folder
             ([b], "(top level)"),  # not a mapping
+            ({"uri": "97"}, "uri"),  # a camera that is not there
         ]
         for request, key in cases:
             code, body = call(api, "POST", request)

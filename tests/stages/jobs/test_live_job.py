@@ -121,3 +121,12 @@ def _config(tmp_path: Path, sources: str, backend: str = "") -> Path:
     cfg = tmp_path / "live.yaml"
     cfg.write_text(f"job: live\n{backend}live:\n  status_interval_s: 1\n  sources:\n{sources}")
     return cfg
+
+
+def test_a_camera_that_is_not_there_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "vidpipe", "live", "97", "--no-http", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "Traceback" not in run.stderr
+    assert "live.sources[0]: camera 97: /dev/video97 does not exist (" in errors[0]
