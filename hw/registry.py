@@ -39,10 +39,7 @@ def backend_names() -> list[str]:
 
 def check_backend(settings: BackendSettings, source: str = "config") -> None:
     """At config load: the backend exists and its `backend.options` fit its options type."""
-    try:
-        spec = backend_spec(settings)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}", source=source, key=exc.key) from None
+    spec = BACKENDS.get(settings.name, source)
     if spec.options is not None:
         from_mapping(spec.options, settings.options, source, "backend.options")
     elif settings.options:

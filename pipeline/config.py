@@ -136,17 +136,13 @@ def _convert(tp: Any, value: Any, source: str, path: str, problems: list[ConfigE
     return _scalar(tp, value, source, path)
 
 
-_deprecated_zero: set[str] = set()
-
-
 def _auto(value: Any, source: str, path: str) -> int | None:
-    """`auto`, null: None. 0, which meant the same before `auto`: None, with one warning per key."""
+    """`auto`, null: None. 0, which meant the same before `auto`: None, with a warning (one per key
+    and load: a key is converted once)."""
     if value is None or value == "auto":
         return None
     if value == 0 and not isinstance(value, bool):
-        if path not in _deprecated_zero:
-            _deprecated_zero.add(path)
-            log.warning("%s: %s: 0 means auto; write `auto` (0 for auto is deprecated)", source, path)
+        log.warning("%s: %s: 0 means auto; write `auto` (0 for auto is deprecated)", source, path)
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -40,25 +40,29 @@ class Registry(Generic[T]):
         self._find_plugins()
         return [*self._points, *(n for n in self._loaded if n not in self._points)]
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, source: str = "") -> T:
+        """The entry `name`; a ConfigError in one line if there is none or it cannot be loaded,
+        beginning with `source` (the config file, "arguments") when given."""
         with self._lock:
             if name in self._loaded:
                 return self._loaded[name]
         self._find_plugins()
         point = self._points.get(name)
         if point is None:
-            raise ConfigError(f"{self.key}: unknown {self.noun} {name!r} "
-                              f"(valid: {', '.join(self.names())})", key=self.key)
+            raise self._error(source, f"unknown {self.noun} {name!r} (valid: {', '.join(self.names())})")
         try:
             obj = point.load()
         except Exception as exc:  # a broken plug-in: its own mistake, in one line
-            raise ConfigError(f"{self.key}: {name!r} ({self._origin(point)}) cannot be loaded: {one_line(exc)}",
-                              key=self.key) from exc
+            raise self._error(source, f"{name!r} ({self._origin(point)}) cannot be loaded: {one_line(exc)}") from exc
         if not isinstance(obj, self.kind):
-            raise ConfigError(f"{self.key}: {name!r} ({self._origin(point)}) is a {type(obj).__name__}, "
-                              f"not a {self.kind.__name__}", key=self.key)
+            raise self._error(source, f"{name!r} ({self._origin(point)}) is a {type(obj).__name__}, "
+                                      f"not a {self.kind.__name__}")
         with self._lock:
             return self._loaded.setdefault(name, obj)
+
+    def _error(self, source: str, message: str) -> ConfigError:
+        where = f"{source}: {self.key}" if source else self.key
+        return ConfigError(f"{where}: {message}", source=source, key=self.key)
 
     def register(self, name: str, obj: T) -> None:
         """Add (or replace) `name` in this process, e.g. from a notebook; a config then names it."""

@@ -101,8 +101,8 @@ def live(sources: Sequence[Source] | Source = (), *, out: PathLike | None = None
     live_changes: dict[str, Any] = {"http": http, "report_frames": on_result is not None,
                                     "report_events": on_event is not None}
     if items:  # else the config's live.sources
-        live_changes["sources"] = [dict(s) if isinstance(s, Mapping) else {"uri": os.fspath(s) if not
-                                   isinstance(s, int) else str(s)} for s in items]
+        live_changes["sources"] = [dict(s) if isinstance(s, Mapping) else {"uri": str(s) if isinstance(s, int)
+                                   else os.fspath(s)} for s in items]
     changes = {**overrides, "live": {**overrides.get("live", {}), **live_changes}}
     output = {"dir": str(out)} if out is not None else {}
     cfg = settle(config, "live", (), changes, backend, output, None)
@@ -125,16 +125,17 @@ def settle(config: JobConfig | PathLike | None, job: str, inputs: tuple[str, ...
     if ray is not None:
         changes["cluster"] = {**overrides.get("cluster", {}), "ray_address": ray}
     cfg = override(base, changes, "arguments")
-    validate(cfg, "arguments")
-    check_extensions(cfg, "arguments")
-    check_model(cfg)
+    check_config(cfg, "arguments")
     return cfg
 
 
-def check_extensions(config: JobConfig, source: str) -> None:
-    """Every output and sender the config names by name is registered, its options fit."""
+def check_config(config: JobConfig, source: str) -> None:
+    """Every check a job's config gets before anything runs: its keys (validate), the outputs
+    and senders it names, the model its backend needs."""
+    validate(config, source)
     check_outputs(config.output, source)
     check_senders(config.live, source)
+    check_model(config)
 
 
 def check_model(config: JobConfig) -> None:

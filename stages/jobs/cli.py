@@ -23,8 +23,8 @@ from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import ConfigError, StageFailed, VidpipeError
 from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.machine import package_version
-from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override, validate
-from vidpipe.stages.jobs.api import check_extensions, check_model, runner
+from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override
+from vidpipe.stages.jobs.api import check_config, runner
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
 from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
 from vidpipe.stages.jobs.graph import run_job
@@ -173,9 +173,7 @@ def make_job(args: argparse.Namespace) -> JobConfig:
         if getattr(args, dest, False):
             job = replace_path(job, key, value)
     job = _name_and_loop(job, getattr(args, "name", None) or [], getattr(args, "loop", False))
-    validate(job, source)
-    check_extensions(job, source)
-    check_model(job)
+    check_config(job, source)
     return job
 
 

@@ -73,8 +73,7 @@ class JobRun:
         try:
             ended = self._done.wait(timeout)
         except KeyboardInterrupt:
-            self.stop()
-            self._wait_after_interrupt()
+            self._drain_after_interrupt()
             raise
         if ended and self._error is not None:
             raise self._error
@@ -128,7 +127,9 @@ class JobRun:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _wait_after_interrupt(self) -> None:
+    def _drain_after_interrupt(self) -> None:
+        """A Ctrl-C in the caller's thread: drain the job and wait for its outputs to be final."""
+        self.stop()
         try:
             self._done.wait()
         except KeyboardInterrupt:  # a second Ctrl-C: abort, then wait for the teardown

@@ -22,9 +22,10 @@ from typing import Any, Protocol
 
 from vidpipe.pipeline.errors import ConfigError, SourceError
 from vidpipe.pipeline.redact import printable
-from vidpipe.stages.config import JobConfig, OutputSettings
+from vidpipe.stages.config import JobConfig
 from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, settings_change
-from vidpipe.stages.outputs.label import output_names, output_suffixes
+from vidpipe.stages.outputs.frame_outputs import known_suffixes
+from vidpipe.stages.outputs.label import output_names
 from vidpipe.stages.outputs.writers import PART_SUFFIX
 from vidpipe.stages.sources.files import VideoInfo, find_videos, probe
 from vidpipe.stages.sources.naming import unique_stream_names
@@ -112,7 +113,7 @@ def vidpipe_outputs() -> Callable[[Path], bool]:
 def _manifest_outputs(path: Path) -> set[str]:
     try:
         videos = json.loads(path.read_text(encoding="utf-8")).get("videos", {})
-        suffixes = output_suffixes(OutputSettings())
+        suffixes = known_suffixes()
         return {f"{v['name']}{s}" for v in videos.values() for s in suffixes}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return set()
@@ -131,7 +132,7 @@ def _refuse_outputs_on_inputs(config: JobConfig, out: Path, keys: list[str], nam
 def _owned_names(manifest: Manifest) -> set[str]:
     """vidpipe's own files in the output folder: every output (and .part) an entry may have."""
     names = manifest.owned()
-    suffixes = output_suffixes(OutputSettings())
+    suffixes = known_suffixes()
     names |= {f"{e.name}{s}" for e in manifest.videos.values() for s in suffixes}
     return names | {n + PART_SUFFIX for n in names}
 
@@ -148,7 +149,7 @@ def _foreign_file(out: Path, name: str, config: JobConfig, owned: set[str]) -> s
 def remove_parts(out: Path, name: str) -> None:
     """Half-written outputs of this video (a run killed outright, a sink that died): never left
     to be taken for output."""
-    for suffix in output_suffixes(OutputSettings()):
+    for suffix in known_suffixes():
         part = out / f"{name}{suffix}{PART_SUFFIX}"
         if part.exists():
             log.warning("removing the unfinished %s", printable(str(part)))

@@ -107,18 +107,14 @@ class LabelJob:
         self.lock: FolderLock | None = None  # the output folder's, from prepare() to close()
 
     def prepare(self) -> GraphShape:
-        return self._prepare()
-
-    def _prepare(self) -> GraphShape:
         manifest, previous = self.open_output(create=False)
         plan = plan_inputs(self.config, manifest, previous, self.resume, self.report, save=False)
         if plan.run and self.lock is None:  # a new output folder: made now that there is work for it
-            self.open_output(create=True)
-            assert self.manifest is not None
-            if self.manifest.path.exists():  # another job made it meanwhile: plan again with its manifest
+            made, _ = self.open_output(create=True)
+            if made.path.exists():  # another job made it meanwhile: plan again with its manifest
                 self.release()
                 self.report = JobReport()
-                return self._prepare()
+                return self.prepare()
             self.manifest = manifest
         if self.lock is not None:
             save_manifest(manifest)

@@ -38,8 +38,7 @@ class LabelRun(JobRun):
         try:
             yield from self.results
         except KeyboardInterrupt:
-            self.stop()
-            self._wait_after_interrupt()
+            self._drain_after_interrupt()
             raise
         if self._error is not None:
             self.join()  # raises it

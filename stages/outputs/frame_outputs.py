@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.registry import Registry
 from vidpipe.stages.config import OutputSettings, PostprocessSettings
@@ -140,7 +139,10 @@ def enabled_outputs(out: OutputSettings) -> list[OutputSpec]:
 def check_outputs(out: OutputSettings, source: str) -> None:
     """At config load: every name in output.extra is a registered output."""
     for name in out.extra:
-        try:
-            OUTPUTS.get(name)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}", source=source, key="output.extra") from None
+        OUTPUTS.get(name, source)
+
+
+def known_suffixes() -> tuple[str, ...]:
+    """Every suffix a video's outputs may be published with: the built-ins', the installed
+    plug-ins' and those registered in this process."""
+    return tuple(dict.fromkeys(s for name in OUTPUTS.names() for s in OUTPUTS.get(name).suffixes))

@@ -42,14 +42,6 @@ def output_names(name: str, out: OutputSettings) -> list[str]:
     return [name + suffix for spec in enabled_outputs(out) for suffix in spec.suffixes]
 
 
-def output_suffixes(out: OutputSettings) -> tuple[str, ...]:
-    """Every suffix a video's outputs may be published with (the built-ins' and `output.extra`'s)."""
-    from vidpipe.stages.outputs.frame_outputs import OUTPUTS
-
-    names = [*OUTPUTS.names(), *out.extra]
-    return tuple(dict.fromkeys(s for name in names for s in OUTPUTS.get(name).suffixes))
-
-
 def encoder_threads(out: OutputSettings, encoders: int) -> int:
     """x264 threads of each encoder process: `output.video_threads` when set; else 1, the least CPU
     per frame (bench: 640x360 veryfast, 2 cores: one thread 2.45 ms/frame and 480 fps in the job,

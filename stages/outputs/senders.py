@@ -151,9 +151,8 @@ def check_senders(live: LiveSettings, source: str) -> None:
     """At config load: every live.events.extra name is a registered sender, its options fit."""
     for name, options in live.events.extra.items():
         try:
-            spec = SENDERS.get(name)
+            spec = SENDERS.get(name, source)
             if spec.options is not None:
                 from_mapping(spec.options, options or {}, source, f"live.events.extra.{name}")
-        except ConfigError as exc:
-            message = str(exc) if str(exc).startswith(source) else f"{source}: {exc}"
-            raise ConfigError(message, source=source, key=f"live.events.extra.{name}") from None
+        except ConfigError as exc:  # each error already begins with the source: only the key is the sender's
+            raise ConfigError(str(exc), source=source, key=f"live.events.extra.{name}") from None

@@ -99,8 +99,9 @@ class DecoderErrors:
             chunks.append(chunk)
         data = b"".join(chunks)
         lines, _, self._pending = data.rpartition(b"\n")
-        errors = [line for line in lines.split(b"\n") if MARK in line]
-        other = [line for line in lines.split(b"\n") if line and MARK not in line]
+        split = lines.split(b"\n")
+        errors = [line for line in split if MARK in line]
+        other = [line for line in split if line and MARK not in line]
         if other:  # not FFmpeg's: on to where the process's stdout went
             with contextlib.suppress(OSError):
                 os.write(self._saved, b"\n".join(other) + b"\n")
