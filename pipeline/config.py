@@ -50,6 +50,7 @@ class _AutoMarker:
 
 AUTO = _AutoMarker()
 Auto = Annotated[int | None, AUTO]  # a count vidpipe chooses when it is None (`auto` or null in YAML)
+AutoBool = Annotated[bool | None, AUTO]  # a switch vidpipe sets when it is None
 
 
 class ConfigErrors(ConfigError):
@@ -103,7 +104,7 @@ def _convert(tp: Any, value: Any, source: str, path: str, problems: list[ConfigE
     args = typing.get_args(tp)
     if origin is Annotated:
         if AUTO in tp.__metadata__:
-            return _auto(value, source, path)
+            return _auto(value, source, path, bool in typing.get_args(args[0]))
         return _convert(args[0], value, source, path, problems)
     if dataclasses.is_dataclass(tp):
         return _from_mapping(tp, value, source, path, problems)  # type: ignore[arg-type]
@@ -136,11 +137,15 @@ def _convert(tp: Any, value: Any, source: str, path: str, problems: list[ConfigE
     return _scalar(tp, value, source, path)
 
 
-def _auto(value: Any, source: str, path: str) -> int | None:
-    """`auto`, null: None. 0, which meant the same before `auto`: None, with a warning (one per key
-    and load: a key is converted once)."""
+def _auto(value: Any, source: str, path: str, switch: bool = False) -> int | bool | None:
+    """`auto`, null: None. For a count, 0, which meant the same before `auto`: None, with a warning
+    (one per key and load: a key is converted once)."""
     if value is None or value == "auto":
         return None
+    if switch:
+        if isinstance(value, bool):
+            return value
+        raise key_error(source, path, f"expected true, false or auto, got {_show(value)}")
     if value == 0 and not isinstance(value, bool):
         log.warning("%s: %s: 0 means auto; write `auto` (0 for auto is deprecated)", source, path)
         return None

@@ -71,7 +71,9 @@ def kind(tp: Any) -> str:
     """A field's type in words."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Annotated:
-        return "auto or integer" if AUTO in tp.__metadata__ else kind(args[0])
+        if AUTO in tp.__metadata__:
+            return "auto or " + kind(args[0])
+        return kind(args[0])
     if origin is typing.Literal:
         return "one of: " + ", ".join(map(str, args))
     if origin in (Union, types.UnionType):
@@ -111,7 +113,8 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Annotated:
         if AUTO in tp.__metadata__:
-            return {"anyOf": [{"type": "integer"}, {"const": "auto"}, {"type": "null"}], "default": "auto"}
+            inner = "boolean" if bool in typing.get_args(args[0]) else "integer"
+            return {"anyOf": [{"type": inner}, {"const": "auto"}, {"type": "null"}], "default": "auto"}
         return _type_schema(args[0])
     if dataclasses.is_dataclass(tp):
         return _object(tp)  # type: ignore[arg-type]

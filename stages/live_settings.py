@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidpipe.pipeline.config import AutoBool
+
 
 @dataclass(frozen=True)
 class SourceSettings:
@@ -129,7 +131,11 @@ class LiveSettings:
     record_segment_s: float = 3600.0
     """A new recording file after this much stream time (0: one file per run)."""
     record_keep_s: float = 0.0
-    """Delete a stream's own recordings older than this (604800: a week; 0: keep all)."""
+    """Delete what a live run wrote (recordings, STREAM.START.jsonl segments, clips, snapshots,
+    events.jsonl segments) once older than this (604800: a week; 0: keep all)."""
+    max_disk_gb: float = 0.0
+    """Also delete the oldest of those files while they take more than this (0: no limit). Only
+    files vidpipe made are ever deleted."""
     output_retry_s: float = 30.0
     """A stream whose files cannot be written (a full disk) tries again this often."""
     jsonl: bool = True
@@ -139,8 +145,25 @@ class LiveSettings:
     """/api/streams on the live view: add (POST) and remove (DELETE) streams while it runs; the run
     then goes on until Ctrl-C even when no stream is left."""
     api_token: str = ""
-    """POST/DELETE need 'Authorization: Bearer TOKEN' when set; off loopback with none, one is
-    generated and logged."""
+    """A service token for scripts: 'Authorization: Bearer TOKEN' acts as an admin. Off loopback with
+    none and with sign-in off, one is generated and logged."""
+    auth: AutoBool = None
+    """Sign-in (users, roles, a session cookie) on every page and endpoint; auto: on exactly when
+    http_host is beyond 127.0.0.1."""
+    users_file: str = ""
+    """The users' file (vidpipe users add/passwd/list); empty: OUT/users.json."""
+    session_hours: float = 12.0
+    """A sign-in lasts this long."""
+    metrics_public: bool = False
+    """/metrics without a session (for a Prometheus that scrapes), even with sign-in on."""
+    tls_cert: str = ""
+    """A PEM certificate for https; empty and beyond 127.0.0.1: a self-signed one is made once in
+    OUT/tls/ (its SHA-256 fingerprint logged)."""
+    tls_key: str = ""
+    """The PEM private key of tls_cert."""
+    serve: bool = False
+    """Run as a service that waits for streams added over the API, even when every configured source
+    is gone (false: sources that can never open end the run with exit 1)."""
     max_streams: int = 16
     """Streams at once (configured + added); one more is refused."""
     report_frames: bool = False
@@ -165,6 +188,9 @@ def live_checks(live: LiveSettings) -> list[tuple[bool, str, str]]:
         (live.output_retry_s >= 1, "live.output_retry_s", "must be >= 1 second"),
         (live.record_keep_s == 0 or live.record_keep_s >= live.record_segment_s, "live.record_keep_s",
          "must be 0 (keep all) or at least live.record_segment_s"),
+        (live.max_disk_gb >= 0, "live.max_disk_gb", "must be >= 0 (0 = no limit)"),
+        (live.session_hours > 0, "live.session_hours", "must be > 0"),
+        (bool(live.tls_cert) == bool(live.tls_key), "live.tls_cert", "tls_cert and tls_key go together"),
         (len(live.sources) <= live.max_streams, "live.sources", f"more than live.max_streams ({live.max_streams})"),
         (0 <= live.http_port <= 65535, "live.http_port", "must be 0..65535 (0 = any free port)"),
         (live.stale_after_ms > 0, "live.stale_after_ms", "must be > 0"),
