@@ -4,6 +4,7 @@
     vidpipe run configs/label-videos.yaml                      any job from a config file
     vidpipe live 0 rtsp://cam/stream                          live classification
     vidpipe devices                                            what can run inference here
+    vidpipe users add alice --role admin -o results/          who may sign in to the live page
     vidpipe model                                              build the cpu backend's model
 
 User mistakes end as one line on stderr and a non-zero exit code, never a traceback.
@@ -29,6 +30,7 @@ from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXI
 from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob, NoInputs
+from vidpipe.stages.jobs.users_cli import add_users_parser, run_users
 
 log = logging.getLogger("vidpipe")
 
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the config's JSON Schema (for editors that check YAML)")
     for p in (label, run, live, watch, devices, model, init, schema):
         _verbosity(p)
+    _verbosity(add_users_parser(sub))
     return parser
 
 
@@ -250,6 +253,8 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
         from vidpipe.stages.jobs.devices import print_devices
 
         return print_devices(args.config_file, args.json)
+    if args.command == "users":
+        return run_users(args)
     if args.command in ("init", "schema"):
         from vidpipe.stages.jobs.init import write_init, write_schema
 

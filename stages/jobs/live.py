@@ -19,7 +19,6 @@ JSONL line and event.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import multiprocessing
 import re
@@ -54,6 +53,7 @@ from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.live import LiveSourceParams, LiveSourceStage
 from vidpipe.stages.sources.naming import stream_name, unique_stream_names
 from vidpipe.stages.sources.readers import missing_camera
+from vidpipe.stages.web.access import auth_on, loopback, settle_access
 from vidpipe.stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
 from vidpipe.stages.web.liveview import check_port_free
 
@@ -108,6 +108,7 @@ class LiveJob:
             probe_display()  # no screen: one line now, not a failed sink later
         if live.http:
             check_port_free(live.http_host, live.http_port)  # busy: one line now, not a failed sink later
+            settle_access(live, self.config.output.dir)  # a bad certificate: one line now; the first admin
         api = live.http and live.api
         if api:
             self.live = replace(live, api_token=_api_token(live))
@@ -245,19 +246,10 @@ class LiveJob:
 
 
 def _api_token(live: LiveSettings) -> str:
-    """The configured token; off loopback without one, a generated one (printed once)."""
-    if live.api_token or _loopback(live.http_host):
+    """The configured token; off loopback with none and sign-in off, a generated one (printed once)."""
+    if live.api_token or loopback(live.http_host) or auth_on(live):
         return live.api_token
     token = secrets.token_urlsafe(24)
     log.warning("live view on %s: POST/DELETE /api/streams need 'Authorization: Bearer %s' "
                 "(generated; set live.api_token to choose one)", live.http_host, token)
     return token
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve anywhere

@@ -52,6 +52,7 @@ from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.recording import SegmentedRecording
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.sink import Lane
+from vidpipe.stages.web.access import settle_access
 from vidpipe.stages.web.api import StreamsApi
 from vidpipe.stages.web.control import ControlClient
 from vidpipe.stages.web.liveview import LiveView, encode_jpeg
@@ -186,10 +187,11 @@ class LiveOutputsFactory:
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)
-            api = StreamsApi(self._client.request, live.api_token, self._describe, self._on_removed)
+            api = StreamsApi(self._client.request, self._describe, self._on_removed)
         if live.http:
+            access = settle_access(live, self.output.dir)
             self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
-                                  status_extra=self._status_extra).start()
+                                  status_extra=self._status_extra, guard=access.guard, tls=access.tls).start()
             log.info("live view on %s", self._view.url)
         if live.display:
             self._display = DisplaySink()

@@ -5,44 +5,42 @@
                                                "latency_p50_ms": 41, "latency_p99_ms": 80})
     view.close()
 
-Routes: `/` the page (stages.web.page: every stream with its label and score, a LIVE / STALE /
-DOWN badge, fps and capture -> label latency, refreshed from /status.json every 500 ms; streams
-appear and vanish as they come and go), `/stream/<name>.mjpg`
-(multipart/x-mixed-replace), `/snapshot/<name>.jpg`, `/status.json`, `/metrics` (Prometheus text of
-the given registry), and `/api/...` handed to `api` (stages.web.api) when one is given. Stream names
-are URL-quoted in paths and HTML-escaped in the page.
+This is what the page shows (streams, their newest frame and info); the routes are in
+stages.web.app (Starlette), served by uvicorn in a thread (stages.web.server), behind the guard
+(stages.web.guard: sign-in, roles) and over TLS when given `tls`. Stream names are URL-quoted in
+paths and HTML-escaped in the page.
 
 /status.json gives each stream's `health`: "live", "stale" (no new frame for `stale_after_s`, or 3
 frame intervals when that is longer), "down" (its source is not streaming: stalled, backing off,
 failed...), or "starting" (no frame yet), with `frame_age_s` (seconds since its last frame).
 
 Each stream has its own Condition: publish() wakes only that stream's MJPEG clients, which block
-between frames (no polling). May block: publish() only to encode a frame given as an array;
-close() until every client handler has returned (each wakes at once on close).
+between frames (no polling). publish() never waits for a client. May block: publish() only to
+encode a frame given as an array; close() until the server has stopped (clients wake at once).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import cv2
 import numpy as np
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from vidpipe.pipeline.errors import ConfigError
+from vidpipe.stages.web.app import build_app
+from vidpipe.stages.web.guard import Guard
 from vidpipe.stages.web.page import render
+from vidpipe.stages.web.server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
-BOUNDARY = "vidpipe-frame"
 KEEPALIVE_S = 5.0  # an idle stream re-sends its last frame this often, so dead clients are noticed
 KEPT_WITHOUT_FRAME = ("label", "score")
 STALE_AFTER_S = 2.0  # a stream whose newest frame is older than this (or 3 frame intervals) is stale
@@ -70,20 +68,17 @@ class _Stream:
         return ("stale" if age > max(stale_after_s, 3.0 / fps if fps > 0 else 0.0) else "live"), age
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every handler: nothing outlives close()
-    block_on_close = True
-    view: LiveView
-
-
 class LiveView:
     """The HTTP server; see the module docstring. Thread-safe: publish() from any thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, registry: CollectorRegistry | None = None,
                  jpeg_quality: int = 80, title: str = "vidpipe live", api: Any = None,
                  status_extra: Callable[[], dict[str, Any]] | None = None,
-                 stale_after_s: float = STALE_AFTER_S) -> None:
+                 stale_after_s: float = STALE_AFTER_S, guard: Guard | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.host, self.port = host, port
+        self.guard = guard or Guard(None)  # None: no sign-in, no token
+        self.tls = tls
         self.api = api  # stages.web.api.StreamsApi (or anything with its handle()); None: no /api
         self.status_extra = status_extra  # more keys for /status.json (restarts, event counts)
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -93,21 +88,16 @@ class LiveView:
         self.closing = False
         self.lock = threading.Lock()  # guards `streams` and `closing`; each stream's Condition uses it
         self.streams: dict[str, _Stream] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> LiveView:
-        server = _Server((self.host, self.port), _Handler)
-        server.view = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="liveview-http")
-        self._thread.start()
+        self._server = ThreadedServer(build_app(self, self.guard), self.host, self.port, self.tls).start()
+        self.port = self._server.port
         return self
 
     def publish(self, stream: str, image: bytes | np.ndarray | None, info: Mapping[str, Any] | None = None) -> None:
@@ -151,11 +141,8 @@ class LiveView:
             for s in self.streams.values():
                 s.cond.notify_all()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join()
-        self._server, self._thread = None, None
+            self._server.close()
+        self._server = None
 
     def __enter__(self) -> LiveView:
         return self if self._server is not None else self.start()
@@ -176,6 +163,12 @@ class LiveView:
             s.cond.wait_for(lambda: self.closing or s.removed or s.seq > last_seq, KEEPALIVE_S)
             return None if self.closing or s.removed else (s.jpeg, s.seq)
 
+    def snapshot(self, stream: str) -> bytes | None:
+        """The newest JPEG (b"" before the first frame); None for an unknown stream."""
+        with self.lock:
+            s = self.streams.get(stream)
+            return s.jpeg if s is not None else None
+
     def has_stream(self, stream: str) -> bool:
         with self.lock:
             return stream in self.streams
@@ -191,100 +184,6 @@ def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
     if not ok:
         raise ValueError(f"cannot encode a frame of shape {frame.shape} as JPEG")
     return buf.tobytes()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = 10.0  # a client that stops reading frees its thread after this
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        view, path = self.server.view, unquote(urlsplit(self.path).path)
-        try:
-            if path in ("/", "/index.html"):
-                self._reply(200, "text/html; charset=utf-8", view.page().encode())
-            elif path == "/status.json":
-                self._reply(200, "application/json", json.dumps(view.status()).encode())
-            elif path == "/metrics":
-                self._reply(200, CONTENT_TYPE_LATEST, generate_latest(view.registry))
-            elif path.startswith("/stream/") and path.endswith(".mjpg"):
-                self._mjpeg(view, path[len("/stream/"):-len(".mjpg")])
-            elif path.startswith("/snapshot/") and path.endswith(".jpg"):
-                self._snapshot(view, path[len("/snapshot/"):-len(".jpg")])
-            elif path.startswith("/api/"):
-                self._api("GET")
-            else:
-                self._reply(404, "text/plain", b"not found\n")
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass  # the browser went away (tab closed, reload): nothing to report
-
-    def do_POST(self) -> None:
-        self._api("POST")
-
-    def do_DELETE(self) -> None:
-        self._api("DELETE")
-
-    def _api(self, method: str) -> None:
-        api, path = self.server.view.api, unquote(urlsplit(self.path).path)
-        if api is None or not path.startswith("/api/"):
-            self._reply(404, "application/json", b'{"error": "not found"}')
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= 1 << 20:
-            self._reply(400, "application/json", b'{"error": "bad Content-Length"}')
-            return
-        body = self.rfile.read(length) if length else b""
-        try:
-            code, data, headers = api.handle(method, path, self.headers.get("Authorization", ""), body)
-        except Exception as exc:  # a bug must not take the server down: one line to the client, the log has it
-            log.exception("%s %s failed", method, path)
-            code, data, headers = 500, {"error": f"internal error: {type(exc).__name__}"}, {}
-        self._reply(code, "application/json", json.dumps(data).encode(), headers)
-
-    def _reply(self, code: int, ctype: str, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _snapshot(self, view: LiveView, name: str) -> None:
-        with view.lock:
-            s = view.streams.get(name)
-            jpeg = s.jpeg if s is not None else None
-        if jpeg is None:
-            self._reply(404, "text/plain", b"no such stream\n")
-        elif not jpeg:
-            self._reply(503, "text/plain", b"no frame yet\n")
-        else:
-            self._reply(200, "image/jpeg", jpeg)
-
-    def _mjpeg(self, view: LiveView, name: str) -> None:
-        if not view.has_stream(name):
-            self._reply(404, "text/plain", b"no such stream\n")
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        # Each part is followed at once by the next boundary: a browser shows a part only once it
-        # sees the boundary after it, so a stream that stopped (stale, down) still shows its last frame.
-        self.wfile.write(f"--{BOUNDARY}\r\n".encode())
-        seq = 0  # published frames count from 1
-        while (item := view.next_frame(name, seq)) is not None:
-            jpeg, seq = item
-            if jpeg:
-                head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                self.wfile.write(head.encode() + jpeg + f"\r\n--{BOUNDARY}\r\n".encode())
-                self.wfile.flush()
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -33,7 +33,7 @@ def api() -> tuple[StreamsApi, list[Any]]:
 ])
 def test_out_of_range_values_are_400_naming_the_key(body: dict[str, Any], key: str) -> None:
     streams, sent = api()
-    code, answer, _ = streams.handle("POST", "/api/streams", "", json.dumps(body).encode())
+    code, answer, _ = streams.handle("POST", "/api/streams", json.dumps(body).encode())
     assert (code, answer["key"]) == (400, key)
     assert answer["error"].startswith(f"POST /api/streams: {key}: ") and "must" in answer["error"]
     assert sent == []  # the job never hears of it
@@ -41,5 +41,5 @@ def test_out_of_range_values_are_400_naming_the_key(body: dict[str, Any], key: s
 
 def test_a_good_body_reaches_the_job() -> None:
     streams, sent = api()
-    code, _, _ = streams.handle("POST", "/api/streams", "", b'{"uri": "rtsp://cam/s", "slideshow_fps": 2}')
+    code, _, _ = streams.handle("POST", "/api/streams", b'{"uri": "rtsp://cam/s", "slideshow_fps": 2}')
     assert code == 201 and isinstance(sent[0], AddStream) and sent[0].source.slideshow_fps == 2

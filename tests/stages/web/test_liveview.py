@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from tests.media import pattern_frame
-from vidpipe.stages.web.liveview import BOUNDARY, LiveView
+from vidpipe.stages.web.app import BOUNDARY
+from vidpipe.stages.web.liveview import LiveView
 from vidpipe.stages.web.metrics import Metrics
 
 NAME = 'cam 1/<b>"x"'  # needs quoting in paths and escaping in HTML
