@@ -5,12 +5,14 @@
         watched label starts  --> a ClipWriter thread: the ring, then every new frame
         label gone for post_s --> the clip closes (or at max_s), `.part` renamed, a "clip" event
 
-    OUTPUT/clips/STREAM_LABEL_20260101-120000.mp4   (label start, local time)
+    OUTPUT/clips/STREAM_LABEL_20260101-120000.mp4   (label start, local time; -2... for a second one)
 
 Clips are written at a constant `fps` on the wall clock: each output frame shows the newest
 frame captured at or before its time (frames repeated or skipped), so a clip lasts as long as
 what it shows. Frames travel as the JPEGs the live view made anyway; the writer thread decodes
 and encodes them, off the sink's path, through a bounded queue (a full queue drops, counted).
+A clip is `.part` until complete, then tagged CLIP_TAG in its own metadata: retention
+(stages.outputs.retention) deletes old clips, never one being written.
 May block: close() until the writer has finished its clip (encoding what is queued).
 """
 
@@ -30,6 +32,7 @@ import cv2
 import numpy as np
 
 from vidpipe.stages.config import ClipSettings, OutputSettings
+from vidpipe.stages.outputs.retention import CLIP_TAG, CLIPS
 from vidpipe.stages.outputs.writers import H264Writer
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,8 @@ class ClipWriter:
                 image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
                 if writer is None:
                     h, w = image.shape[:2]
-                    writer = H264Writer(self.path, w, h, self.fps, preset="veryfast", crf=self.output.video_crf)
+                    writer = H264Writer(self.path, w, h, self.fps, preset="veryfast", crf=self.output.video_crf,
+                                        metadata={"comment": CLIP_TAG})
                     t0 = tick = t
                 elif image.shape[:2] != (writer.height, writer.width):
                     image = cv2.resize(image, (writer.width, writer.height))
@@ -105,7 +109,7 @@ class ClipRecorder:
                  emit: Callable[[dict[str, Any]], None]) -> None:
         self.stream, self.settings, self.output, self.emit = stream, settings, output, emit
         self.watched = set(settings.labels)
-        self.dir = Path(output.dir) / "clips"
+        self.dir = Path(output.dir) / CLIPS
         self.ring: deque[tuple[float, bytes]] = deque()
         self.writer: ClipWriter | None = None
         self.finishing: list[ClipWriter] = []  # ended, still encoding (joined by close())

@@ -2,9 +2,10 @@
 
     per frame: FrameLabel --LabelEvents (causal LabelSmoother vote)--> {"type": "label", ...} on a change
                                                                     --> {"type": "result", ...} at results_hz
-    EventOutputs.emit(event) --> every sender (stages.outputs.senders, by name): OUTPUT/events.jsonl
-                                 (appended, one line each), webhook and MQTT (stages.outputs.notify: own
-                                 thread, bounded), the Python API's on_event, plug-ins
+    EventOutputs.emit(event) --> every sender (stages.outputs.senders, by name): OUTPUT/events.START.jsonl
+                                 (one line each, segments as the streams' JSONL), webhook and MQTT
+                                 (stages.outputs.notify: own thread, bounded), the Python API's on_event,
+                                 plug-ins
 
 A label event:
 
@@ -15,7 +16,9 @@ A label event:
 `time` is the wall clock at capture of the frame where the new label won the vote, `stream_time_s`
 the stream's own clock (file position, or seconds since the stream started), `previous` is null for
 a stream's first label. Every event also carries `run`, the run id (stages.outputs.live_records):
-events.jsonl is appended to across runs. Clip events (stages.outputs.clips) go through the same emit().
+each run starts a new events segment (`events.20260101T120000Z.jsonl`, START its first event's
+UTC time), and so does every `segment_s` of wall time. Clip events (stages.outputs.clips) go
+through the same emit().
 Thread-safe: emit() is called by the sink and by clip writer threads; it never blocks on a receiver.
 """
 
@@ -72,11 +75,12 @@ class EventOutputs:
     see the module docstring."""
 
     def __init__(self, settings: EventSettings, out_dir: Path, metrics: Metrics, run_id: str = "",
-                 report: Callable[[Event], None] | None = None, report_events: bool = False) -> None:
+                 report: Callable[[Event], None] | None = None, report_events: bool = False,
+                 segment_s: float = SenderContext.segment_s) -> None:
         self.settings = settings
         self.metrics = metrics
         self.run_id = run_id
-        context = SenderContext(settings, metrics, out_dir, report or _nobody, {}, report_events)
+        context = SenderContext(settings, metrics, out_dir, report or _nobody, {}, report_events, segment_s)
         self._senders = make_senders(context)
         for sender in self._senders:
             if isinstance(sender, Sender):  # the ones with a queue: their outcomes are counted

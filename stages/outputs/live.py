@@ -2,7 +2,7 @@
 events, event clips, recording, window.
 
 One LiveView HTTP server (page, MJPEG per stream, /status.json, /metrics, /api/streams), one
-Metrics registry, one EventOutputs (events.jsonl, webhook, MQTT) serve every stream; each stream
+Metrics registry, one EventOutputs (events.START.jsonl, webhook, MQTT) serve every stream; each stream
 gets a LiveStreamOutputs. The label drawn is the raw top-3 of that very frame (no smoothing
 delay); label events and clips follow the smoothed top-1 (stages.outputs.events). A periodic
 one-line status goes to the log. JSONL lines carry the run id and the wall clock
@@ -51,6 +51,7 @@ from vidpipe.stages.outputs.live_sink import FramesLost
 from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.recording import SegmentedRecording
 from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.retention import Retention
 from vidpipe.stages.sink import Lane
 from vidpipe.stages.web.access import settle_access
 from vidpipe.stages.web.api import StreamsApi
@@ -72,16 +73,21 @@ class LiveStreamOutputs:
         self.names = names
         self.shared = shared
         live, out = shared.live, shared.output
-        base = Path(out.dir) / start.stream
+        folder = Path(out.dir)
+        # a pass over the folder with each new file and every minute, off the frames' path
+        self.retention = (Retention(folder, live.record_keep_s, round(live.max_disk_gb * 1e9))
+                          if live.record_keep_s or live.max_disk_gb else None)
+        new_file = self.retention.ask if self.retention is not None else None
         # appended line by line (not .part + rename as for files): a live run has no end to wait for
-        self.jsonl = LiveJsonl(Path(f"{base}.jsonl"), start.stream, shared.run.run_id) if live.jsonl else None
+        self.jsonl = (LiveJsonl(folder, start.stream, shared.run.run_id, live.record_segment_s, new_file)
+                      if live.jsonl else None)
         self.size = (start.width, start.height)
         self.clock = RecordClock()
         self.events = LabelEvents(start.stream, live.events, shared.emit)
         self.results = FrameReporter(shared.report) if live.report_frames else None
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
-            SegmentedRecording(Path(out.dir), start.stream, self.size, out, live.record_segment_s, live.record_keep_s)
+            SegmentedRecording(folder, start.stream, self.size, out, live.record_segment_s, new_file)
             if live.record
             else None
         )
@@ -109,6 +115,8 @@ class LiveStreamOutputs:
         if self.recording is not None:
             image = frame if frame.shape[1::-1] == self.size else _resize(frame, self.size)
             self.recording.write(image, self.clock(result.frame.pts_s, t), t)
+        if self.retention is not None:
+            self.retention.poll()
 
     def drop(self, result: Result) -> None:
         self.shared.metrics.drop(self.stream, result.frame.drop_reason or "stale")
@@ -122,6 +130,8 @@ class LiveStreamOutputs:
         # descriptor would keep a deleted file's space taken
         with contextlib.ExitStack() as closing:
             closing.callback(self.shared.finished, self.stream)
+            if self.retention is not None:
+                closing.callback(self.retention.close)
             if self.recording is not None:
                 closing.callback(self.recording.close, abort=end is None)
             if self.clips is not None:

@@ -1,12 +1,14 @@
-"""What a live run writes per frame and how it names itself: the run id, OUTPUT/STREAM.jsonl lines,
-and the recording's clock.
+"""What a live run writes per frame and how it names itself: the run id, the JSONL segments
+OUTPUT/STREAM.START.jsonl, and the recording's clock.
 
 Every `vidpipe live` run has a run id (`20260101T120000Z-1a2b3c`: UTC start time, then 6 random hex
 digits), logged at start, in /status.json and /metrics (vidpipe_build_info) and in every JSONL line
-and event. STREAM.jsonl is appended to across runs and every line says which run it belongs to,
-so a file holds several runs without mixing them: `frame` starts at 0 in each run, `(run, frame)`
-is the key, `jq 'select(.run == "...")'` or `df[df.run == df.run.iloc[-1]]` keeps one run.
-A line:
+and event. A stream's lines go to segments as its recordings do: OUTPUT/STREAM.START.jsonl, START
+the UTC time of the segment's first line (`cam1.20260101T120000Z.jsonl`), a new segment every
+`live.record_segment_s` of wall time (0: one per run) and with every run, so retention
+(stages.outputs.retention) deletes old lines a segment at a time. Every line says which run it
+belongs to: `frame` starts at 0 in each run, `(run, frame)` is the key, and the segments of a
+stream, in name order, are one table (segments(); `cat cam1.2*.jsonl`). A line:
 
     {"run": "20260101T120000Z-1a2b3c", "stream": "cam1", "frame": 310, "time": 1767268812.402,
      "time_iso": "2026-01-01T12:00:12.402+00:00", "t": 12.4, "top5": [...], "names": [...],
@@ -14,17 +16,20 @@ A line:
 
 `time`/`time_iso` are the wall clock (epoch seconds; ISO 8601, UTC) when the frame was captured;
 `t` is the stream's own clock (file position, or seconds since the stream started). Lines are
-appended whole (one write each); a last line torn by a killed run is cut off before the next run
-appends, so every line of the file parses.
+appended whole (one write each); a segment reopened (a run that starts within the second the
+last one's segment started) first loses a last line torn by a killed run, so every line parses.
+Label events are segmented the same way: OUTPUT/events.START.jsonl (stages.outputs.senders).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +37,7 @@ from typing import IO, Any
 
 from vidpipe.pipeline.machine import package_version
 from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.retention import hold
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,8 @@ class RunInfo:
 
 
 def open_append(path: Path) -> IO[str]:
-    """`path` opened to append whole lines (line buffered), a torn last line removed first."""
+    """`path` opened to append whole lines (line buffered), a torn last line removed first; held
+    (retention.hold) until closed."""
     try:
         with path.open("rb+") as f:
             size = f.seek(0, 2)
@@ -83,24 +90,62 @@ def open_append(path: Path) -> IO[str]:
                             path, len(tail) - end)
     except FileNotFoundError:
         pass
-    return path.open("a", encoding="utf-8", buffering=1)
+    lines = path.open("a", encoding="utf-8", buffering=1)
+    hold(lines.fileno())
+    return lines
+
+
+def segments(folder: Path, name: str, suffix: str = ".jsonl") -> list[Path]:
+    """The segments of stream `name` (or `events`) in `folder`, oldest first: NAME.START[-N]SUFFIX."""
+    pattern = re.compile(rf"{re.escape(name)}\.(\d{{8}}T\d{{6}}Z)(?:-(\d+))?{re.escape(suffix)}")
+    found = [(m.group(1), int(m.group(2) or 1), p) for p in folder.glob(f"*{suffix}")
+             if (m := pattern.fullmatch(p.name))]
+    return [p for *_, p in sorted(found)]
+
+
+class SegmentedJsonl:
+    """FOLDER/NAME.START.jsonl: whole lines appended, a new segment at the first line `segment_s`
+    (0: never) after the segment's first; `on_new(path)` hears of each new segment."""
+
+    def __init__(self, folder: Path, name: str, segment_s: float,
+                 on_new: Callable[[Path], None] | None = None) -> None:
+        self.folder, self.name, self.segment_s, self.on_new = folder, name, segment_s, on_new
+        self.path: Path | None = None  # the segment being written
+        self._file: IO[str] | None = None
+        self._start = 0.0
+
+    def write(self, line: str, t: float) -> None:
+        """`line` (with its newline), whose time (epoch seconds) is `t`."""
+        if self._file is None or (self.segment_s and t - self._start >= self.segment_s):
+            self.close()
+            self.path, self._start = self.folder / f"{self.name}.{utc_stamp(t)}.jsonl", t
+            self._file = open_append(self.path)
+            if self.on_new is not None:
+                self.on_new(self.path)
+        self._file.write(line)
+
+    def close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
 
 class LiveJsonl:
-    """OUTPUT/STREAM.jsonl of one stream; see the module docstring."""
+    """The JSONL segments of one stream; see the module docstring."""
 
-    def __init__(self, path: Path, stream: str, run_id: str) -> None:
+    def __init__(self, folder: Path, stream: str, run_id: str, segment_s: float = 0.0,
+                 on_new: Callable[[Path], None] | None = None) -> None:
         self.stream, self.run_id = stream, run_id
-        self._file = open_append(path)
+        self.segments = SegmentedJsonl(folder, stream, segment_s, on_new)
 
     def write(self, label: FrameLabel, t_capture: float) -> None:
         data: dict[str, Any] = label.to_json()
         line = {"run": self.run_id, "stream": self.stream, "frame": data.pop("frame"),
                 "time": round(t_capture, 3), "time_iso": iso(t_capture), **data}
-        self._file.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self.segments.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n", t_capture)
 
     def close(self) -> None:
-        self._file.close()
+        self.segments.close()
 
 
 class RecordClock:

@@ -1,6 +1,6 @@
 """Where live label events go, by name: composed from config (stages.outputs.events uses them).
 
-    events.jsonl  `jsonl`    OUT/events.jsonl, appended                     live.events.jsonl
+    events.jsonl  `jsonl`    OUT/events.START.jsonl segments                live.events.jsonl
     webhook       `webhook`  each event POSTed as JSON, retried              live.events.webhook
     MQTT          `mqtt`     each event on PREFIX/STREAM (paho-mqtt)         live.events.mqtt
     the caller    `python`   each event to the Python API's on_event         live.report_events
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from vidpipe.pipeline.config import from_mapping
 from vidpipe.pipeline.errors import ConfigError
@@ -26,7 +27,7 @@ from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.registry import Registry
 from vidpipe.stages.config import EventSettings, LiveSettings
 from vidpipe.stages.events import LiveEvent
-from vidpipe.stages.outputs.live_records import open_append
+from vidpipe.stages.outputs.live_records import SegmentedJsonl
 from vidpipe.stages.web.metrics import Metrics
 
 OptionsT = TypeVar("OptionsT")
@@ -51,6 +52,7 @@ class SenderContext:
     report: Callable[[Event], None]  # a typed event to the main process
     options: dict[str, Any]  # `live.events.extra[NAME]` (plug-ins)
     report_events: bool = False
+    segment_s: float = LiveSettings.record_segment_s  # events.jsonl: a new segment this often
 
     def options_as(self, cls: type[OptionsT]) -> OptionsT:
         return from_mapping(cls, self.options, "config", "live.events.extra")
@@ -67,19 +69,20 @@ class SenderSpec:
 
 
 class JsonlSender:
-    """OUT/events.jsonl, appended one line per event (line buffered: never a torn line)."""
+    """OUT/events.START.jsonl, one line per event (line buffered: never a torn line), a new segment
+    every `segment_s` of wall time and with each run (stages.outputs.live_records)."""
 
     name = "jsonl"
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, segment_s: float) -> None:
         self._lock = threading.Lock()
-        self._file: IO[str] | None = open_append(out_dir / "events.jsonl")
+        self._file: SegmentedJsonl | None = SegmentedJsonl(out_dir, "events", segment_s)
 
     def offer(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n"
         with self._lock:
             if self._file is not None:
-                self._file.write(line)
+                self._file.write(line, time.time())
 
     def close(self, grace_s: float = 2.0) -> None:
         with self._lock:
@@ -115,7 +118,8 @@ def _mqtt(context: SenderContext) -> EventSender:
     return MqttSender(context.settings, context.metrics).start()
 
 
-JSONL = SenderSpec("jsonl", "OUT/events.jsonl", lambda c: JsonlSender(c.out_dir), lambda c: c.settings.jsonl)
+JSONL = SenderSpec("jsonl", "OUT/events.START.jsonl", lambda c: JsonlSender(c.out_dir, c.segment_s),
+                  lambda c: c.settings.jsonl)
 WEBHOOK = SenderSpec("webhook", "JSON POST to live.events.webhook", _webhook, lambda c: bool(c.settings.webhook))
 MQTT = SenderSpec("mqtt", "MQTT publish to live.events.mqtt", _mqtt, lambda c: bool(c.settings.mqtt))
 PYTHON = SenderSpec("python", "the Python API's on_event", lambda c: CallerSender(c.report), lambda c: c.report_events)
@@ -144,7 +148,7 @@ def make_senders(base: SenderContext) -> list[EventSender]:
 
 def _with_options(base: SenderContext, name: str) -> SenderContext:
     options = base.settings.extra.get(name) or {}
-    return SenderContext(base.settings, base.metrics, base.out_dir, base.report, dict(options), base.report_events)
+    return replace(base, options=dict(options))
 
 
 def check_senders(live: LiveSettings, source: str) -> None:

@@ -1,4 +1,5 @@
-"""Live recordings: segments by stream time, named by their start, playable after kill -9."""
+"""Live recordings: segments by stream time, named by their start, playable after kill -9, tagged
+and held while written (for retention)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, wait_for
 from vidpipe.pipeline.config import replace_path
 from vidpipe.stages.config import JobConfig, OutputSettings, live_checks
+from vidpipe.stages.outputs.live_records import segments
 from vidpipe.stages.outputs.recording import SegmentedRecording
+from vidpipe.stages.outputs.retention import Entry, in_use, made_by_vidpipe
 
 
 def frame_times(path: Path) -> list[float]:
@@ -59,16 +62,17 @@ def test_a_recording_plays_after_the_whole_job_is_killed(tmp_path: Path) -> None
     out = tmp_path / "out"
     proc = subprocess.Popen([*VIDPIPE, "live", "--config", str(config), "--out",
                              str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
+    def labeled() -> int:
+        return sum(len(p.read_text().splitlines()) for p in segments(out, "loop"))
+
     try:
-        wait_for(lambda: len(list(out.glob("loop.*.mp4"))) == 1 and (out / "loop.jsonl").exists()
-                 and len((out / "loop.jsonl").read_text().splitlines()) > 80, timeout=60)
+        wait_for(lambda: len(list(out.glob("loop.*.mp4"))) == 1 and labeled() > 80, timeout=60)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the whole job at once, as a power cut would
         proc.wait(10)
-    labeled = len((out / "loop.jsonl").read_text().splitlines())
     times = frame_times(next(out.glob("loop.*.mp4")))
     # everything up to the last complete fragment (about a second, plus the encoder's delay)
-    assert len(times) >= labeled - 3 * 20 and times == sorted(times)
+    assert len(times) >= labeled() - 3 * 20 and times == sorted(times)
     assert not list(out.glob("*.part"))
 
 
@@ -83,27 +87,17 @@ def test_a_segment_shorter_than_ten_seconds_is_refused_naming_the_key() -> None:
     assert [key for ok, key, _ in live_checks(keep_a_minute) if not ok] == ["live.record_keep_s"]
 
 
-def test_retention_deletes_only_this_streams_own_old_recordings(tmp_path: Path) -> None:
-    def recording(stream: str, t: float) -> Path:
-        rec = SegmentedRecording(tmp_path, stream, (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=0)
-        rec.write(np.zeros((64, 96, 3), np.uint8), 0.0, t)
-        rec.close()
-        return rec.files[0]
-
-    week = 7 * 24 * 3600
-    old = recording("cam", time.time() - 2 * week)
-    recent = recording("cam", time.time() - 60)
-    other = recording("door", time.time() - 2 * week)
-    users = tmp_path / "cam.20200101T000000Z.mp4"  # the same name pattern, not made by vidpipe
-    write_video(users, frames=3, width=96, height=64)
-    for path in (old, other, users):
-        os.utime(path, (time.time() - 2 * week, time.time() - 2 * week))
-    rec = SegmentedRecording(tmp_path, "cam", (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=0,
-                             keep_s=week)
-    rec.write(np.zeros((64, 96, 3), np.uint8), 0.0, time.time())
+def test_a_recording_is_tagged_held_while_written_and_each_new_file_is_announced(tmp_path: Path) -> None:
+    started: list[Path] = []
+    rec = SegmentedRecording(tmp_path, "cam", (96, 64), OutputSettings(video_preset="ultrafast"), segment_s=10.0,
+                             on_new_file=started.append)
+    for i in range(30):  # 15 s at 2 fps: two files
+        rec.write(np.zeros((64, 96, 3), np.uint8), i * 0.5, 1_796_000_000.0 + i * 0.5)
+        assert in_use(Entry(rec.files[-1], 0, 0))  # retention never deletes the file being written
+    assert not in_use(Entry(rec.files[0], 0, 0))  # the first one is done
     rec.close()
-    assert not old.exists()
-    assert recent.exists() and other.exists() and users.exists() and rec.files[0].exists()
+    assert started == rec.files and len(started) == 2
+    assert all(made_by_vidpipe(Entry(p, p.stat().st_size, 0)) and not in_use(Entry(p, 0, 0)) for p in started)
 
 
 def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_path: Path) -> None:
@@ -118,9 +112,10 @@ def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_p
     script = (  # every wait is bounded: the job is stopped (SIGINT) after 90 s whatever happens
         'mount -t tmpfs -o size=400k tmpfs "$OUT" || exit 99; timeout -s INT 90 "$@" 2> "$LOG" & pid=$!; '
         'wait_for() { for i in $(seq 600); do grep -q "$1" "$LOG" && return; sleep 0.1; done; }; '
-        'wait_for "No space left on device"; rm -f "$OUT"/loop.*.mp4; wc -l < "$OUT/loop.jsonl" > "$SAVED.before"; '
+        'wait_for "No space left on device"; rm -f "$OUT"/loop.*.mp4; '
+        'cat "$OUT"/loop.2*.jsonl | wc -l > "$SAVED.before"; '
         'wait_for "writing outputs again"; sleep 1; '
-        'kill -INT $pid; wait $pid; code=$?; cp "$OUT/loop.jsonl" "$SAVED"; exit $code'
+        'kill -INT $pid; wait $pid; code=$?; cat "$OUT"/loop.2*.jsonl > "$SAVED"; exit $code'
     )
     vidpipe = [*VIDPIPE, "live", "--config", str(config), "--out", str(out)]
     env = {**os.environ, "OUT": str(out), "LOG": str(log), "SAVED": str(saved)}
