@@ -3,7 +3,7 @@ normal load and at 2x overload.
 
 Each run is the real command line, `vidpipe run CONFIG` in a subprocess, with the clip played as a
 camera (`live.sources[].realtime`: paced at its frame rate); latencies come from the per-frame
-`latency_ms` of the live JSONL, labeled fps from its capture times, drops by reason from the
+`latency_ms` of the live JSONL segments, labeled fps from its capture times, drops by reason from the
 line the live outputs log when a stream ends. Overload: the sim card is slowed to half the source
 rate (66.7 ms per image, i.e. 15 fps for a 30 fps source): latency must stay bounded by the live
 policies (newest frame only at the source, stale frames dropped before preprocessing, one batch
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.runner import REPO
+from vidpipe.stages.outputs.live_records import segments
 
 WARMUP_S = 1.0  # frames of the first second are left out: stage processes are still starting
 DROPS_LINE = re.compile(r"drops by reason: (\{[^}]*\})")  # logged by stages.outputs.live when a stream ends
@@ -76,7 +77,8 @@ def run_live(name: str, clip: Path, frames_in: int, fps: float, workdir: Path, s
         raise RuntimeError(f"live bench run {name!r} failed (exit code {proc.returncode}): {proc.stderr[-2000:]}")
     found = DROPS_LINE.search(proc.stderr)
     drops = json.loads(found.group(1)) if found else {}
-    lines = [json.loads(line) for line in (out_dir / f"{clip.stem}.jsonl").read_text().splitlines() if line]
+    lines = [json.loads(line) for path in segments(out_dir, clip.stem) for line in path.read_text().splitlines()
+             if line]
     steady = [rec for rec in lines if rec["t"] >= WARMUP_S] or lines
     lat = np.asarray([rec["latency_ms"] for rec in steady])
     stages = ("preprocess", "queue", "infer", "sink")

@@ -50,7 +50,7 @@ class EventSettings:
     frame, run}, and clip events when a clip is written. No receiver ever slows the pipeline."""
 
     jsonl: bool = True
-    """Append them to OUT/events.jsonl."""
+    """Write them to OUT/events.START.jsonl (segments as the streams' JSONL)."""
     webhook: str = ""
     """An http(s) URL: each event POSTed as JSON, retried with back-off."""
     mqtt: str = ""
@@ -129,18 +129,19 @@ class LiveSettings:
     """An annotated H.264 recording, OUT/STREAM.START.mp4 (START: UTC, 20261130T144700Z), at the
     source's own timing; fragmented MP4: plays while written and after a crash."""
     record_segment_s: float = 3600.0
-    """A new recording file after this much stream time (0: one file per run)."""
+    """A new recording file after this much stream time, a new JSONL segment after this much wall
+    time (0: one file per run)."""
     record_keep_s: float = 0.0
     """Delete what a live run wrote (recordings, STREAM.START.jsonl segments, clips, snapshots,
     events.jsonl segments) once older than this (604800: a week; 0: keep all)."""
     max_disk_gb: float = 0.0
-    """Also delete the oldest of those files while they take more than this (0: no limit). Only
-    files vidpipe made are ever deleted."""
+    """Also delete the oldest of those files while they take more than this (GB of 10^9 bytes; 0: no
+    limit). Only files vidpipe made are ever deleted, never one being written."""
     output_retry_s: float = 30.0
     """A stream whose files cannot be written (a full disk) tries again this often."""
     jsonl: bool = True
-    """Append results to OUT/STREAM.jsonl, one line per frame with the run id, `time` and `time_iso`
-    (capture wall clock); runs append, (run, frame) is the key."""
+    """Results to OUT/STREAM.START.jsonl, one line per frame with the run id, `time` and `time_iso`
+    (capture wall clock); a new segment with each run and every record_segment_s, (run, frame) is the key."""
     api: bool = True
     """/api/streams on the live view: add (POST) and remove (DELETE) streams while it runs; the run
     then goes on until Ctrl-C even when no stream is left."""

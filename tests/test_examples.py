@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.media import random_bytes, write_video
 from tests.stages.jobs.test_label_job import photo
 from tests.stages.jobs.test_live_job import Live
+from vidpipe.stages.outputs.live_records import segments
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -56,7 +57,8 @@ def test_the_event_receiver_prints_a_live_jobs_label_events(tmp_path: Path) -> N
                        f"  sources:\n    - uri: {video}\n      name: door\n")
         live = Live(["--config", str(cfg)], tmp_path / "out")
         assert live.proc.wait(timeout=60) == 0  # the file ends: so does the live job (no API)
-        events = [json.loads(x) for x in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+        (jsonl,) = segments(tmp_path / "out", "events")  # OUT/events.START.jsonl: one run, one segment
+        events = [json.loads(x) for x in jsonl.read_text().splitlines()]
         assert any(e["type"] == "label" for e in events)
     finally:
         receiver.terminate()

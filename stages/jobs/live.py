@@ -115,7 +115,7 @@ class LiveJob:
             self._control, self._sink_end = self._mp.Pipe(duplex=True)
         names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
         ensure_output_dir(self.config.output.dir)
-        log.info("run %s (in every line of %s/STREAM.jsonl)", self.run.run_id, self.config.output.dir)
+        log.info("run %s (in every line of %s/STREAM.START.jsonl)", self.run.run_id, self.config.output.dir)
         for name, source in zip(names, live.sources, strict=True):
             log.info("source %s: %s", name, mask_url(source.uri))
             self.streams[name] = self._new(name, source, "config")

@@ -45,7 +45,7 @@ def start(tmp_path: Path, extra: str = "") -> tuple[Live, str, Path]:
 def test_a_stream_is_added_and_removed_while_the_other_goes_on(tmp_path: Path) -> None:
     live, api, out = start(tmp_path)
     try:
-        wait_until("labels of a", lambda: len(lines(out / "a.jsonl")) > 5)
+        wait_until("labels of a", lambda: len(lines(out, "a")) > 5)
         code, body = call(api)
         assert code == 200 and [s["name"] for s in body["streams"]] == ["a"]
         assert body["streams"][0]["state"] == "streaming" and body["streams"][0]["origin"] == "config"
@@ -53,23 +53,23 @@ def test_a_stream_is_added_and_removed_while_the_other_goes_on(tmp_path: Path) -
         t0 = time.monotonic()
         code, body = call(api, "POST", {"uri": str(tmp_path / "b.mp4"), "loop": True, "name": "bee"})
         assert code == 201 and body["stream"]["name"] == "bee" and body["stream"]["origin"] == "api"
-        wait_until("the first label of the added stream", lambda: lines(out / "bee.jsonl"), timeout=20)
+        wait_until("the first label of the added stream", lambda: lines(out, "bee"), timeout=20)
         first_label_s = time.monotonic() - t0
         print(f"added stream: first label after {first_label_s:.2f} s")
         assert first_label_s < 10
         wait_until("status of both", lambda: set(json.loads(urllib.request.urlopen(
             live.url() + "status.json", timeout=5).read())["streams"]) == {"a", "bee"})
 
-        n_a = len(lines(out / "a.jsonl"))
+        n_a = len(lines(out, "a"))
         code, body = call(f"{api}/bee", "DELETE")
         assert code == 200 and body["stream"]["removing"] is True
         wait_until("the removed stream to leave status.json and /metrics", lambda: not _mentions(live, "bee"))
-        n_bee = len(lines(out / "bee.jsonl"))
-        wait_until("more labels of a", lambda: len(lines(out / "a.jsonl")) > n_a + 20)
-        assert len(lines(out / "bee.jsonl")) == n_bee  # its source has stopped
+        n_bee = len(lines(out, "bee"))
+        wait_until("more labels of a", lambda: len(lines(out, "a")) > n_a + 20)
+        assert len(lines(out, "bee")) == n_bee  # its source has stopped
         assert [s["name"] for s in call(api)[1]["streams"]] == ["a"]
         # the other stream never paused: no gap in its capture clock around the removal
-        ts = [r["t"] for r in lines(out / "a.jsonl")[n_a - 5:]]
+        ts = [r["t"] for r in lines(out, "a")[n_a - 5:]]
         assert max(b - a for a, b in itertools.pairwise(ts) if b > a) < 0.5
         # the name is free again once the stream is gone
         assert call(api, "POST", {"uri": str(tmp_path / "b.mp4"), "loop": True, "name": "bee"})[0] == 201

@@ -1,5 +1,5 @@
 """Label events out of a running `vidpipe live` (cpu backend, real labels): a real webhook receiver
-and a real MQTT broker (Debian's mosquitto) on 127.0.0.1, events.jsonl, and an event clip whose
+and a real MQTT broker (Debian's mosquitto) on 127.0.0.1, events.START.jsonl, and an event clip whose
 frames and duration are checked. The scene: coffee, then a cat, then coffee again."""
 
 from __future__ import annotations
@@ -125,9 +125,9 @@ def test_label_events_reach_webhook_mqtt_and_jsonl_and_a_clip_is_recorded(tmp_pa
         out = tmp_path / "out"
         live = Live(["--config", str(cfg)], out)
         try:
-            wait_until("the clip event", lambda: any(e["type"] == "clip" for e in lines(out / "events.jsonl")),
+            wait_until("the clip event", lambda: any(e["type"] == "clip" for e in lines(out, "events")),
                        timeout=90)
-            events = lines(out / "events.jsonl")
+            events = lines(out, "events")
             labels = [e for e in events if e["type"] == "label"]
             wait_until("webhook and MQTT deliveries", lambda: len(hook.events) >= len(events)
                        and len(sub.messages) >= len(events), timeout=20)

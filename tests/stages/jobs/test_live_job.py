@@ -21,16 +21,16 @@ from skimage import data
 from tests.media import write_video
 from tests.mjpeg_server import MjpegServer
 from tests.processes import wait_for
+from vidpipe.stages.outputs.live_records import segments
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
 
 
-def lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+def lines(out: Path, stream: str) -> list[dict]:
+    """The complete lines of a stream's JSONL segments (OUT/STREAM.START.jsonl; `events`: the events'), in order."""
+    return [json.loads(x) for p in segments(out, stream) for x in p.read_text().splitlines() if x.endswith("}")]
 
 
 def wait_until(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -70,23 +70,23 @@ def test_camera_drops_and_reconnects_while_the_other_stream_goes_on(camera: Mjpe
     out = tmp_path / "out"
     sources = f"    - uri: {camera.url()}\n    - uri: {clip}\n      loop: true\n"
     live = Live(["--config", str(_config(tmp_path, sources))], out)
-    cam_jsonl, clip_jsonl = out / f"127.0.0.1_{camera.port}_x.mjpg.jsonl", out / "clip.jsonl"
+    cam = f"127.0.0.1_{camera.port}_x.mjpg"
     try:
-        wait_until("labels from both streams", lambda: len(lines(cam_jsonl)) > 10 and len(lines(clip_jsonl)) > 10)
-        assert lines(cam_jsonl)[-1]["names"][0] in ("tiger cat", "Egyptian cat", "tabby")
+        wait_until("labels from both streams", lambda: len(lines(out, cam)) > 10 and len(lines(out, "clip")) > 10)
+        assert lines(out, cam)[-1]["names"][0] in ("tiger cat", "Egyptian cat", "tabby")
         camera.stop()
-        before = len(lines(clip_jsonl))
+        before = len(lines(out, "clip"))
         time.sleep(3)  # the camera is gone for a while
-        assert len(lines(clip_jsonl)) > before + 20  # the other stream never stopped
-        n_cam = len(lines(cam_jsonl))
+        assert len(lines(out, "clip")) > before + 20  # the other stream never stopped
+        n_cam = len(lines(out, cam))
         camera.start()
-        wait_until("labels to resume after reconnect", lambda: len(lines(cam_jsonl)) > n_cam + 10)
+        wait_until("labels to resume after reconnect", lambda: len(lines(out, cam)) > n_cam + 10)
         base = live.url()
         metrics = urllib.request.urlopen(base + "metrics", timeout=5).read().decode()
         reconnects = re.search(r'vidpipe_reconnects_total\{stream="127[^"]*"\} (\d+)', metrics)
         assert reconnects and int(reconnects.group(1)) >= 1
         status = json.loads(urllib.request.urlopen(base + "status.json", timeout=5).read())
-        assert set(status["streams"]) == {cam_jsonl.stem, "clip"}
+        assert set(status["streams"]) == {cam, "clip"}
     finally:
         code = live.stop()
     assert code == 0
@@ -103,13 +103,13 @@ def test_overload_keeps_latency_bounded_and_counts_drops(tmp_path: Path) -> None
         )
         out = tmp_path / "out"
         live = Live(["--config", str(cfg)], out)
-        jsonl = out / f"127.0.0.1_{cam.port}_x.mjpg.jsonl"
+        stream = f"127.0.0.1_{cam.port}_x.mjpg"
         try:
-            wait_until("150 results", lambda: len(lines(jsonl)) >= 150, timeout=60)
+            wait_until("150 results", lambda: len(lines(out, stream)) >= 150, timeout=60)
             metrics = urllib.request.urlopen(live.url() + "metrics", timeout=5).read().decode()
         finally:
             assert live.stop() == 0
-    latencies = np.array([r["latency_ms"] for r in lines(jsonl)])
+    latencies = np.array([r["latency_ms"] for r in lines(out, stream)])
     first, last = latencies[20:60], latencies[-40:]
     assert np.percentile(latencies[20:], 99) < 500  # bounded: no backlog builds up
     assert np.median(last) < np.median(first) * 2 + 50  # and it does not grow with time

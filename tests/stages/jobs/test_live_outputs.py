@@ -1,5 +1,5 @@
 """What a live run leaves and serves, end to end: a 15 fps camera recorded plays at real speed,
-JSONL lines carry the run id and wall clock (two runs append to one file without mixing), and
+JSONL lines carry the run id and wall clock (two runs: a JSONL segment each, one table), and
 /metrics has every series from the start (parsed with prometheus_client's parser)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.mjpeg_server import MjpegServer
 from tests.stages.jobs.test_live_job import Live, lines, wait_until
+from vidpipe.stages.outputs.live_records import segments
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -56,7 +57,7 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
         try:
             url = live.url()
             at_start = _metrics(url)  # the stream may not even have started: series of the run are there
-            wait_until("the first label", lambda: len(lines(out / "cam.jsonl")) > 0)
+            wait_until("the first label", lambda: len(lines(out, "cam")) > 0)
             time.sleep(SECONDS)
             status = json.loads(urllib.request.urlopen(url + "status.json", timeout=5).read())
             metrics = _metrics(url)
@@ -69,10 +70,10 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
         recorded = _recording(first_run[0])
         size = first_run[0].stat().st_size
 
-        # a second run appends to the same file
+        # a second run starts its own JSONL segment
         live = Live(["--config", str(cfg)], out)
         try:
-            wait_until("labels of the second run", lambda: sum(r["run"] != run1 for r in lines(out / "cam.jsonl")) > 3)
+            wait_until("labels of the second run", lambda: sum(r["run"] != run1 for r in lines(out, "cam")) > 3)
         finally:
             assert live.stop() == 0
 
@@ -80,8 +81,9 @@ def test_recording_keeps_real_time_and_lines_name_their_run(tmp_path: Path) -> N
     recordings = sorted(out.glob("cam.*.mp4"))
     assert len(recordings) == 2 and recordings[0] == first_run[0] and first_run[0].stat().st_size == size
 
-    # -- JSONL: one table, two runs one after the other, each line complete -----------------------
-    rows = [json.loads(x) for x in (out / "cam.jsonl").read_text().splitlines()]
+    # -- JSONL: a segment per run, one table, two runs one after the other, each line complete ----
+    assert [p.name for p in segments(out, "cam")] == [f"{p.stem}.jsonl" for p in recordings]  # named alike
+    rows = [json.loads(x) for p in segments(out, "cam") for x in p.read_text().splitlines()]
     runs = [r["run"] for r in rows]
     assert runs[0] == run1 and len(set(runs)) == 2 and runs == sorted(runs, key=lambda r: r != run1)
     first = [r for r in rows if r["run"] == run1]

@@ -36,14 +36,14 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
     live, out = _start(tmp_path, ("a", "b"), "    backoff_initial_s: 0.2\n")
     try:
         base = live.url()
-        wait_until("labels of both", lambda: len(lines(out / "a.jsonl")) > 10 and len(lines(out / "b.jsonl")) > 10)
+        wait_until("labels of both", lambda: len(lines(out, "a")) > 10 and len(lines(out, "b")) > 10)
         for stage in ("source:a", "preprocess-0", "infer-0"):
-            n_a, n_b = len(lines(out / "a.jsonl")), len(lines(out / "b.jsonl"))
+            n_a, n_b = len(lines(out, "a")), len(lines(out, "b"))
             t_kill = time.monotonic()
             os.kill(child(live.proc.pid, f"vp:{stage}"[:15]), signal.SIGKILL)
             wait_until(f"both streams labelled again after killing {stage}",
-                       lambda n_a=n_a, n_b=n_b: len(lines(out / "a.jsonl")) > n_a + 20
-                       and len(lines(out / "b.jsonl")) > n_b + 20,
+                       lambda n_a=n_a, n_b=n_b: len(lines(out, "a")) > n_a + 20
+                       and len(lines(out, "b")) > n_b + 20,
                        timeout=40)
             print(f"{stage}: both streams back {time.monotonic() - t_kill:.2f} s after kill -9")
         metrics = urllib.request.urlopen(base + "metrics", timeout=5).read().decode()
@@ -51,7 +51,7 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
         for stage in ("source:a", "preprocess-0", "infer-0"):
             assert re.search(rf'vidpipe_restarts_total{{stage="{stage}"}} 1\.0', metrics), stage
             assert status["restarts"][stage] == 1
-        seqs = [r["frame"] for r in lines(out / "a.jsonl")]
+        seqs = [r["frame"] for r in lines(out, "a")]
         assert seqs == sorted(seqs)  # a restarted source goes on numbering: the order holds
     finally:
         code = live.stop()
@@ -63,7 +63,7 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
 
 def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> None:
     live, out = _start(tmp_path, ("a",), "    max_restarts: 1\n    backoff_initial_s: 0.1\n")
-    wait_until("labels", lambda: len(lines(out / "a.jsonl")) > 5)
+    wait_until("labels", lambda: len(lines(out, "a")) > 5)
     os.kill(child(live.proc.pid, "vp:infer-0"), signal.SIGKILL)
     wait_until("the restart", lambda: "restart 1 in" in live.log.read_text())
     wait_until("the new infer process", lambda: _has_child(live.proc.pid, "vp:infer-0"))
