@@ -18,6 +18,7 @@ or the callback of a connection given to `watch`, which joins the one wait):
     sup.watch(conn, on_ready)          # on_ready() when conn is readable (e.g. the sink's API requests)
     sup.add_process("sources", spec)   # one more process in a running tier (an `open` tier)
     sup.running("source:cam2")         # still running (or waiting to be restarted)?
+    sup.drain()                        # end the run as a first Ctrl-C does (nothing left to serve)
 
 A tier with a RestartPolicy (pipeline.recovery) has its crashed processes restarted with back-off
 and a start limit instead of failing the job; each restart is a StageRestarted event.
@@ -135,11 +136,17 @@ class Supervisor:
         self._signals += 1
         if self._signals == 1:
             log.warning("stopping: draining the pipeline (press Ctrl-C again to abort)")
-            self.stop_sources.set()
-            self._drain_deadline = time.monotonic() + self._drain_timeout_s
+            self.drain()
         else:
             log.warning("aborting")
             self.abort.set()
+
+    def drain(self) -> None:
+        """Sources end their streams and the graph drains, as on a first Ctrl-C, but not counted as
+        one (`interrupted`): for a job that has nothing left to run. Idempotent."""
+        if not self.stop_sources.is_set():
+            self.stop_sources.set()
+            self._drain_deadline = time.monotonic() + self._drain_timeout_s
 
     def request_stop_threadsafe(self) -> None:
         """request_stop() from any thread: the loop makes it on its own thread."""

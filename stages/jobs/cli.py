@@ -128,6 +128,8 @@ def _live_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-http", action="store_true", help="no live view, MJPEG streams, /status.json or /metrics")
     p.add_argument("--record", action="store_true", help="record each stream, annotated, into --out")
     p.add_argument("--display", action="store_true", help="show a cv2 window (needs a screen)")
+    p.add_argument("--serve", action="store_true",
+                   help="a service: wait for streams added over the API, even when no source is left")
 
 
 def _verbosity(p: argparse.ArgumentParser, suffix: str = "") -> None:
@@ -145,8 +147,9 @@ SWITCHES = {
     "display": ("live.display", True),
     "no_http": ("live.http", False),
     "record": ("live.record", True),
+    "serve": ("live.serve", True),
 }
-LIVE_ONLY = ("port", "host", "no_http", "record", "display")  # `vidpipe run` of a label or watch config
+LIVE_ONLY = ("port", "host", "no_http", "record", "display", "serve")  # `vidpipe run` of a label or watch config
 FILES_ONLY = ("no_video", "no_progress", "resume")  # `vidpipe run` of a live config
 
 

@@ -2,6 +2,11 @@
 batched together on one accelerator, until Ctrl-C (exit 0), or until every source has ended when
 the API is off.
 
+Sources that can never open (a camera whose device is not there, a missing file, a folder without
+images, an unknown URL scheme) are one line each at start, and exit 1. At run time, once every
+configured source has failed for good and no stream is left, the run ends (exit 1). `live.serve`
+(--serve) runs a service instead: it waits for streams added over the API.
+
 Latest policy (bounded latency): each source keeps only its newest frame, preprocess drops
 frames older than `live.stale_after_ms`, queues are short; every drop is counted.
 
@@ -50,9 +55,9 @@ from vidpipe.stages.outputs.live_sink import LiveSinkStage
 from vidpipe.stages.outputs.notify import parse_mqtt_url
 from vidpipe.stages.outputs.writers import ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
-from vidpipe.stages.sources.live import LiveSourceParams, LiveSourceStage
+from vidpipe.stages.sources.live import LiveSourceParams, LiveSourceStage, SourceGaveUp
 from vidpipe.stages.sources.naming import stream_name, unique_stream_names
-from vidpipe.stages.sources.readers import missing_camera
+from vidpipe.stages.sources.readers import never_opens
 from vidpipe.stages.web.access import auth_on, loopback, settle_access
 from vidpipe.stages.web.control import AddStream, ListStreams, Notice, RemoveStream, Reply, Request
 from vidpipe.stages.web.liveview import check_port_free
@@ -86,6 +91,8 @@ class LiveJob:
         self._outbox: Channel | None = None
         self._control: Any = None  # main end of the control link
         self._sink_end: Any = None
+        self._configured: set[str] = set()  # the configured streams that started
+        self._gave_up: set[str] = set()  # streams whose source failed for good
         self.run = RunInfo()  # its id now; what runs is filled in by outputs(), once the graph is sized
 
     @property
@@ -94,14 +101,13 @@ class LiveJob:
 
     def prepare(self) -> GraphShape:
         live = self.config.live
-        if not live.sources:
-            raise ConfigError("live: no sources (give them on the command line or in live.sources)", key="live.sources")
+        if not live.sources and not live.serve:
+            raise ConfigError("live: no sources (give them on the command line or in live.sources, or --serve to "
+                              "wait for streams added over the API)", key="live.sources")
         for ok, key, message in live_checks(live):
             if not ok:
                 raise ConfigError(f"{key}: {message}", key=key)
-        for i, source in enumerate(live.sources):
-            if missing := missing_camera(source.uri):
-                raise SourceError(f"live.sources[{i}]: {missing}", path=source.uri)
+        sources = self._openable(live)
         if live.events.mqtt:
             parse_mqtt_url(live.events.mqtt)
         if live.display:
@@ -111,20 +117,35 @@ class LiveJob:
             settle_access(live, self.config.output.dir)  # a bad certificate: one line now; the first admin
         api = live.http and live.api
         if api:
-            self.live = replace(live, api_token=_api_token(live))
+            self.live = replace(self.live, api_token=_api_token(live))
             self._control, self._sink_end = self._mp.Pipe(duplex=True)
-        names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
         ensure_output_dir(self.config.output.dir)
         log.info("run %s (in every line of %s/STREAM.START.jsonl)", self.run.run_id, self.config.output.dir)
-        for name, source in zip(names, live.sources, strict=True):
+        for name, source in sources:
             log.info("source %s: %s", name, mask_url(source.uri))
             self.streams[name] = self._new(name, source, "config")
+        self._configured = set(self.streams)
         r = live.restart
         policy = RestartPolicy(r.max_restarts, r.window_s, r.backoff_initial_s, r.backoff_max_s)
         # a frame waiting in a queue is latency: keep live queues short
         queue_size = min(self.config.runtime.queue_size, max(2, self.config.backend.batch))
         return GraphShape(live.max_width * live.max_height * 3, queue_size, 0, live.stale_after_ms / 1000.0,
-                          restart=policy, open_sources=api, sink=LiveSinkStage)
+                          restart=policy, open_sources=api or live.serve, sink=LiveSinkStage)
+
+    def _openable(self, live: LiveSettings) -> list[tuple[str, SourceSettings]]:
+        """The configured sources with their stream names, less those that can never open: one line
+        each, then SourceError (exit 1), unless the run serves (it goes on without them)."""
+        names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
+        problems = {name: f"live.sources[{i}]: {why}"
+                    for i, (name, source) in enumerate(zip(names, live.sources, strict=True))
+                    if (why := never_opens(source.uri))}
+        if problems and not live.serve:
+            first = next(s for n, s in zip(names, live.sources, strict=True) if n in problems)
+            raise SourceError("\n".join(problems.values()), path=first.uri)
+        for name, line in problems.items():
+            log.error("%s", line)
+            self.failed[name] = line
+        return [(n, s) for n, s in zip(names, live.sources, strict=True) if n not in problems]
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         self._frames, self._outbox = frames, outbox
@@ -146,11 +167,16 @@ class LiveJob:
         if isinstance(event, SourceProblem):
             self.failed[event.stream] = event.message
             log.error("%s", event.message)
+            if isinstance(event, SourceGaveUp):
+                self._gave_up.add(event.stream)
+                self._end_if_none_left(event.stream)
         elif isinstance(event, StageRestarted):
             self._notify(event)
-        elif isinstance(event, StreamDone) and (s := self.streams.get(event.stream)) is not None and s.removing:
-            del self.streams[event.stream]
-            log.info("source %s: removed", event.stream)
+        elif isinstance(event, StreamDone):
+            if (s := self.streams.get(event.stream)) is not None and s.removing:
+                del self.streams[event.stream]
+                log.info("source %s: removed", event.stream)
+            self._end_if_none_left(event.stream)
 
     def close(self) -> None:
         for conn in (self._control, self._sink_end):
@@ -205,8 +231,8 @@ class LiveJob:
         if name in self.streams:
             why = "is still being removed" if self.streams[name].removing else "already exists"
             return 400, {"error": f"{where}: name: a stream named {name!r} {why}", "key": "name"}
-        if missing := missing_camera(source.uri):
-            return 400, {"error": f"{where}: uri: {missing}", "key": "uri"}
+        if why := never_opens(source.uri):
+            return 400, {"error": f"{where}: uri: {why}", "key": "uri"}
         if len(self.streams) >= self.live.max_streams:
             return 400, {"error": f"{where}: live.max_streams: {self.live.max_streams} streams run already",
                          "key": "live.max_streams"}
@@ -244,6 +270,17 @@ class LiveJob:
             with contextlib.suppress(OSError):  # the sink is gone: nobody to tell
                 self._control.send(Notice(event))
 
+    def _end_if_none_left(self, ended: str) -> None:
+        """Every configured source failed for good and, `ended` having ended, no other stream runs:
+        the run ends (exit 1), unless it serves (live.serve: it waits for streams added over the API)."""
+        sup = self.supervisor
+        if self.live.serve or sup is None or sup.stop_sources.is_set() or not self._configured <= self._gave_up:
+            return
+        if any(sup.running(f"source:{n}") for n in self.streams if n != ended and n not in self._gave_up):
+            return
+        log.info("no source left: the run ends (--serve would wait for streams added over the API)")
+        sup.drain()
+
 
 def _api_token(live: LiveSettings) -> str:
     """The configured token; off loopback with none and sign-in off, a generated one (printed once)."""
@@ -253,3 +290,4 @@ def _api_token(live: LiveSettings) -> str:
     log.warning("live view on %s: POST/DELETE /api/streams need 'Authorization: Bearer %s' "
                 "(generated; set live.api_token to choose one)", live.http_host, token)
     return token
+

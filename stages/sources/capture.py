@@ -237,7 +237,7 @@ class LiveCapture:
     def _fail(self, msg: str) -> None:
         with self._cond:
             self._error = msg
-        log.error("%s", msg)
+        log.debug("%s", msg)  # the consumer's get_latest() raises it: its owner reports it, once
         self._set_state(SourceState.FAILED)
 
     def _set_state(self, new: SourceState) -> None:

@@ -12,6 +12,9 @@ good. Every frame and status leaves at once (send, not emit): a live frame never
 
 Restarts: the frame numbers live in `seq` (shared memory), so a source process restarted after a
 crash goes on numbering where the dead one stopped and the sink's per-stream order holds.
+
+A source that fails for good (it never opened within its retries, or `retry_forever` is off) is
+one SourceGaveUp for the job, which ends the run when no source is left (stages.jobs.live).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ from vidpipe.stages.sources.capture import CapturedFrame, LiveCapture
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class SourceGaveUp(SourceProblem):
+    """A live source failed for good and its process ends (not restarted: it exits cleanly)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class LiveSourceStage(Stage[LiveSourceParams]):
         self.cap.close(timeout=5.0)
         self.send(self._status(error))
         if error:
-            self.report(SourceProblem(self.params.stream, self.cap.display_uri, mask_url(error)))
+            self.report(SourceGaveUp(self.params.stream, self.cap.display_uri, mask_url(error)))
         if self.started or self.seq > 0:  # (a restarted process: its predecessor started the stream)
             self.send(StreamEnd(self.params.stream, self.seq, error))
 

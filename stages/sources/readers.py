@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from vidpipe.pipeline.errors import SourceError
+from vidpipe.pipeline.redact import mask_url, printable
 from vidpipe.stages.config import SourceSettings
 from vidpipe.stages.sources.files import upright
 
@@ -29,6 +30,11 @@ import cv2
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+NO_IMAGES = f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the folder"
+# FFmpeg's protocols a live stream comes over ("a+b" combines them, e.g. hls+http)
+STREAM_SCHEMES = frozenset({"file", "ftp", "hls", "http", "https", "mmsh", "mmst", "rtmp", "rtmpe", "rtmps",
+                            "rtmpt", "rtmpts", "rtp", "rtsp", "rtsps", "sftp", "srt", "srtp", "tcp", "tls",
+                            "udp", "unix"})
 
 
 class SourceEnded(Exception):
@@ -52,11 +58,28 @@ def source_kind(uri: str) -> str:
     return "folder" if Path(uri).is_dir() else "file"
 
 
-def missing_camera(uri: str) -> str:
-    """One line when `uri` names a camera whose device does not exist ("" otherwise): a camera
-    that is not there is a mistake to say at once, not a source to retry for ever."""
-    if source_kind(uri) != "camera":
-        return ""
+def never_opens(uri: str) -> str:
+    """One line naming `uri` and why it can never open ("" when it may): a camera whose device is
+    not there, a file that does not exist, a folder without images, a scheme FFmpeg reads no
+    stream over. A mistake to say at once, not a source to retry; whether a stream's server
+    answers, or a file holds video, only opening it tells."""
+    kind = source_kind(uri)
+    if kind == "camera":
+        return _missing_camera(uri)
+    if kind == "url":
+        scheme = uri.split("://", 1)[0].lower()
+        if set(scheme.split("+")) <= STREAM_SCHEMES:
+            return ""
+        return printable(f"{mask_url(uri)}: {scheme}:// is not a stream protocol (rtsp, http, rtmp, srt, udp...)")
+    if kind == "folder":
+        try:
+            return "" if _images(Path(uri)) else f"{printable(uri)}: {NO_IMAGES}"
+        except OSError as exc:
+            return f"{printable(uri)}: cannot read the folder ({exc.strerror})"
+    return "" if Path(uri).is_file() else f"{printable(uri)}: no such file, folder or camera"
+
+
+def _missing_camera(uri: str) -> str:
     device = uri if uri.startswith("/dev/") else f"/dev/video{uri}"
     if os.path.exists(device):
         return ""
@@ -113,9 +136,9 @@ class _SlideshowReader:
     """An image folder shown at `slideshow_fps`, in name order; unreadable images are skipped."""
 
     def __init__(self, folder: str, options: SourceSettings, stop: threading.Event) -> None:
-        self.paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        self.paths = _images(Path(folder))
         if not self.paths:
-            raise SourceError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the folder")
+            raise SourceError(NO_IMAGES)
         self.options, self.stop = options, stop
         self.period = 1.0 / max(options.slideshow_fps, 1e-3)
         self.index = self.shown = 0
@@ -139,6 +162,11 @@ class _SlideshowReader:
 
     def release(self) -> None:
         pass
+
+
+def _images(folder: Path) -> list[Path]:
+    """The images of a slideshow folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _open_cv(target: str | int, api: int, params: list[int]) -> cv2.VideoCapture:

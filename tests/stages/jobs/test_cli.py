@@ -43,10 +43,10 @@ def test_every_flag_and_argument_says_what_it_does() -> None:
 def test_each_subcommand_offers_only_the_flags_that_apply() -> None:
     sub = subparsers(build_parser())
     live, label, run, watch = sub["live"], sub["label"], sub["run"], sub["watch"]
-    assert {"--loop", "--record", "--name", "--no-http", "--port", "--host", "--display"} <= flags(live)
+    assert {"--loop", "--record", "--name", "--no-http", "--port", "--host", "--display", "--serve"} <= flags(live)
     assert not {"--resume", "--no-video", "--no-progress"} & flags(live)
     assert {"--resume", "--no-video", "--no-progress"} <= flags(label)
-    assert not {"--loop", "--record", "--name", "--no-http", "--port", "--display"} & flags(label)
+    assert not {"--loop", "--record", "--name", "--no-http", "--port", "--display", "--serve"} & flags(label)
     assert {"--resume", "--port", "--record"} <= flags(run) and not {"--loop", "--name", "--config"} & flags(run)
     assert "--resume" not in flags(watch) and "--port" not in flags(watch)
     port = next(a for a in live._actions if "--port" in a.option_strings)
@@ -72,7 +72,8 @@ def test_names_and_loop_apply_to_the_live_sources() -> None:
     args = build_parser().parse_args(["live", "a.mp4", "0", "--name", "lobby", "--loop", "--no-http", "--record"])
     job = make_job(args)
     assert [(s.uri, s.name, s.loop) for s in job.live.sources] == [("a.mp4", "lobby", True), ("0", "", True)]
-    assert job.live.http is False and job.live.record is True
+    assert job.live.http is False and job.live.record is True and job.live.serve is False
+    assert make_job(build_parser().parse_args(["live", "--serve"])).live.serve is True  # no source: a service
 
 
 def test_flags_that_do_not_apply_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,10 +124,50 @@ def _config(tmp_path: Path, sources: str, backend: str = "") -> Path:
     return cfg
 
 
-def test_a_camera_that_is_not_there_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "vidpipe", "live", "97", "--no-http", "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=60)
+def test_sources_that_can_never_open_are_one_line_each_and_exit_1(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    t0 = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "vidpipe", "live", "97", "/nonexistent.mp4", str(empty), "foo://cam",
+                          "--out", str(tmp_path / "o"), "--port", "0"], capture_output=True, text=True, timeout=60)
+    print(f"vidpipe live with 4 sources that can never open: exit {run.returncode} in {time.monotonic() - t0:.2f} s")
     assert run.returncode == 1, run.stderr
-    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "Traceback" not in run.stderr
-    assert "live.sources[0]: camera 97: /dev/video97 does not exist (" in errors[0]
+    said = run.stderr.splitlines()
+    assert len(said) == 4 and "ERROR" in said[0] and "Traceback" not in run.stderr, run.stderr
+    assert "live.sources[0]: camera 97: /dev/video97 does not exist (" in said[0]
+    assert said[1:] == ["live.sources[1]: /nonexistent.mp4: no such file, folder or camera",
+                        f"live.sources[2]: {empty}: no images (.jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff) in the "
+                        "folder",
+                        "live.sources[3]: foo://cam: foo:// is not a stream protocol (rtsp, http, rtmp, srt, udp...)"]
+    assert not (tmp_path / "o").exists()  # nothing is made when nothing can run
+
+
+def test_with_serve_the_run_waits_for_streams_added_over_the_api(tmp_path: Path) -> None:
+    live = Live(["97", "/nonexistent.mp4", "--serve"], tmp_path / "out")
+    try:
+        base = live.url()
+        assert json.loads(urllib.request.urlopen(base + "status.json", timeout=5).read())["streams"] == {}
+        clip = write_video(tmp_path / "clip.mp4", frames=40, width=160, height=120, fps=20)
+        body = json.dumps({"uri": str(clip), "loop": True}).encode()
+        request = urllib.request.Request(base + "api/streams", body, {"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=15).status == 201
+        wait_until("labels of the stream added", lambda: len(lines(live.out, "clip")) > 5)
+        assert live.proc.poll() is None
+    finally:
+        code = live.stop()
+    assert code == 1  # the sources that could not open are still a failure
+    errors = [line for line in live.log.read_text().splitlines() if "ERROR" in line]
+    assert len(errors) == 2 and "Traceback" not in live.log.read_text()
+
+
+def test_when_every_source_has_failed_the_run_ends_with_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed: nothing answers there
+    live = Live(["--config", str(_config(tmp_path, f"    - uri: http://127.0.0.1:{port}/x.mjpg\n"
+                                                   "      max_retries: 0\n"))], tmp_path / "out")
+    assert live.proc.wait(timeout=60) == 1  # the API is on, but no stream is left: the run ends
+    log = live.log.read_text()
+    errors = [line for line in log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and f"http://127.0.0.1:{port}/x.mjpg: cannot open" in errors[0]
+    assert "Traceback" not in log
