@@ -85,8 +85,8 @@ def still_clip(width: int, height: int, folder: Path) -> Path:
             frame = canvas.copy()
             x = int((width - tile.shape[1]) * i / CLIP_FRAMES)
             frame[height // 2 : height // 2 + tile.shape[0], x : x + tile.shape[1]] = tile
-            frame = np.clip(frame + noise.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+            noisy: np.ndarray = np.clip(frame + noise.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(noisy, format="bgr24")))
         container.mux(stream.encode(None))
     tmp.replace(path)
     return path
