@@ -15,8 +15,8 @@ writer holds a shared flock on the file it writes (hold()), and a pass skips a f
 lock exclusively, so the file being written is never deleted, however old its last line.
 A file that is not vidpipe's does not count towards max_bytes.
 
-Live outputs run a pass (Retention) when a stream starts a new file and at most every PERIOD_S,
-in a thread of its own: the sink's frames never wait for a scan or an unlink.
+Live outputs run a pass (Retention) when a stream starts a new file and every PERIOD_S while
+frames come, in a thread of its own: the sink's frames never wait for a scan or an unlink.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import av
 
 log = logging.getLogger(__name__)
 
-PERIOD_S = 60.0  # a pass at least this often while frames come (besides one per new file)
+PERIOD_S = 60.0  # a pass this often while frames come (besides one per new file): one scandir each
 RECORDING_TAG = "vidpipe live recording"  # the `comment` tag of recordings (stages.outputs.recording)
 CLIP_TAG = "vidpipe event clip"  # and of event clips (stages.outputs.clips)
 # what the live writers name their files, and nothing else
