@@ -29,6 +29,9 @@ What a process killed outright (kill -9) can leave behind, and how each is handl
   that long: stale frames are dropped within `live.stale_after_ms`).
 * **Items in flight** (taken from a queue, not yet passed on) are lost: live sinks skip the
   gap in sequence numbers after a timeout (stages.outputs.live_sink).
+* **What a process knew** is gone with it. Most stages know nothing a successor needs; the one
+  that does (the live sink: the streams it had begun) is renewed by its job before it starts
+  again (Supervisor.on_restart).
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ or the callback of a connection given to `watch`, which joins the one wait):
     sup.drain()                        # end the run as a first Ctrl-C does (nothing left to serve)
 
 A tier with a RestartPolicy (pipeline.recovery) has its crashed processes restarted with back-off
-and a start limit instead of failing the job; each restart is a StageRestarted event.
+and a start limit instead of failing the job; each restart is a StageRestarted event. A process
+whose successor must know what it knew (the live sink) gets a renewal: `sup.on_restart(name, renew)`,
+and `renew(spec)` gives the spec that starts after the back-off.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class Supervisor:
         self._drain_deadline: float | None = None
         self._signals = 0
         self._watched: dict[Any, Callable[[], None]] = {}
+        self._renewals: dict[str, Callable[[ProcSpec], ProcSpec]] = {}
         self._crashes: dict[str, CrashLog] = {}
         self._stage_failures: dict[str, StageFailure] = {}  # restartable stages' last reports
         self._reclaims: list[Reclaim] = []
@@ -168,6 +171,15 @@ class Supervisor:
         EOFError/OSError (the other end is gone)."""
         self._watched[conn] = on_ready
 
+    def unwatch(self, conn: Any) -> None:
+        """Stop watching `conn` (before closing it: a closed connection cannot be waited on)."""
+        self._watched.pop(conn, None)
+
+    def on_restart(self, name: str, renew: Callable[[ProcSpec], ProcSpec]) -> None:
+        """When the crashed process `name` is due to start again, start `renew(spec)` instead of
+        `spec` (called on the supervisor's thread, after the back-off)."""
+        self._renewals[name] = renew
+
     def add_process(self, tier: str, spec: ProcSpec) -> bool:
         """Start `spec` in the running tier named `tier` (False once the graph is stopping).
         Call from the supervisor's thread: on_event or a watched connection's callback."""
@@ -200,10 +212,12 @@ class Supervisor:
         self._calls.run()
         self._drain_events()
         for conn in [c for c in self._watched if c in ready]:
+            callback = self._watched.get(conn)  # (an earlier callback may have unwatched it)
             try:
-                self._watched[conn]()
+                if callback is not None:
+                    callback()
             except (EOFError, OSError):
-                del self._watched[conn]
+                self._watched.pop(conn, None)
         for ts in self._tiers:
             for sentinel in [s for s in ts.running if s in ready]:
                 self._reap(ts, ts.running.pop(sentinel), ts.specs.pop(sentinel))
@@ -319,7 +333,8 @@ class Supervisor:
             due = [spec for t, spec in ts.restarting if t <= now]
             ts.restarting = [(t, s) for t, s in ts.restarting if t > now]
             for spec in due:
-                self._spawn(ts, spec)
+                renew = self._renewals.get(spec.name)
+                self._spawn(ts, renew(spec) if renew is not None else spec)
 
     def _start_ready(self) -> None:
         if self._failure is not None or self.abort.is_set():

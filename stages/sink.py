@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -129,6 +129,8 @@ class SinkParams:
 
 class SinkStage(Stage[SinkParams]):
     """Results and markers in, files and pages out; see the module docstring."""
+
+    restartable: ClassVar[bool] = False  # a crash fails the job (a file's outputs cannot go on)
 
     def open(self) -> None:
         bind = getattr(self.params.outputs, "bind", None)

@@ -186,7 +186,9 @@ def _tiers(job: Job, config: JobConfig, shape: GraphShape, graph: GraphPlan, fra
             inbox=infer_q,
             restart=shape.restart,  # a new infer process opens the accelerator again
         ),
-        Tier("sink", (ProcSpec("sink", shape.sink(sink, sink_q)),), inbox=sink_q),
+        # a sink that can go on after a crash (the live one, renewed by its job) restarts as the rest
+        Tier("sink", (ProcSpec("sink", shape.sink(sink, sink_q)),), inbox=sink_q,
+             restart=shape.restart if shape.sink.restartable else None),
         # One tier per lane: each encoder has its own inbox, so each stream's order is its lane's.
         *(Tier(f"encode-{i}", (ProcSpec(f"encode-{i}", shape.encoder(LaneParams(frames), lane)),), inbox=lane)
           for i, lane in enumerate(lanes) if shape.encoder is not None),

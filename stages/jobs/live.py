@@ -14,8 +14,11 @@ A service: streams are added and removed while it runs. The live view's API (sta
 the sink process) sends each request over the control link (stages.web.control); this job answers
 it on the supervisor's thread (Supervisor.watch) and starts the new source process with
 Supervisor.add_process, or sets the removed source's own stop event (its StreamEnd then flows
-and its outputs finalize). Crashed sources, preprocess and infer processes are restarted by the
-supervisor (live.restart); the job tells the sink, which counts them in /metrics and /status.json.
+and its outputs finalize). Crashed sources, preprocess, infer and sink processes are restarted by
+the supervisor (live.restart); the job tells the sink, which counts them in /metrics and
+/status.json. A restarted sink is renewed (Supervisor.on_restart): a new control link (the dead
+sink may have left half a message in the old one), the same HTTP port (port 0 is settled here,
+at start), and what the dead sink knew (stages.outputs.live_sink: SinkMemory, SinkResume).
 
 Each run has a run id (stages.outputs.live_records), logged at start, in /status.json, in every
 JSONL line and event.
@@ -28,6 +31,7 @@ import logging
 import multiprocessing
 import re
 import secrets
+import socket
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,7 +55,7 @@ from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphPlan, GraphShape
 from vidpipe.stages.outputs.display import probe_display
 from vidpipe.stages.outputs.live import LiveOutputsFactory
 from vidpipe.stages.outputs.live_records import RunInfo, build_info
-from vidpipe.stages.outputs.live_sink import LiveSinkStage
+from vidpipe.stages.outputs.live_sink import LiveSinkStage, SinkMemory
 from vidpipe.stages.outputs.notify import parse_mqtt_url
 from vidpipe.stages.outputs.writers import ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
@@ -89,8 +93,10 @@ class LiveJob:
         self._mp = multiprocessing.get_context(config.runtime.start_method)
         self._frames: SlotRing | None = None
         self._outbox: Channel | None = None
+        self._api = False  # the control link is made (the live view's API is on)
         self._control: Any = None  # main end of the control link
         self._sink_end: Any = None
+        self.memory = SinkMemory()  # for a restarted sink
         self._configured: set[str] = set()  # the configured streams that started
         self._gave_up: set[str] = set()  # streams whose source failed for good
         self.run = RunInfo()  # its id now; what runs is filled in by outputs(), once the graph is sized
@@ -115,10 +121,12 @@ class LiveJob:
         if live.http:
             check_port_free(live.http_host, live.http_port)  # busy: one line now, not a failed sink later
             settle_access(live, self.config.output.dir)  # a bad certificate: one line now; the first admin
-        api = live.http and live.api
+        if live.http and live.http_port == 0:  # any free port, once: a restarted sink comes back on it
+            self.live = replace(self.live, http_port=_free_port(live.http_host))
+        self._api = api = live.http and live.api
         if api:
             self.live = replace(self.live, api_token=_api_token(live))
-            self._control, self._sink_end = self._mp.Pipe(duplex=True)
+            self._link()
         ensure_output_dir(self.config.output.dir)
         log.info("run %s (in every line of %s/STREAM.START.jsonl)", self.run.run_id, self.config.output.dir)
         for name, source in sources:
@@ -160,10 +168,12 @@ class LiveJob:
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
+        supervisor.on_restart("sink", self._renew_sink)
         if self._control is not None:
             supervisor.watch(self._control, self._on_control)
 
     def on_event(self, event: Event) -> None:
+        self.memory.on_event(event)
         if isinstance(event, SourceProblem):
             self.failed[event.stream] = event.message
             log.error("%s", event.message)
@@ -171,6 +181,8 @@ class LiveJob:
                 self._gave_up.add(event.stream)
                 self._end_if_none_left(event.stream)
         elif isinstance(event, StageRestarted):
+            if event.stage == "sink":
+                self._unlink()  # a new one with the new sink (_renew_sink); nothing to read in this one
             self._notify(event)
         elif isinstance(event, StreamDone):
             if (s := self.streams.get(event.stream)) is not None and s.removing:
@@ -179,10 +191,7 @@ class LiveJob:
             self._end_if_none_left(event.stream)
 
     def close(self) -> None:
-        for conn in (self._control, self._sink_end):
-            if conn is not None:
-                conn.close()
-        self._control = self._sink_end = None
+        self._unlink()
 
     def finish(self, interrupted: bool) -> None:
         """Nothing to sum up: a live job's files are complete as they are written."""
@@ -281,6 +290,32 @@ class LiveJob:
         log.info("no source left: the run ends (--serve would wait for streams added over the API)")
         sup.drain()
 
+    # -- the sink and its control link ---------------------------------------------------------
+    def _link(self) -> Any:
+        """A new control link, watched once the supervisor runs; returns the sink's end."""
+        self._unlink()
+        self._control, self._sink_end = self._mp.Pipe(duplex=True)
+        if self.supervisor is not None:
+            self.supervisor.watch(self._control, self._on_control)
+        return self._sink_end
+
+    def _unlink(self) -> None:
+        if self._control is not None and self.supervisor is not None:
+            self.supervisor.unwatch(self._control)
+        for conn in (self._control, self._sink_end):
+            if conn is not None:
+                conn.close()
+        self._control = self._sink_end = None
+
+    def _renew_sink(self, spec: ProcSpec) -> ProcSpec:
+        """The sink that starts after a crash (Supervisor.on_restart): its own control link and
+        outputs factory (same settings, same port), and what the dead sink knew."""
+        dead = spec.stage
+        assert isinstance(dead, LiveSinkStage)
+        outputs = LiveOutputsFactory(self.live, self.config.output, self._link() if self._api else None, self.run)
+        resume = self.memory.resume({n: mask_url(s.source.uri) for n, s in self.streams.items()})
+        return ProcSpec(spec.name, LiveSinkStage(replace(dead.params, outputs=outputs), dead.inbox, resume=resume))
+
 
 def _api_token(live: LiveSettings) -> str:
     """The configured token; off loopback with none and sign-in off, a generated one (printed once)."""
@@ -291,3 +326,9 @@ def _api_token(live: LiveSettings) -> str:
                 "(generated; set live.api_token to choose one)", live.http_host, token)
     return token
 
+
+def _free_port(host: str) -> int:
+    """A port free on `host` now (for live.http_port 0)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

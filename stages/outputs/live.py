@@ -263,6 +263,8 @@ class LiveOutputsFactory:
             self.metrics.drop(item.stream, "lost", item.count)
         elif isinstance(item, InferStats):
             self.metrics.infer_stats(item)
+        elif isinstance(item, StageRestarted):  # a restarted sink's: the restarts before it
+            self._on_notice(item)
         self._maybe_log_status()
 
     def _on_notice(self, event: Any) -> None:  # control link thread

@@ -7,7 +7,9 @@ process, where the supervisor starts and stops processes): one duplex Pipe.
 
 The main end is watched by the supervisor's one `connection.wait` (Supervisor.watch); the sink end
 is read by one thread of ControlClient, which hands replies to the waiting HTTP handler threads
-and notices to a callback. Messages are small frozen dataclasses (pickled by the Pipe).
+and notices to a callback. Messages are small frozen dataclasses (pickled by the Pipe). A sink
+restarted after a crash gets a new link (stages.jobs.live): the dead one may have left half a
+message, or unread replies and notices, in the old one.
 May block: request() until its reply or its timeout; close() until the reader thread returns
 (it wakes at once).
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.media import write_video
+from tests.processes import descendants, state
 from tests.stages.jobs.test_live_job import Live, lines, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -61,6 +62,49 @@ def test_crashed_live_stages_are_restarted_and_the_streams_go_on(tmp_path: Path)
     assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
 
 
+def test_a_killed_sink_comes_back_and_every_stream_goes_on(tmp_path: Path, start_method: str) -> None:
+    """kill -9 of the sink (outputs, page, API): restarted, on the same port, and each stream it
+    had begun is labeled again, into new files; what it held is counted lost."""
+    live, out = _start(tmp_path, ("a", "b"), "    backoff_initial_s: 0.2\n", "  record: true\n", start_method)
+    try:
+        base = live.url()
+        wait_until("labels and recordings of both", lambda: all(
+            len(lines(out, s)) > 10 and any(p.stat().st_size for p in out.glob(f"{s}.*.mp4")) for s in "ab"))
+        sink = child(live.proc.pid, "vp:sink")
+        os.kill(sink, signal.SIGKILL)
+        t_kill = time.monotonic()
+        last = {s: lines(out, s)[-1]["time"] for s in "ab"}  # the dead sink's last lines
+        back: dict[str, float] = {}
+
+        def labeled_again() -> bool:
+            new = [s for s in "ab" if s not in back and lines(out, s)[-1]["time"] > last[s]]
+            back.update({s: time.monotonic() - t_kill for s in new})
+            return len(back) == 2
+
+        wait_until("labels of every stream from the new sink", labeled_again, timeout=5)
+        print("labels again after kill -9 of the sink: " + ", ".join(f"{s} {t:.2f} s" for s, t in sorted(back.items())))
+        wait_until("the new sink's page", lambda: live.log.read_text().count("live view on") == 2)
+        assert live.log.read_text().count(f"live view on {base}") == 2  # the same port
+        metrics = urllib.request.urlopen(base + "metrics", timeout=5).read().decode()
+        status = json.loads(urllib.request.urlopen(base + "status.json", timeout=5).read())
+        assert re.search(r'vidpipe_restarts_total{stage="sink"} 1\.0', metrics) and status["restarts"]["sink"] == 1
+        assert re.search(r'vidpipe_drops_total{reason="lost",stream="a"}', metrics)
+        processes = [live.proc.pid, *descendants(live.proc.pid)]
+    finally:
+        code = live.stop()
+    assert code == 0
+    for s in "ab":
+        for path in out.glob(f"{s}.*jsonl"):
+            assert all(json.loads(x)["run"] for x in path.read_text().splitlines())  # every line whole
+        assert len(list(out.glob(f"{s}.*.mp4"))) == 2  # the dead sink's recording, and a new one
+    assert sorted(lines(out, "a"), key=lambda r: r["frame"]) == lines(out, "a")  # in order, no frame twice
+    log = live.log.read_text()
+    assert log.count("stage sink died (killed by signal 9): restart 1 in") == 1 and "Traceback" not in log
+    # (multiprocessing's resource tracker ends once it has read the job's last word)
+    wait_until("no process of the job left", lambda: all(state(pid) in ("gone", "Z") for pid in processes), 5)
+    assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
+
+
 def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> None:
     live, out = _start(tmp_path, ("a",), "    max_restarts: 1\n    backoff_initial_s: 0.1\n")
     wait_until("labels", lambda: len(lines(out, "a")) > 5)
@@ -73,13 +117,15 @@ def test_a_stage_that_keeps_crashing_hits_the_start_limit(tmp_path: Path) -> Non
     assert not list(Path("/dev/shm").glob(f"vidpipe_{live.proc.pid}_*"))
 
 
-def _start(tmp_path: Path, names: tuple[str, ...], restart: str) -> tuple[Live, Path]:
-    """`vidpipe live` on sim, two preprocess workers, looping clips named `names`."""
+def _start(tmp_path: Path, names: tuple[str, ...], restart: str, extra: str = "",
+           start_method: str = "spawn") -> tuple[Live, Path]:
+    """`vidpipe live` on sim, two preprocess workers, looping clips named `names`; `extra`: live keys."""
     sources = "".join(f"    - uri: {write_video(tmp_path / f'{n}.mp4', frames=40, width=160, height=120, fps=20)}\n"
                       "      loop: true\n" for n in names)
     cfg = tmp_path / "live.yaml"
-    cfg.write_text("job: live\nbackend:\n  name: sim\npreprocess:\n  workers: 2\nlive:\n  status_interval_s: 0\n"
-                   f"  restart:\n{restart}  sources:\n{sources}")
+    cfg.write_text(f"job: live\nruntime:\n  start_method: {start_method}\nbackend:\n  name: sim\npreprocess:\n"
+                   "  workers: 2\nlive:\n  status_interval_s: 0\n"
+                   f"{extra}  restart:\n{restart}  sources:\n{sources}")
     return Live(["--config", str(cfg)], tmp_path / "out"), tmp_path / "out"
 
 
