@@ -52,9 +52,11 @@ from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.recording import SegmentedRecording
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.retention import Retention
+from vidpipe.stages.outputs.timeline import TimelineWriter, save_snapshot
 from vidpipe.stages.sink import Lane
 from vidpipe.stages.web.access import settle_access
 from vidpipe.stages.web.api import StreamsApi
+from vidpipe.stages.web.console import Console
 from vidpipe.stages.web.control import ControlClient
 from vidpipe.stages.web.liveview import LiveView, encode_jpeg
 from vidpipe.stages.web.metrics import Metrics
@@ -83,7 +85,12 @@ class LiveStreamOutputs:
                       if live.jsonl else None)
         self.size = (start.width, start.height)
         self.clock = RecordClock()
-        self.events = LabelEvents(start.stream, live.events, shared.emit)
+        # label events wait for their frame's picture (a snapshot in OUT/snapshots/, named in the event)
+        self._pending: list[dict[str, Any]] = []
+        self.snapshots = live.events.jsonl
+        self.events = LabelEvents(start.stream, live.events, self._pending.append)
+        self.timeline = TimelineWriter(folder, start.stream, shared.run.run_id, live.record_segment_s) \
+            if live.jsonl else None
         self.results = FrameReporter(shared.report) if live.report_frames else None
         self.clips = ClipRecorder(start.stream, live.clips, out, shared.emit) if live.clips.labels else None
         self.recording = (
@@ -101,13 +108,17 @@ class LiveStreamOutputs:
         if self.results is not None:
             self.results.add(label)
         current = self.events.frame(label, result.frame.t_capture)
+        if self.timeline is not None:
+            self.timeline.add(result.frame.t_capture, label.names[0], None if label.scores is None else label.scores[0])
         info = metrics.stream_info(self.stream)
         extra = f"{info['fps']:.0f} fps  {label.latency_ms:.0f} ms"
         draw_labels(frame, label.names, label.scores, stream_label=self.stream, extra=extra)
         t = result.frame.t_capture
         clip = self.clips is not None and self.clips.wants(t)
         # one JPEG serves the page and the clip ring
-        jpeg = encode_jpeg(frame, self.shared.live.clips.jpeg_quality) if clip or self.shared.web else None
+        wanted = clip or self.shared.web or (self._pending and self.snapshots)
+        jpeg = encode_jpeg(frame, self.shared.live.clips.jpeg_quality) if wanted else None
+        self._emit_pending(jpeg)
         score = None if label.scores is None else round(label.scores[0], 3)
         self.shared.show(self.stream, frame, jpeg, {**info, "label": label.names[0], "score": score})
         if self.clips is not None:
@@ -117,6 +128,15 @@ class LiveStreamOutputs:
             self.recording.write(image, self.clock(result.frame.pts_s, t), t)
         if self.retention is not None:
             self.retention.poll()
+
+    def _emit_pending(self, jpeg: bytes | None) -> None:
+        for event in self._pending:
+            if event.get("type") == "label" and jpeg is not None and self.snapshots:
+                with contextlib.suppress(OSError):  # a full disk: the event goes out without its picture
+                    event = {**event, "snapshot": save_snapshot(Path(self.shared.output.dir), self.stream,
+                                                                event["time"], jpeg)}
+            self.shared.emit(event)
+        self._pending.clear()
 
     def drop(self, result: Result) -> None:
         self.shared.metrics.drop(self.stream, result.frame.drop_reason or "stale")
@@ -138,6 +158,8 @@ class LiveStreamOutputs:
                 closing.callback(self.clips.close)
             if self.jsonl is not None:
                 closing.callback(self.jsonl.close)
+            if self.timeline is not None:
+                closing.callback(self.timeline.close)
             if self.results is not None:
                 closing.callback(self.results.flush)
         return OutputSummary()
@@ -193,15 +215,17 @@ class LiveOutputsFactory:
         self._metrics = metrics = Metrics()
         metrics.describe_run(self.run.build, self.run.stages, self.run.infers)
         self._events = EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id,
-                                    self.report, live.report_events)
+                                    self.report, live.report_events, segment_s=live.record_segment_s)
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)
             api = StreamsApi(self._client.request, self._describe, self._on_removed)
         if live.http:
             access = settle_access(live, self.output.dir)
+            console = Console(Path(self.output.dir), live.record_keep_s, live.max_disk_gb)
             self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
-                                  status_extra=self._status_extra, guard=access.guard, tls=access.tls).start()
+                                  status_extra=self._status_extra, guard=access.guard, tls=access.tls,
+                                  console=console).start()
             log.info("live view on %s", self._view.url)
         if live.display:
             self._display = DisplaySink()

@@ -8,6 +8,9 @@
     GET  /login, POST /login, POST /logout, GET /api/me     sign-in (stages.web.guard)
     GET/POST /api/streams, DELETE /api/streams/NAME         streams at run time (stages.web.api)
     GET  /api/openapi.json, /api/docs                       the REST API described (OpenAPI 3)
+    GET  /api/events, /api/timeline/NAME, /api/recordings, /api/disk, /files/PATH   the console
+                                                            (stages.web.console)
+    GET  /static/console.js                                 the page's console script
 
 Every route passes the guard first. Blocking work (waiting for a frame, the job's reply to an API
 call) runs in worker threads, never on the event loop: a slow client holds only its own thread.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -26,9 +30,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.schemas import SchemaGenerator
+from starlette.staticfiles import StaticFiles
 
+from vidpipe.stages.web.console import disk_route, events_route, file_route, recordings_route, timeline_route
 from vidpipe.stages.web.guard import Guard, GuardMiddleware, login, login_page, logout, me
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 
 BOUNDARY = "vidpipe-frame"
 NO_STORE = {"Cache-Control": "no-store"}
+STATIC = Path(__file__).parent / "static"
 SCHEMA = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "vidpipe live", "version": "1"}})
 
 
@@ -149,6 +156,15 @@ async def api_docs(request: Request) -> Response:
     return HTMLResponse(DOCS_PAGE.replace("{rows}", "\n".join(rows)), headers=NO_STORE)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """JSON under /api/ (scripts read `error`), text elsewhere."""
+    code = getattr(exc, "status_code", 404)
+    what = f"no route {request.method} {request.url.path}"
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": what}, code)
+    return Response(f"{what}\n".encode(), code, media_type="text/plain")
+
+
 def build_app(view: LiveView, guard: Guard) -> Starlette:
     routes = [
         Route("/", page, include_in_schema=False),
@@ -163,11 +179,18 @@ def build_app(view: LiveView, guard: Guard) -> Starlette:
         Route("/snapshot/{name:path}.jpg", snapshot, include_in_schema=False),
         Route("/api/streams", streams_api, methods=["GET", "POST"]),
         Route("/api/streams/{name:path}", stream_api, methods=["DELETE"]),
+        Route("/api/events", events_route),
+        Route("/api/timeline/{name:path}", timeline_route),
+        Route("/api/recordings", recordings_route),
+        Route("/api/disk", disk_route),
+        Route("/files/{path:path}", file_route, include_in_schema=False),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/api/openapi.json", openapi, include_in_schema=False),
         Route("/api/docs", api_docs, include_in_schema=False),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard)])
-    app.state.view, app.state.guard = view, guard
+    app = Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, guard=guard)],
+                    exception_handlers={404: _not_found, 405: _not_found})
+    app.state.view, app.state.guard, app.state.console = view, guard, view.console
     return app
 
 

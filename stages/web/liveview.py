@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.stages.web.app import build_app
+from vidpipe.stages.web.console import Console
 from vidpipe.stages.web.guard import Guard
 from vidpipe.stages.web.page import render
 from vidpipe.stages.web.server import ThreadedServer
@@ -75,8 +76,9 @@ class LiveView:
                  jpeg_quality: int = 80, title: str = "vidpipe live", api: Any = None,
                  status_extra: Callable[[], dict[str, Any]] | None = None,
                  stale_after_s: float = STALE_AFTER_S, guard: Guard | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, console: Console | None = None) -> None:
         self.host, self.port = host, port
+        self.console = console  # what the run recorded (its output folder); None: no console routes
         self.guard = guard or Guard(None)  # None: no sign-in, no token
         self.tls = tls
         self.api = api  # stages.web.api.StreamsApi (or anything with its handle()); None: no /api

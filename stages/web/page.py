@@ -42,7 +42,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-* { box-sizing: border-box; }
+* { box-sizing: border-box; } [hidden] { display: none !important; }
 body { font: 15px/1.4 system-ui, sans-serif; background: #111; color: #eee; margin: 0; padding: 12px; }
 h1 { font-size: 1.25em; margin: 0 0 4px; }
 #run, #updated { font-size: .8em; color: #999; margin: 0 0 12px; overflow-wrap: anywhere; }
@@ -59,10 +59,41 @@ figcaption { padding: 8px 10px 10px; overflow-wrap: anywhere; }
 .result { margin-top: 4px; } .label { font-size: 1.3em; color: #7fdc7f; } .score { color: #cfc; }
 figure.stale .label, figure.down .label { color: #999; } figure.stale img, figure.down img { opacity: .5; }
 .meta { font-size: .85em; color: #aaa; } .error { font-size: .85em; color: #f88; }
+header { display: flex; justify-content: space-between; align-items: baseline; gap: 12px; flex-wrap: wrap; }
+#user { font-size: .85em; color: #aaa; } #user button, #admin button, .remove { font: inherit; cursor: pointer; }
+.remove { font-size: .75em; padding: 1px 6px; background: #444; color: #eee; border: 0; border-radius: 4px; }
+#admin form { display: flex; gap: 6px; flex-wrap: wrap; margin: 0 0 12px; }
+#admin input[type=text] { min-width: 0; flex: 1 1 12em; }
+canvas.strip { display: block; width: 100%; height: 22px; margin-top: 6px; cursor: crosshair; }
+section.console { margin-top: 20px; } section.console h2 { font-size: 1.05em; margin: 0 0 6px; }
+#events, #recordings { list-style: none; padding: 0; margin: 0; max-height: 22em; overflow-y: auto; }
+#events li { display: flex; gap: 8px; align-items: center; padding: 3px 0; border-bottom: 1px solid #222; }
+#events img { height: 40px; border-radius: 3px; } #events time { color: #999; font-size: .85em; }
+a { color: #8cf; } #disk { border-collapse: collapse; font-size: .85em; } #disk td, #disk th { padding: 2px 8px; }
+#moment { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }
+#moment img, #moment video { max-width: min(100%, 480px); border-radius: 6px; background: #000; }
 </style></head>
-<body><h1>{title}</h1><p id="run"></p><div id="streams">
+<body><header><h1>{title}</h1>
+<div id="user" hidden><span id="user-name"></span>
+<form method="post" action="/logout" style="display:inline"><button type="submit">sign out</button></form></div>
+</header><p id="run"></p>
+<div id="admin" hidden><form id="add-stream"><input type="text" id="add-uri" placeholder="camera, rtsp://..., file"
+ required aria-label="uri"><input type="text" id="add-name" placeholder="name (optional)" aria-label="name">
+<label><input type="checkbox" id="add-loop"> loop</label><button type="submit">add stream</button>
+<span id="admin-status"></span></form></div>
+<div id="streams">
 {figures}
 </div><p id="updated"></p><template id="figure">{template}</template>
+<section class="console"><h2>What happened <select id="strip-span" aria-label="strips show">
+<option value="hour">last hour</option><option value="day">last day</option></select></h2>
+<div id="moment" hidden><img id="moment-snapshot" alt="snapshot nearest the moment"><div>
+<video id="player" controls muted playsinline hidden></video><p id="player-caption"></p>
+<p id="moment-caption"></p></div></div></section>
+<section class="console"><h2>Events <select id="filter-stream" aria-label="stream"></select>
+<input type="search" id="filter-label" placeholder="label" aria-label="label"></h2><ul id="events"></ul></section>
+<section class="console"><h2>Recordings</h2><ul id="recordings"></ul></section>
+<section class="console"><h2>Disk</h2><table id="disk"></table><p id="retention"></p></section>
+<script src="/static/console.js"></script>
 <script>
 "use strict";
 const ms = v => (v === null || v === undefined) ? "-" : `${Math.round(v)} ms`;
