@@ -221,7 +221,7 @@ class LiveOutputsFactory:
             self._client = ControlClient(self.control, self._on_notice)
             api = StreamsApi(self._client.request, self._describe, self._on_removed)
         if live.http:
-            access = settle_access(live, self.output.dir)
+            access = settle_access(live, self.output.dir, announce=False)  # the job logged it at start
             console = Console(Path(self.output.dir), live.record_keep_s, live.max_disk_gb)
             self._view = LiveView(live.http_host, live.http_port, registry=metrics.registry, api=api,
                                   status_extra=self._status_extra, guard=access.guard, tls=access.tls,

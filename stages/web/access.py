@@ -47,9 +47,11 @@ class Access:
     tls: tuple[Path, Path] | None
 
 
-def settle_access(live: LiveSettings, out_dir: str | Path) -> Access:
-    """The guard and TLS files for the live view (makes the first admin and a certificate if needed)."""
-    tls = tls_files(live.tls_cert, live.tls_key, Path(out_dir), live.http_host, not loopback(live.http_host))
+def settle_access(live: LiveSettings, out_dir: str | Path, announce: bool = True) -> Access:
+    """The guard and TLS files for the live view (makes the first admin and a certificate if needed;
+    `announce`: log the certificate, as the job does once at start)."""
+    tls = tls_files(live.tls_cert, live.tls_key, Path(out_dir), live.http_host, not loopback(live.http_host),
+                    announce)
     if not auth_on(live):
         return Access(Guard(None, live.api_token, live.metrics_public, tls is not None), tls)
     users = UserStore(users_path(live, out_dir))

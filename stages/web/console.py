@@ -32,6 +32,7 @@ from vidpipe.stages.outputs.retention import CLIP, CLIPS, SEGMENT, SNAPSHOT, SNA
 MAX_EVENTS = 1000
 TAIL_BYTES = 8 << 20  # of a big events segment (results_hz), only the newest 8 MiB are read
 KINDS = {".mp4": "recordings", ".jsonl": "jsonl"}  # in OUT itself (events segments count as jsonl)
+EVENTS_ROW = "(events)"  # events segments belong to no stream
 SUBFOLDER_KINDS = {CLIPS: "clips", TIMELINE: "timeline", SNAPSHOTS: "snapshots"}
 MEDIA = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
 NO_CONSOLE = JSONResponse({"error": "no console: this server has no output folder"}, 404)
@@ -88,6 +89,7 @@ class Console:
             name = entry.path.name
             folder = entry.path.parent.name if entry.path.parent != self.out else ""
             owner = _clip_owner(name, streams) if folder == CLIPS else _owner(name)[0]
+            owner = EVENTS_ROW if not folder and owner == "events" else owner
             kind = SUBFOLDER_KINDS.get(folder) or KINDS[entry.path.suffix]
             row = per.setdefault(owner, {})
             row[kind] = row.get(kind, 0) + entry.size

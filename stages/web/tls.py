@@ -62,8 +62,10 @@ def self_signed(folder: Path, host: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def tls_files(cert: str, key: str, out_dir: Path, host: str, beyond_loopback: bool) -> tuple[Path, Path] | None:
-    """The (cert, key) to serve https with, None for plain http (loopback without a certificate)."""
+def tls_files(cert: str, key: str, out_dir: Path, host: str, beyond_loopback: bool,
+              announce: bool = True) -> tuple[Path, Path] | None:
+    """The (cert, key) to serve https with, None for plain http (loopback without a certificate);
+    `announce`: log the certificate's fingerprint."""
     if cert:
         paths = Path(cert), Path(key)
         try:
@@ -74,5 +76,6 @@ def tls_files(cert: str, key: str, out_dir: Path, host: str, beyond_loopback: bo
         paths = self_signed(out_dir / "tls", host)
     else:
         return None
-    log.info("TLS certificate %s, SHA-256 fingerprint %s", paths[0], fingerprint(paths[0].read_bytes()))
+    if announce:
+        log.info("TLS certificate %s, SHA-256 fingerprint %s", paths[0], fingerprint(paths[0].read_bytes()))
     return paths

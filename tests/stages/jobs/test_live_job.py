@@ -53,7 +53,7 @@ class Live:
 
     def url(self) -> str:
         wait_until("the live view", lambda: "live view on" in self.log.read_text())
-        return re.search(r"live view on (http://\S+)", self.log.read_text()).group(1)  # type: ignore[union-attr]
+        return re.search(r"live view on (https?://\S+)", self.log.read_text()).group(1)  # type: ignore[union-attr]
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
