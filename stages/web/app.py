@@ -171,7 +171,7 @@ def build_app(view: LiveView, guard: Guard) -> Starlette:
         Route("/index.html", page, include_in_schema=False),
         Route("/login", login_page, methods=["GET"], include_in_schema=False),
         Route("/login", login, methods=["POST"]),
-        Route("/logout", logout, methods=["POST", "GET"], include_in_schema=False),
+        Route("/logout", logout, methods=["POST"], include_in_schema=False),
         Route("/api/me", me),
         Route("/status.json", status),
         Route("/metrics", metrics, include_in_schema=False),
