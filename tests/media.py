@@ -9,6 +9,11 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from skimage import data
+
+# Two bundled photos the real models tell apart (a cat; a cup of espresso), as 320x240 BGR frames.
+CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
+COFFEE = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (320, 240))
 
 
 def pattern_frame(i: int, width: int, height: int) -> np.ndarray:

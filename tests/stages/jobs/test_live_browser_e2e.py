@@ -8,10 +8,9 @@ import json
 import re
 from pathlib import Path
 
-import cv2
 import pytest
-from skimage import data
 
+from tests.media import CAT, COFFEE
 from tests.mjpeg_server import MjpegServer
 from tests.stages.jobs.test_live_job import Live
 from tests.stages.web.test_liveview_browser import CHROMIUM, FIGURE, LABEL, Chromium, wait_js
@@ -23,8 +22,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
 ]
 
-CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
-COFFEE = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (320, 240))
 
 
 def test_page_label_follows_the_camera(tmp_path: Path) -> None:

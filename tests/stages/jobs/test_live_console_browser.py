@@ -13,12 +13,11 @@ import re
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from skimage import data
 
+from tests.media import CAT, COFFEE
 from tests.stages.jobs.test_live_events import _video
 from tests.stages.jobs.test_live_job import Live, wait_until
 from tests.stages.web.test_liveview_browser import CHROMIUM, FIGURE, Cdp, Chromium, wait_js
@@ -32,8 +31,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
 ]
 
-CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
-COFFEE = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (320, 240))
 DAY_LABELS = ("forklift", "pallet", "nothing")
 
 

@@ -19,15 +19,13 @@ import av
 import cv2
 import numpy as np
 import pytest
-from skimage import data
 
+from tests.media import CAT, COFFEE
 from tests.stages.jobs.test_live_job import Live, lines, wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
-COFFEE = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (320, 240))
 CATS = ("tabby", "tiger cat", "Egyptian cat")
 FPS = 10
 

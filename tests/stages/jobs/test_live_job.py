@@ -14,19 +14,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from skimage import data
 
-from tests.media import write_video
+from tests.media import CAT, write_video
 from tests.mjpeg_server import MjpegServer
 from tests.processes import wait_for
 from vidpipe.stages.outputs.live_records import segments
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-CAT = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (320, 240))
 
 
 def lines(out: Path, stream: str) -> list[dict]:
