@@ -15,6 +15,7 @@ browsers play and seek fragmented MP4 through range requests.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import time
@@ -159,7 +160,7 @@ def _clip_owner(name: str, streams: list[str]) -> str:
 
 def _epoch(stamp: str) -> float:
     try:
-        return float(time.mktime(time.strptime(stamp, "%Y%m%dT%H%M%SZ")) - time.timezone)
+        return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
     except ValueError:
         return 0.0
 
