@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -160,3 +161,26 @@ def test_clients_going_away_and_close_with_open_streams(capfd: pytest.CaptureFix
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(view.url, timeout=2)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_clients_that_never_read_do_not_hold_the_frames_up() -> None:
+    """20 MJPEG clients that stop reading (their socket buffers fill) and 20 that never send a whole
+    request: publishing goes on at full speed, and a new client is still served."""
+    with LiveView(port=0) as view:
+        frame = pattern_frame(0, 640, 360)
+        view.publish("cam", frame, {})
+        stuck = []
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", view.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /stream/cam.mjpg HTTP/1.1\r\nHost: x\r\n\r\n" if i % 2 else b"GET /stream/cam")
+            stuck.append(s)
+        t0 = time.monotonic()
+        for i in range(200):
+            view.publish("cam", pattern_frame(i, 640, 360), {"label": str(i)})
+        publish_s = time.monotonic() - t0
+        assert get(view, "/status.json")[0] == 200
+        assert json.loads(get(view, "/status.json")[2])["streams"]["cam"]["label"] == "199"
+        for s in stuck:
+            s.close()
+    assert publish_s < 5.0, f"200 frames took {publish_s:.1f} s to publish"
