@@ -37,12 +37,19 @@ def _on_card(settings: BackendSettings, index: int) -> BackendSettings:
 
 
 def _model(settings: BackendSettings) -> Path | None:
-    """The emulated card runs the cpu model; a real card needs none."""
+    """The emulated card runs the bundled cpu model (hw.emulated.device); a real card needs none."""
     if not _emulated(settings):
         return None
-    from vidpipe.hw.cpu import cpu_model_path
+    from vidpipe.hw.paths import default_model_path
 
-    return cpu_model_path(settings)
+    return default_model_path()
+
+
+def _check(settings: BackendSettings) -> list[str]:
+    """The FC weights and labels, before a run (hw.alveo_head: what may change on the card)."""
+    from vidpipe.hw.alveo_head import head_problems
+
+    return head_problems(settings)
 
 
 def _fingerprint(settings: BackendSettings) -> dict[str, Any]:
@@ -101,6 +108,7 @@ BACKEND = BackendSpec(
     on_card=_on_card,
     fingerprint=_fingerprint,
     model=_model,
+    check=_check,
     devices=_cards,
 )
 EMULATED = replace(  # the same path, on the emulated card

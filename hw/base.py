@@ -124,6 +124,10 @@ def _no_model(settings: BackendSettings) -> Path | None:
     return None
 
 
+def _no_problems(settings: BackendSettings) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """Everything vidpipe asks of a backend, said once (hw.registry holds them by name).
@@ -143,6 +147,8 @@ class BackendSpec:
     on_card: Callable[[BackendSettings, int], BackendSettings] | None = None  # settings for card index k of a host
     fingerprint: Callable[[BackendSettings], dict[str, Any]] = _nothing  # settings that change the labels
     model: Callable[[BackendSettings], Path | None] = _no_model  # a model file it loads: checked before a run
+    # what is wrong with the files it is configured with (weights, labels), one line each, before a run
+    check: Callable[[BackendSettings], list[str]] = _no_problems
     devices: Callable[[BackendSettings], list[DeviceInfo]] | None = None  # its rows of `vidpipe devices`
     # Plug-ins: the frozen dataclass that `backend.options` is read into (checked at load); None: no options
     options: type | None = None

@@ -1,9 +1,12 @@
-"""The `cpu` backend: a real ImageNet-1k classifier (int8 EfficientNet-Lite0) on onnxruntime.
+"""The `cpu` backend: a real ImageNet-1k classifier (int8 EfficientNet-Lite0) on onnxruntime, or a
+model of the user's own classes (`backend.cpu.model: NAME`, made by `vidpipe model import/teach`).
 
-The model file is built once by `vidpipe model` (`make model` runs it) into the user cache;
-it takes the accelerator tensor as is (int8 NHWC bytes of uint8 BGR), so preprocessing is shared
-with every other backend. Inference runs on one worker thread: onnxruntime releases the GIL,
-so the infer stage fills the next buffer set while the current batch computes.
+The bundled model is built once by `vidpipe model` (`make model` runs it) into the user cache;
+every model it runs takes the accelerator tensor as is (int8 NHWC bytes of uint8 BGR), so
+preprocessing is shared with every other backend. A user's model names its classes in its own
+metadata (hw.model_cache), and may have fewer than five. Inference runs on one worker thread:
+onnxruntime releases the GIL, so the infer stage fills the next buffer set while the current batch
+computes.
 
 onnxruntime shares the machine with the decoders and preprocess workers: its intra-op threads
 (`backend.cpu.threads`, 0 = one per core) do not spin while they wait for work (spinning keeps
@@ -22,6 +25,7 @@ import numpy as np
 
 from vidpipe.hw import imagenet
 from vidpipe.hw.base import INPUT_DTYPE, INPUT_SHAPE, TOP_K, BackendSpec, BatchOutput, DeviceInfo
+from vidpipe.hw.model_cache import labels_from_metadata, resolve_model
 from vidpipe.hw.paths import default_model_path
 from vidpipe.hw.settings import BackendSettings
 from vidpipe.pipeline.errors import BackendError, one_line
@@ -54,6 +58,22 @@ def int8_saturates() -> bool:
     return not any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
+def open_session(model: str | bytes, threads: int = 0) -> Any:
+    """An onnxruntime session (a path or the model's bytes) as vidpipe runs its int8 models: see
+    the module docstring and int8_saturates."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads if threads > 0 else usable_cores()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if int8_saturates():
+        options.add_session_config_entry("session.x64quantprecision", "1")
+    options.log_severity_level = 3  # onnxruntime's own warnings are not actionable for users
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
@@ -63,26 +83,20 @@ class CpuModel:
     """An onnxruntime session of the built model; `classify` gives top-5 ids and probabilities."""
 
     def __init__(self, path: Path | None = None, threads: int = 0) -> None:
-        import onnxruntime as ort
-
         self.path = path or default_model_path()
         if not self.path.is_file():
             raise BackendError(f"cpu model not found at {self.path}: {BUILD_HINT}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads if threads > 0 else usable_cores()
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if int8_saturates():
-            options.add_session_config_entry("session.x64quantprecision", "1")
-        options.log_severity_level = 3  # onnxruntime's own warnings are not actionable for users
         try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._session = open_session(str(self.path), threads)
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             raise BackendError(
                 f"cpu model {self.path} is malformed ({one_line(exc)}); rebuild it: python -m hw.model_build --force"
             ) from exc
         self._output = self._check_signature()
+        try:
+            self.labels = labels_from_metadata(self._session.get_modelmeta().custom_metadata_map)
+        except ValueError as exc:  # json's
+            raise BackendError(f"cpu model {self.path}: its class names are malformed ({one_line(exc)})") from exc
 
     def _check_signature(self) -> str:
         inputs, outputs = self._session.get_inputs(), {o.name for o in self._session.get_outputs()}
@@ -90,29 +104,35 @@ class CpuModel:
         ok = ok and list(inputs[0].shape[1:]) == list(INPUT_SHAPE) and bool(outputs & {"probs", "logits"})
         if not ok:
             raise BackendError(
-                f"{self.path} is not a vidpipe cpu model (int8 'input' (N,224,224,3) -> "
-                f"'probs'); rebuild it: python -m hw.model_build --force"
+                f"{self.path} is not a vidpipe cpu model (int8 'input' (N,224,224,3) -> 'probs'): "
+                "`vidpipe model import` makes one of an exported classifier; "
+                "`vidpipe model --force` rebuilds the bundled one"
             )
         return "probs" if "probs" in outputs else "logits"
 
     def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, 224, 224, 3) int8 -> top-5 class ids uint32 (n, 5) and softmax scores float32 (n, 5),
-        best first."""
+        """(n, 224, 224, 3) int8 -> top-5 class ids uint32 (n, k) and softmax scores float32 (n, k),
+        best first; k = 5, or the class count of a model with fewer."""
         if batch.dtype != INPUT_DTYPE or batch.shape[1:] != INPUT_SHAPE:
             raise ValueError(f"expected int8 (n, 224, 224, 3), got {batch.dtype} {batch.shape}")
-        n = batch.shape[0]
-        if n == 0:
+        if batch.shape[0] == 0:
             return np.empty((0, TOP_K), np.uint32), np.empty((0, TOP_K), np.float32)
-        try:
-            (out,) = self._session.run([self._output], {"input": np.ascontiguousarray(batch)})
-        except Exception as exc:
-            raise BackendError(f"cpu inference failed: {one_line(exc)}") from exc
-        probs = out if self._output == "probs" else _softmax(out)
-        top = np.argpartition(-probs, TOP_K, axis=1)[:, :TOP_K]
+        probs = self.probs(batch)
+        k = min(TOP_K, probs.shape[1])
+        top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
         scores = np.take_along_axis(probs, top, axis=1)
         order = np.argsort(-scores, axis=1, kind="stable")
         top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, axis=1)
         return top.astype(np.uint32), scores.astype(np.float32)
+
+
+    def probs(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 224, 224, 3) int8 -> every class's score (n, classes) float32."""
+        try:
+            (out,) = self._session.run([self._output], {"input": np.ascontiguousarray(batch)})
+        except Exception as exc:
+            raise BackendError(f"cpu inference failed: {one_line(exc)}") from exc
+        return out if self._output == "probs" else _softmax(out)
 
 
 class CpuBackend:
@@ -135,8 +155,7 @@ class CpuBackend:
             raise BackendError(
                 f"cpu backend needs max_batch >= 1 and buffer_sets >= 2, got {self.max_batch} and {self.buffer_sets}"
             )
-        model = self._settings.cpu.model
-        self._model = CpuModel(Path(model).expanduser() if model else None, self._settings.cpu.threads or 0)
+        self._model = CpuModel(cpu_model_path(self._settings), self._settings.cpu.threads or 0)
         self._buffers = [np.empty((self.max_batch, *INPUT_SHAPE), INPUT_DTYPE) for _ in range(self.buffer_sets)]
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidpipe-cpu")
 
@@ -175,7 +194,9 @@ class CpuBackend:
         self._model = None
 
     def class_names(self) -> list[str]:
-        return imagenet.class_names()
+        """The model's own class names, else (the bundled model) ImageNet-1k's."""
+        labels = self._model.labels if self._model is not None else None
+        return list(labels) if labels is not None else imagenet.class_names()
 
     def _require_open(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -191,8 +212,9 @@ class CpuBackend:
 
 
 def cpu_model_path(settings: BackendSettings) -> Path:
-    """The model the cpu backend (and the emulated card, which runs it) loads."""
-    return Path(settings.cpu.model).expanduser() if settings.cpu.model else default_model_path()
+    """The model the cpu backend loads: `backend.cpu.model`
+    is a name in the model cache, a path, or empty (the bundled model)."""
+    return resolve_model(settings.cpu.model)
 
 
 def _cpu_devices(settings: BackendSettings) -> list[DeviceInfo]:

@@ -39,18 +39,22 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def load_label_file(path: Path) -> list[str]:
-    """Class names 0..999 from the reference labels.pkl (list or {id: name}) or a text file, one per line."""
+    """Class names 0..K-1 (K <= 1000: a head of fewer classes, see hw.alveo_head) from the reference
+    labels.pkl (list or {id: name}) or a text file, one per line."""
     if not path.is_file():
         raise BackendError(f"label file {path} (alveo.labels) not found")
     try:
         if path.suffix.lower() in (".pkl", ".pickle"):
             with path.open("rb") as f:
                 raw = _SafeUnpickler(f).load()
-            names = [raw[i] for i in range(NUM_CLASSES)] if isinstance(raw, dict) else list(raw)
+            names = [raw[i] for i in range(len(raw))] if isinstance(raw, dict) else list(raw)
         else:
             names = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
     except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
         raise BackendError(f"label file {path}: cannot read class names ({one_line(exc)})") from exc
-    if len(names) != NUM_CLASSES or not all(isinstance(n, str) for n in names):
-        raise BackendError(f"label file {path}: expected {NUM_CLASSES} class names, found {len(names)}")
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise BackendError(f"label file {path}: a class name is empty or not text")
+    if not 1 <= len(names) <= NUM_CLASSES:
+        raise BackendError(f"label file {path}: expected 1..{NUM_CLASSES} class names (the card's FC rows), "
+                           f"found {len(names)}")
     return [n.strip() for n in names]

@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def same_pads(size: int, kernel: int, stride: int) -> tuple[list[int], int]:
     return [begin, begin, total - begin, total - begin], out
 
 
-class _Graph:
+class GraphBuilder:
     """Accumulates nodes and initializers; every helper returns the name of its output tensor."""
 
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
@@ -110,19 +110,23 @@ class _Graph:
         return self.op("Clip", [x, "relu6.min", "relu6.max"], f"{x}.relu6")
 
 
-def _preprocess(g: _Graph) -> str:
-    """int8 NHWC bytes of uint8 BGR -> float NCHW (x - 127) / 128 (channels still BGR)."""
-    x = g.op("Cast", [INPUT_NAME], "pre.cast", to=TensorProto.FLOAT)
+def byte_values(g: GraphBuilder, prefix: str = "pre.") -> str:
+    """The input contract's int8 NHWC bytes -> their uint8 values 0..255 as float, still NHWC BGR."""
+    x = g.op("Cast", [INPUT_NAME], f"{prefix}cast", to=TensorProto.FLOAT)
     # int8 v stands for the byte v mod 256: add 256 to the negatives (exact in float32)
-    neg = g.op("Less", [x, g.const("pre.zero", np.array(0, np.float32))], "pre.neg")
-    wrapped = g.op("Add", [x, g.const("pre.256", np.array(256, np.float32))], "pre.wrap")
-    u8 = g.op("Where", [neg, wrapped, x], "pre.u8")
-    nchw = g.op("Transpose", [u8], "pre.nchw", perm=[0, 3, 1, 2])
+    neg = g.op("Less", [x, g.const(f"{prefix}zero", np.array(0, np.float32))], f"{prefix}neg")
+    wrapped = g.op("Add", [x, g.const(f"{prefix}256", np.array(256, np.float32))], f"{prefix}wrap")
+    return g.op("Where", [neg, wrapped, x], f"{prefix}u8")
+
+
+def _preprocess(g: GraphBuilder) -> str:
+    """int8 NHWC bytes of uint8 BGR -> float NCHW (x - 127) / 128 (channels still BGR)."""
+    nchw = g.op("Transpose", [byte_values(g)], "pre.nchw", perm=[0, 3, 1, 2])
     centered = g.op("Sub", [nchw, g.const("pre.mean", np.array(127, np.float32))], "pre.center")
     return g.op("Mul", [centered, g.const("pre.scale", np.array(1 / 128, np.float32))], "pre.norm")
 
 
-def _blocks(g: _Graph, x: str, size: int) -> tuple[str, int]:
+def _blocks(g: GraphBuilder, x: str, size: int) -> tuple[str, int]:
     index = 0
     for repeats, first_stride in STAGES:
         for r in range(repeats):
@@ -146,7 +150,7 @@ def _blocks(g: _Graph, x: str, size: int) -> tuple[str, int]:
 
 def build_fp32(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
     """The float graph (BN folded, input contract inside) from a state dict of the lite0 port."""
-    g = _Graph(weights)
+    g = GraphBuilder(weights)
     g.const("relu6.min", np.array(0, np.float32))
     g.const("relu6.max", np.array(6, np.float32))
     x = g.conv_bn(_preprocess(g), "_conv_stem", "_bn0", SIZE, 2, relu6=True, bgr=True)
@@ -212,10 +216,11 @@ def to_tensor(bgr: np.ndarray) -> np.ndarray:
     return cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR).view(np.int8)
 
 
-def calibration_tensors() -> np.ndarray:
-    """(48, 224, 224, 3) int8: each photo whole, mirrored, and two mirrored/unmirrored 3/4 crops."""
+def calibration_tensors(images: Iterable[np.ndarray] | None = None) -> np.ndarray:
+    """(4 x images, 224, 224, 3) int8: each BGR image (default: the bundled photos) whole, mirrored,
+    and two mirrored/unmirrored 3/4 crops."""
     tensors = []
-    for img in photos().values():
+    for img in photos().values() if images is None else images:
         h, w = img.shape[:2]
         ch, cw = h * 3 // 4, w * 3 // 4
         center = img[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
@@ -225,9 +230,13 @@ def calibration_tensors() -> np.ndarray:
     return np.stack(tensors)
 
 
-def _quantize(fp32: onnx.ModelProto, output: Path) -> None:
+def quantize(fp32: onnx.ModelProto, output: Path, tensors: np.ndarray, exclude: list[str],
+             op_types: list[str] | None = None) -> None:
     """Static int8 quantization: QDQ, per-channel int8 weights, uint8 activations (ORT's fast
-    U8S8 kernels on x86), MinMax ranges from the calibration photos."""
+    U8S8 kernels on x86), MinMax ranges from `tensors` (input-contract images); the nodes named in
+    `exclude` stay float. The quantizer's "consider pre-processing" advice is kept off the log."""
+    import logging
+
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -238,21 +247,31 @@ def _quantize(fp32: onnx.ModelProto, output: Path) -> None:
             batch = next(self._batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_static(
+            fp32,
+            output,
+            Reader(iter(np.array_split(tensors, max(1, len(tensors) // 8)))),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=op_types,
+            nodes_to_exclude=exclude,
+        )
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(fp32: onnx.ModelProto, output: Path) -> None:
+    """The bundled model: the preprocessing stays float (exact byte -> value mapping), so does the
+    softmax (precise scores)."""
     exclude = [n.name for n in fp32.graph.node if n.name.startswith("pre.")]
-    images = calibration_tensors()
-    batches = iter(np.array_split(images, max(1, len(images) // 8)))
-    quantize_static(
-        fp32,
-        output,
-        Reader(batches),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        # the preprocessing stays float (exact byte -> value mapping), so does the softmax (precise scores)
-        op_types_to_quantize=["Conv", "Gemm", "Add", "Clip", "GlobalAveragePool", "Flatten"],
-        nodes_to_exclude=exclude,
-    )
+    quantize(fp32, output, calibration_tensors(), exclude,
+             ["Conv", "Gemm", "Add", "Clip", "GlobalAveragePool", "Flatten"])
 
 
 def _temp_path(output: Path) -> Path:
@@ -263,21 +282,13 @@ def _temp_path(output: Path) -> Path:
 
 def build_model(output: Path, fp32: bool = False) -> Path:
     """Build the model into `output` (replaced atomically: readers never see a partial file)."""
-    import logging
-
     model = build_fp32(load_state_dict(checkpoint_path()))
     tmp = _temp_path(output)
     try:
         if fp32:
             onnx.save(model, tmp)
         else:
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice is noise here
-            try:
-                _quantize(model, tmp)
-            finally:
-                root.setLevel(level)
+            _quantize(model, tmp)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)

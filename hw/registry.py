@@ -68,6 +68,21 @@ def model_needed(settings: BackendSettings) -> Path | None:
     return backend_spec(settings).model(settings)
 
 
+def missing_model(settings: BackendSettings) -> str | None:
+    """The one line when the model file the backend loads is not there (None: nothing missing)."""
+    path = model_needed(settings)
+    if path is None or path.is_file():
+        return None
+    from vidpipe.hw.model_cache import missing_model_message
+
+    return missing_model_message(settings.cpu.model, path)
+
+
+def backend_problems(settings: BackendSettings) -> list[str]:
+    """What is wrong with the files the backend is configured with, one line each (before a run)."""
+    return backend_spec(settings).check(settings)
+
+
 def result_fingerprint(settings: BackendSettings) -> dict[str, Any]:
     """The backend's settings that change what it labels (not how fast), for the job manifest."""
     return {"name": settings.name, **backend_spec(settings).fingerprint(settings)}

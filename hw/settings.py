@@ -14,7 +14,9 @@ class CpuSettings:
     """The cpu backend: an ImageNet-1k model on onnxruntime."""
 
     model: str = ""
-    """The built .onnx; empty: ~/.cache/vidpipe/efficientnet_lite0_int8.onnx (`vidpipe model`)."""
+    """A model of your own classes by name (`vidpipe model list`: made by `vidpipe model import` or
+    `teach`), or the path of a vidpipe .onnx; empty: the bundled ImageNet-1k model,
+    ~/.cache/vidpipe/efficientnet_lite0_int8.onnx (`vidpipe model`)."""
     threads: Auto = None
     """onnxruntime intra-op threads; auto: one per core (they never spin)."""
 

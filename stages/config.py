@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from vidpipe.hw.model_cache import is_model_name
 from vidpipe.hw.registry import check_backend
 from vidpipe.hw.settings import BackendSettings
 from vidpipe.pipeline.config import Auto, ConfigErrors, from_mapping, key_error, load_yaml, replace_path
@@ -213,6 +214,8 @@ def resolve_paths(job: JobConfig, data: dict[str, Any], folder: Path) -> JobConf
     for key in PATH_KEYS:
         if _written(data, key):
             value = _get(job, key)
+            if key == "backend.cpu.model" and is_model_name(value):
+                continue  # a name in the model cache (`vidpipe model list`), not a path
             beside = tuple(_beside(v, folder) for v in value) if isinstance(value, tuple) else _beside(value, folder)
             job = replace_path(job, key, beside)
     if _written(data, "live.sources"):

@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vidpipe.hw.registry import model_needed
-from vidpipe.pipeline.errors import BackendError
+from vidpipe.hw.registry import backend_problems, missing_model
+from vidpipe.pipeline.config import ConfigErrors
+from vidpipe.pipeline.errors import BackendError, ConfigError
 from vidpipe.stages.config import JobConfig, load_job, override, validate
 from vidpipe.stages.events import FrameResult
 from vidpipe.stages.jobs.graph import run_job
@@ -131,18 +132,22 @@ def settle(config: JobConfig | PathLike | None, job: str, inputs: tuple[str, ...
 
 def check_config(config: JobConfig, source: str) -> None:
     """Every check a job's config gets before anything runs: its keys (validate), the outputs
-    and senders it names, the model its backend needs."""
+    and senders it names, the model its backend needs, the files it is configured with (the
+    card's FC weights and labels)."""
     validate(config, source)
     check_outputs(config.output, source)
     check_senders(config.live, source)
     check_model(config)
+    problems = backend_problems(config.backend)
+    if problems:
+        raise ConfigErrors([ConfigError(f"{source}: {p}", source=source) for p in problems])
 
 
 def check_model(config: JobConfig) -> None:
     """Before any process starts: a missing model is one line, not a failed stage."""
-    path = model_needed(config.backend)
-    if path is not None and not path.is_file():
-        raise BackendError(f"cpu model not found at {path}: build it with `vidpipe model`")
+    missing = missing_model(config.backend)
+    if missing is not None:
+        raise BackendError(missing)
 
 
 def runner(config: JobConfig, job: LabelJob) -> Callable[[Any, Any, int], int]:

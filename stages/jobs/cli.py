@@ -6,6 +6,7 @@
     vidpipe devices                                            what can run inference here
     vidpipe users add alice --role admin -o results/          who may sign in to the live page
     vidpipe model                                              build the cpu backend's model
+    vidpipe model teach photos/ --name bay                     your own classes (import, teach, list)
 
 User mistakes end as one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -26,10 +27,11 @@ from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdo
 from vidpipe.pipeline.machine import package_version
 from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override
 from vidpipe.stages.jobs.api import check_config, runner
-from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Job
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Job
 from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob, NoInputs
+from vidpipe.stages.jobs.model_cli import add_model_parser, run_model
 from vidpipe.stages.jobs.users_cli import add_users_parser, run_users
 
 log = logging.getLogger("vidpipe")
@@ -46,6 +48,7 @@ OVERRIDES = {
     "port": "live.http_port",
     "host": "live.http_host",
     "ray": "cluster.ray_address",
+    "model": "backend.cpu.model",
 }
 
 
@@ -92,15 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("-c", "--config", dest="config_file", type=Path, metavar="FILE",
                          help="the backend settings of this config (e.g. its xclbin)")
     devices.add_argument("--json", action="store_true", help="the rows as JSON")
-    model = sub.add_parser("model", help="build the cpu backend's ONNX model (done by make run)")
-    model.add_argument("--force", action="store_true", help="rebuild even if it exists")
     init = sub.add_parser("init", help="write a commented config file for a job (every key, documented)",
                           epilog=EXAMPLES["init"])
     init.add_argument("kind", nargs="?", choices=["label", "watch", "live"], default="label", help="the job (label)")
     init.add_argument("path", nargs="?", help="where to write it (default vidpipe-KIND.yaml; - for stdout)")
     schema = sub.add_parser("schema", help="print the config's JSON Schema (for editors that check YAML)")
-    for p in (label, run, live, watch, devices, model, init, schema):
-        _verbosity(p)
+    for command in (label, run, live, watch, devices, init, schema, *add_model_parser(sub)):
+        _verbosity(command)
     _verbosity(add_users_parser(sub))
     return parser
 
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", help="output folder (default results/)")
     p.add_argument("-b", "--backend", help=f"{' | '.join(backend_names())} (default cpu; `vidpipe devices` lists them)")
+    p.add_argument("-m", "--model", metavar="NAME",
+                   help="the cpu model: a name from `vidpipe model list` (your classes) or a path "
+                        "(default: the bundled ImageNet-1k one)")
     p.add_argument("--batch", type=int, help="max images per accelerator call (default: label/watch 128, live 4)")
     p.add_argument("--batch-timeout-ms", type=float, help="wait at most this long to fill a batch (default 5)")
     p.add_argument("--workers", type=int, help="preprocess processes (default: one per core)")
@@ -263,12 +267,7 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
 
         return write_init(args.kind, args.path) if args.command == "init" else write_schema()
     if args.command == "model":
-        from vidpipe.hw.model_build import ensure_model
-        from vidpipe.hw.paths import default_model_path
-
-        path = ensure_model(default_model_path(), force=args.force)
-        print(f"model ready: {path}")
-        return EXIT_OK
+        return run_model(args)
     config = make_job(args)
     job = _job(config, args)
     if config.job == "label":

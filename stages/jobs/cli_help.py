@@ -39,6 +39,13 @@ examples:
 examples:
   vidpipe run job.yaml                           the job a config file describes (vidpipe init writes one)
   vidpipe run job.yaml other.mp4                 with other inputs""",
+    "model": """\
+examples:
+  vidpipe model                                  build the bundled ImageNet-1k model (once)
+  vidpipe model teach photos/ --name bay         photos/empty/*.jpg, photos/truck/*.mp4 ... -> model "bay"
+  vidpipe model import net.onnx --labels names.txt --name parts --size 256 --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5
+  vidpipe model list                             the models in the cache, their classes and sizes
+  vidpipe label clip.mp4 --model bay             label with your classes""",
     "init": """\
 examples:
   vidpipe init                                   vidpipe-label.yaml: every key of a label job, documented

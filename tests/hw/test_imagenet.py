@@ -45,6 +45,8 @@ def test_label_files(tmp_path: Path) -> None:
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Path("x")))  # refers to a class: never loaded
     with pytest.raises(BackendError, match=r"evil\.pkl: cannot read"):
         load_label_file(tmp_path / "evil.pkl")
-    (tmp_path / "short.txt").write_text("a\nb\n")
-    with pytest.raises(BackendError, match="expected 1000 class names, found 2"):
-        load_label_file(tmp_path / "short.txt")
+    (tmp_path / "short.txt").write_text("a\nb\n")  # a head of 2 classes (hw.alveo_head checks the FC rows)
+    assert load_label_file(tmp_path / "short.txt") == ["a", "b"]
+    (tmp_path / "long.txt").write_text("x\n" * 1001)
+    with pytest.raises(BackendError, match=r"expected 1\.\.1000 class names \(the card's FC rows\), found 1001"):
+        load_label_file(tmp_path / "long.txt")
