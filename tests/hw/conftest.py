@@ -21,6 +21,17 @@ def int8_model() -> Path:
     return ensure_model(default_model_path())
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, int8_model: Path) -> Iterator[Path]:
+    """A model cache of the test module's own (the bundled model linked in), set for every process
+    it starts: `vidpipe model import/teach` write there, never into the user's cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    (folder / int8_model.name).symlink_to(int8_model)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDPIPE_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The float model (not quantized), to check what quantization changes. Takes well under 1 s."""

@@ -5,7 +5,6 @@ directly on the same frames with the same preprocessing; bad models: one line ea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,16 +24,6 @@ from vidpipe.stages.jobs.cli import main
 
 pytestmark = pytest.mark.timeout(300)
 MINE = [f"mine-{n}" for n in class_names()]  # the exported model's own names: every output must show them
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory, int8_model: Path) -> Iterator[Path]:
-    """A model cache of this module's own (the bundled model linked in), set for every process."""
-    folder = tmp_path_factory.mktemp("cache")
-    (folder / int8_model.name).symlink_to(int8_model)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VIDPIPE_CACHE", str(folder))
-        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +62,7 @@ def test_imported_model_labels_every_frame_as_onnxruntime_does(cache: Path, expo
     said = capsys.readouterr().out
     assert "input float NCHW RGB 224x224" in said and "mean: metadata" in said and "stored 'effnet'" in said
     out = tmp_path / "out"
-    bundled = _label(clip, out)  # first with the bundled model, then --resume with the imported one: relabeled
-    assert bundled[0]["names"][0] in class_names()
-    rows = _label(clip, out, "--resume", "--model", "effnet")
+    rows = _label(clip, out, "--model", "effnet")
     frames = _frames(clip)
     assert len(rows) == len(frames) == 32
     for row, frame in zip(rows, frames, strict=True):  # frame by frame: the same top-5 and scores
@@ -89,6 +76,19 @@ def test_imported_model_labels_every_frame_as_onnxruntime_does(cache: Path, expo
     segments = json.loads((out / "clip.segments.json").read_text())["segments"]
     assert segments and all(s["name"].startswith("mine-") for s in segments)
     assert "mine-" in (out / "clip.vtt").read_text() and "mine-" in (out / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_resume_relabels_with_another_model(cache: Path, exported: tuple[Path, Path], clip: Path,
+                                            tmp_path: Path) -> None:
+    """The model is in the manifest's settings fingerprint: --resume with another one labels again."""
+    if not resolve_model("effnet").is_file():
+        model, labels = exported
+        assert main(["model", "import", str(model), "--labels", str(labels), "--name", "effnet", "--no-quantize"]) == 0
+    out = tmp_path / "out"
+    assert _label(clip, out)[0]["names"][0] in class_names()
+    assert _label(clip, out, "--resume")[0]["names"][0] in class_names()  # kept
+    assert _label(clip, out, "--resume", "--model", "effnet")[0]["names"][0].startswith("mine-")
 
 
 @pytest.mark.parametrize(("layout", "metadata", "flags", "expect"), [
@@ -110,7 +110,7 @@ def test_layout_size_channels_and_normalization_from_flags_or_metadata(
     images = list(photos().values())[:6]
     mine = model.probs(np.stack([to_tensor(img) for img in images]))
     for got, img in zip(mine, images, strict=True):
-        direct = run_directly(path, tiny_input(img, 64, *expect, layout=layout))[0]
+        direct = run_directly(path, tiny_input(img, 64, expect[0], expect[1], expect[2], layout))[0]
         assert np.allclose(got, direct, atol=3e-3), (got, direct)  # the resize: ORT's vs OpenCV's rounding
 
 
