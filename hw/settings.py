@@ -11,7 +11,7 @@ from vidpipe.pipeline.config import Auto
 
 @dataclass(frozen=True)
 class CpuSettings:
-    """The cpu backend: an ImageNet-1k model on onnxruntime."""
+    """The cpu backend: the bundled ImageNet-1k model, or one of your own classes, on onnxruntime."""
 
     model: str = ""
     """A model of your own classes by name (`vidpipe model list`: made by `vidpipe model import` or
@@ -44,14 +44,16 @@ class AlveoSettings:
     """One infer process per entry: an index into pynq.Device.devices, or a shell name
     (xilinx_u250_xdma_201830_2: the first card with that shell that no other entry takes)."""
     fc_weights: str = "fcweights.csv"
-    """The FC layer's weights: the reference .csv or a .npy, int8 (1000, 2048)."""
+    """The FC layer's weights: the reference .csv or a .npy, int8 (1000, 2048): the card's last layer,
+    the release's or your own (checked before a run)."""
     fc_target: str = ""
     """Memory for the FC weights (pynq names: PLRAM0, bank0...); empty: where the xclbin connects the
     kernel's port (the release: PLRAM0). A value set is checked against it."""
     io_target: str = ""
     """Memory for the input and output buffers; empty: the xclbin's (the release: bank0)."""
     labels: str = ""
-    """A reference label file; empty: the built-in ImageNet-1k names."""
+    """A reference label file (labels.pkl, or a name a line): 1..1000 names in FC row order, the rows
+    past the last name all -128; empty: the built-in ImageNet-1k names."""
     emulate: bool = False
     """Run the same pynq code path on the emulated card (no hardware), as the alveo-emu backend."""
     wait_timeout_s: float = 2.0

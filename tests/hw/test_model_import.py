@@ -91,17 +91,17 @@ def test_resume_relabels_with_another_model(cache: Path, exported: tuple[Path, P
     assert _label(clip, out, "--resume", "--model", "effnet")[0]["names"][0].startswith("mine-")
 
 
-@pytest.mark.parametrize(("layout", "metadata", "flags", "expect"), [
+@pytest.mark.parametrize(("layout", "metadata", "flags", "expect", "opset"), [
     ("NHWC", {}, Hints(size=(64, 64), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), rgb=False),
-     ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3), False)),
+     ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3), False), 17),
     ("NCHW", {"Image.BitmapPixelFormat": "Bgr8", "Image.NominalPixelRange": "Normalized_1_1"}, Hints(),
-     ((0.5,) * 3, (0.5,) * 3, False)),
+     ((0.5,) * 3, (0.5,) * 3, False), 17),
     ("NCHW", {"mean": "0.485,0.456,0.406", "std": "[0.229, 0.224, 0.225]"}, Hints(),
-     ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), True)),
+     ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), True), 11),  # an old opset: converted to 13
 ])
 def test_layout_size_channels_and_normalization_from_flags_or_metadata(
-        cache: Path, tmp_path: Path, layout: str, metadata: dict, flags: Hints, expect: tuple) -> None:
-    path = tiny_net(tmp_path / "tiny.onnx", layout=layout, size=64, metadata=metadata)
+        cache: Path, tmp_path: Path, layout: str, metadata: dict, flags: Hints, expect: tuple, opset: int) -> None:
+    path = tiny_net(tmp_path / "tiny.onnx", layout=layout, size=64, metadata=metadata, opset=opset)
     (tmp_path / "l.txt").write_text("a\nb\nc\nd\n")
     info = import_model(ImportRequest(path, tmp_path / "l.txt", "tiny", flags, quantize=False, force=True),
                         say=lambda line: None)
