@@ -109,6 +109,10 @@ class RuntimeSettings:
     """After Ctrl-C, abort if draining takes longer."""
     stall_timeout_s: float = 60.0
     """A stage with no sign of life for this long is reported stuck."""
+    manifest_interval_s: float = 1.0
+    """Finished videos are recorded in the job manifest together, at most this often (and at the
+    end): a crash loses at most this long of finished videos, which --resume labels again;
+    0: a write per video (slow for many short files)."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,7 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (_auto_or(rt.max_open_sources, 1, 64), "runtime.max_open_sources", "must be auto (by the cores) or 1..64"),
         (rt.drain_timeout_s > 0, "runtime.drain_timeout_s", "must be > 0"),
         (rt.stall_timeout_s > 0, "runtime.stall_timeout_s", "must be > 0"),
+        (0 <= rt.manifest_interval_s <= 3600, "runtime.manifest_interval_s", "must be 0..3600"),
         (0 <= job.preprocess.max_damaged_share <= 1, "preprocess.max_damaged_share", "must be 0..1"),
         (job.postprocess.smoothing_window >= 1, "postprocess.smoothing_window", "must be >= 1"),
         (job.postprocess.min_segment_s >= 0, "postprocess.min_segment_s", "must be >= 0"),

@@ -8,7 +8,9 @@ processed in full and the exit code says that something failed.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from vidpipe.stages.config import JobConfig, max_open_sources, with_job_defaults
 from vidpipe.stages.events import Progress, SourceProblem, SourceWarning, StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, remove_parts, save_manifest
-from vidpipe.stages.jobs.manifest import Manifest, VideoEntry, fingerprint
+from vidpipe.stages.jobs.manifest import GroupCommit, Manifest, VideoEntry, fingerprint
 from vidpipe.stages.jobs.profile import print_profile
 from vidpipe.stages.jobs.progress import ProgressBars, print_table
 from vidpipe.stages.jobs.summary import collect_rows, padding_note, write_job_summary
@@ -35,7 +37,7 @@ from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
 from vidpipe.stages.outputs.summary import VideoSummary
 from vidpipe.stages.outputs.writers import check_output_dir, ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
-from vidpipe.stages.sources.files import FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.stages.sources.files import FileQueue, FileSourceParams, FileSourceStage, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class LabelJob:
         self.manifest: Manifest | None = None
         self.encoders = 0  # encoder processes (prepare)
         self.lock: FolderLock | None = None  # the output folder's, from prepare() to close()
+        self.files: FileQueue | None = None  # the decode workers' queue (sources)
+        self.commit: GroupCommit | None = None  # finished videos to the manifest (commits)
 
     def prepare(self) -> GraphShape:
         manifest, previous = self.open_output(create=False)
@@ -160,11 +164,23 @@ class LabelJob:
                           encoders=self.encoders, encoder=EncodeStage)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        return [
-            ProcSpec(f"decode:{i.stream}", FileSourceStage(
-                FileSourceParams(i, frames, self.config.preprocess.max_damaged_share), outbox=outbox))
-            for i in self.infos
-        ]
+        """Decode workers (as many as files open at once, fewer for fewer files) that take the
+        job's files in order from one queue: the interpreter start-up is paid per worker."""
+        workers = min(len(self.infos), max_open_sources(self.config))
+        files = self.file_queue()
+        for info in self.infos:
+            files.put(info)
+        files.end(workers)
+        return self.decoders(frames, outbox, workers)
+
+    def file_queue(self) -> FileQueue:
+        self.files = FileQueue(multiprocessing.get_context(self.config.runtime.start_method))
+        return self.files
+
+    def decoders(self, frames: SlotRing, outbox: Channel, workers: int) -> list[ProcSpec]:
+        assert self.files is not None
+        params = FileSourceParams(self.files, frames, self.config.preprocess.max_damaged_share)
+        return [ProcSpec(f"decode-{n}", FileSourceStage(params, outbox=outbox)) for n in range(workers)]
 
     def outputs(self, plan: GraphPlan) -> OutputsFactory:
         return LabelOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
@@ -183,23 +199,36 @@ class LabelJob:
             self._record(event)
 
     def _record(self, done: StreamDone) -> None:
-        """The manifest learns that a video's outputs are published (and their checksums)."""
+        """The manifest learns that a video's outputs are published (and their checksums); it
+        reaches the disk with the next group commit."""
         if self.manifest is None or done.stream not in self.inputs:
             return
         entry = self.manifest.videos[self.inputs[done.stream]]
-        entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
-        entry.warning = self.report.warnings.get(done.stream, "")
-        cut_short = done.error == "interrupted" or done.error.startswith("cut short")
-        entry.state = "done" if not done.error else "incomplete" if cut_short else "failed"
         try:
-            self.manifest.record_outputs(entry, output_names(entry.name, self.config.output), done.host)
-            self.manifest.save()
-        except OSError as exc:  # a full disk: the video's outputs failed too, and say so
-            log.error("%s: cannot record %s in the job manifest (%s): --resume will label it again",
-                      self.manifest.path, entry.name, exc.strerror)
+            outputs = self.manifest.checksums(output_names(entry.name, self.config.output))
+        except OSError as exc:  # an output gone unreadable: not recorded, so --resume redoes it
+            log.error("%s: cannot read its outputs (%s): --resume will label it again", entry.name, exc.strerror)
+            return
+        cut_short = done.error == "interrupted" or done.error.startswith("cut short")
+        with self.commits().change():
+            entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
+            entry.warning = self.report.warnings.get(done.stream, "")
+            entry.state = "done" if not done.error else "incomplete" if cut_short else "failed"
+            entry.outputs, entry.host = outputs, done.host or socket.gethostname()
+
+    def commits(self) -> GroupCommit:
+        """The manifest's group commit (made at the first change of a run, closed by close())."""
+        assert self.manifest is not None
+        if self.commit is None:
+            self.commit = GroupCommit(self.manifest, self.config.runtime.manifest_interval_s)
+        return self.commit
 
     def close(self) -> None:
         self.bars.close()
+        if self.files is not None:
+            self.files.close()
+        if self.commit is not None:
+            self.commit.close()  # the last group of finished videos
         self._remove_partial_outputs()
 
     def finish(self, interrupted: bool) -> None:

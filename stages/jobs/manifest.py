@@ -13,8 +13,10 @@ written over a file vidpipe did not create.
 rewritten by every run): recorded before they are written, so a file of the same name that is
 not listed is the user's and is never written over.
 
-It is written atomically (NAME.tmp, fsync, rename, fsync of the folder) after every change, so
-a crash or a power loss leaves the previous or the next version, never a torn one. States:
+It is written atomically (NAME.tmp, fsync, rename, fsync of the folder), so a crash or a power
+loss leaves the previous or the next version, never a torn one: at once when inputs are planned
+(before any output is made), and for finished videos in groups (GroupCommit: at most every
+runtime.manifest_interval_s, and at the end). States:
 `pending` (planned or running: redone by --resume), `done` (outputs complete, checksums
 recorded), `incomplete` (cut short: outputs finalized but partial), `failed` (the input or its
 outputs failed). GNU parallel's --joblog/--resume is the model; unlike it, a finished entry is
@@ -27,14 +29,18 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
-import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.redact import printable
+
+log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "vidpipe-manifest.json"
 VERSION = 1
@@ -150,26 +156,96 @@ class Manifest:
             entry = self.videos[path] = VideoEntry(name)
         return entry
 
-    def record_outputs(self, entry: VideoEntry, names: list[str], host: str = "") -> None:
-        """Checksums of the outputs that exist (the others were not produced), and the host that
-        made them ("" = this one)."""
-        entry.outputs = {n: checksum(self.folder / n) for n in names if (self.folder / n).is_file()}
-        entry.host = host or socket.gethostname()
+    def checksums(self, names: list[str]) -> dict[str, str]:
+        """The checksums of the outputs among `names` that exist (the others were not produced)."""
+        return {n: checksum(self.folder / n) for n in names if (self.folder / n).is_file()}
 
     def save(self) -> None:
-        data = {
-            "version": VERSION,
-            "settings": self.settings,
-            "videos": {path: dataclasses.asdict(entry) for path, entry in sorted(self.videos.items())},
-            "job_outputs": sorted(set(self.job_outputs)),
-        }
+        self.write(self.dumps())
+
+    def dumps(self) -> str:
+        """The file's text: one line per video (readable and diffable), each made by json's C
+        encoder (json.dumps with `indent` is pure Python: seconds for 10,000 videos)."""
+        head = json.dumps({"version": VERSION, "settings": self.settings, "job_outputs": sorted(set(self.job_outputs))},
+                          ensure_ascii=True)
+        videos = ",\n".join(f" {json.dumps(path, ensure_ascii=True)}: {json.dumps(vars(entry), ensure_ascii=True)}"
+                            for path, entry in sorted(self.videos.items()))
+        return f'{head[:-1]}, "videos": {{\n{videos}\n}}}}\n'
+
+    def write(self, text: str) -> None:
+        """Atomically: NAME.tmp, fsync, rename, fsync of the folder (see the module docstring)."""
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8", errors="surrogateescape") as f:
-            json.dump(data, f, indent=1, ensure_ascii=True)
+        with tmp.open("w", encoding="ascii") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         _fsync_dir(self.folder)
+
+
+class GroupCommit:
+    """Many finished videos' records in one write of the manifest: at most every `interval_s`
+    (runtime.manifest_interval_s), by a thread of its own, and at `close()`; 0: at every change.
+    A record waits at most `interval_s` (and one write) for the disk, so a crash or a power cut
+    loses at most that long of finished videos (--resume labels them again), and a job of many
+    short files does not rewrite a file that grows with the job after each one of them.
+
+        with commit.change():      # the job's thread: entries change under the lock
+            entry.state = "done"
+        with commit.change(now=True): ...   # written before the block returns (a planned entry,
+                                             # which must be on disk before its outputs are made)
+        commit.close()             # the last write, the thread joined (idempotent)
+    """
+
+    def __init__(self, manifest: Manifest, interval_s: float) -> None:
+        self.manifest, self.interval_s = manifest, interval_s
+        self._cond = threading.Condition()
+        self._dirty = self._closed = False
+        self._said = ""  # the last write error logged (said once, not every interval)
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def change(self, now: bool = False) -> Iterator[None]:
+        with self._cond:
+            yield
+            self._dirty = True
+            if now or self.interval_s <= 0 or self._closed:
+                self._write()
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="manifest-commit", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+        with self._cond:
+            if self._dirty:
+                self._write()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                self._cond.wait_for(lambda: self._dirty or self._closed)
+                # the first change since the last write waits out the interval: later ones join it
+                self._cond.wait_for(lambda: self._closed, timeout=self.interval_s)
+                if self._dirty and not self._closed:
+                    self._write()
+
+    def _write(self) -> None:
+        """Under the lock: the entries do not change while they are written."""
+        try:
+            self.manifest.save()
+            self._dirty, self._said = False, ""
+        except OSError as exc:  # a full disk: the outputs failed too, and are said; retried later
+            if exc.strerror != self._said:
+                log.error("%s: cannot write the job manifest (%s): --resume will label the videos finished "
+                          "since its last write again", self.manifest.path, exc.strerror)
+            self._said = exc.strerror or "?"
 
 
 def _fsync_dir(folder: Path) -> None:

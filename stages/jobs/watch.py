@@ -4,7 +4,7 @@
         and mtime; a file unchanged for watch.settle_s is complete -> its path on a pipe
     supervisor thread (the pipe is watched): plan it like `label --resume` would (the job
         manifest: a file labeled before, in this run or an earlier one, and unchanged, is kept),
-        then a decode process joins the running graph (Supervisor.add_process)
+        then put it on the queue of the decode workers (as a label job's, but never ended)
 
 The graph starts once and stays up: new files pay no start-up. Frame slots are sized up front
 (watch.max_width x max_height); a larger video fails in one line. A file that changes after it
@@ -33,7 +33,7 @@ from vidpipe.stages.config import JobConfig, max_open_sources
 from vidpipe.stages.jobs.base import GraphShape
 from vidpipe.stages.jobs.inputs import plan_inputs, vidpipe_outputs
 from vidpipe.stages.jobs.label import LabelJob
-from vidpipe.stages.sources.files import VIDEO_EXTENSIONS, FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.stages.sources.files import VIDEO_EXTENSIONS, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,6 @@ class WatchJob(LabelJob):
     def __init__(self, config: JobConfig) -> None:
         super().__init__(config, resume=True)
         self.supervisor: Supervisor | None = None
-        self.frames: SlotRing | None = None
-        self.outbox: Channel | None = None
         self.scanner: FolderScanner | None = None
         self.previous: dict[str, Any] | None = None  # the settings of the manifest's earlier run
 
@@ -99,8 +97,8 @@ class WatchJob(LabelJob):
         return self.shape(w.max_width * w.max_height * 3, max_open_sources(self.config), open_sources=True)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        self.frames, self.outbox = frames, outbox
-        return []
+        self.file_queue()
+        return self.decoders(frames, outbox, max_open_sources(self.config))
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -112,8 +110,10 @@ class WatchJob(LabelJob):
 
     def _arrived(self, path: str) -> None:
         """A complete file (supervisor thread): plan it, then start its decode process."""
-        assert self.manifest is not None and self.supervisor is not None
-        plan = plan_inputs(replace(self.config, inputs=(path,)), self.manifest, self.previous, True, self.report)
+        assert self.manifest is not None and self.files is not None
+        with self.commits().change(now=True):  # planned entries are on disk before their outputs
+            plan = plan_inputs(replace(self.config, inputs=(path,)), self.manifest, self.previous, True, self.report,
+                               save=False)
         for key, entry in plan.kept:
             if key not in {k for k, _ in self.kept}:
                 self.kept.append((key, entry))
@@ -128,9 +128,7 @@ class WatchJob(LabelJob):
             self.infos.append(info)
             self.inputs[info.stream] = os.path.abspath(info.path)
             log.info("%s: labeling", printable(info.path))
-            assert self.frames is not None and self.outbox is not None
-            stage = FileSourceStage(FileSourceParams(info, self.frames), outbox=self.outbox)
-            self.supervisor.add_process("sources", ProcSpec(f"decode:{info.stream}", stage))
+            self.files.put(info)
 
     def _fits(self, info: VideoInfo) -> bool:
         w = self.config.watch
@@ -140,9 +138,9 @@ class WatchJob(LabelJob):
                    f"watch.max_width x watch.max_height ({w.max_width}x{w.max_height})")
         self.report.fail(info.path, message)
         assert self.manifest is not None
-        entry = self.manifest.videos[os.path.abspath(info.path)]
-        entry.state, entry.error = "failed", message
-        self.manifest.save()
+        with self.commits().change():
+            entry = self.manifest.videos[os.path.abspath(info.path)]
+            entry.state, entry.error = "failed", message
         return False
 
     def close(self) -> None:

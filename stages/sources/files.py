@@ -1,10 +1,12 @@
-"""File source: decodes one video file with OpenCV straight into frame-ring slots.
+"""File source: decodes video files with OpenCV straight into frame-ring slots.
 
-    find_videos(inputs), probe(path) in the main process -> FileSourceStage in its own process:
+    find_videos(inputs), probe(path) in the main process -> FileQueue of VideoInfos
+    -> FileSourceStage workers (a few long-lived processes), each taking the next file; per file:
     StreamStart, FrameRef 0..n-1 (block policy: waits for a free slot, never drops), StreamEnd
 
-May block: on a free frame slot and on a full output queue (back-pressure). On stop_sources the
-stream ends early with StreamEnd(error="interrupted"); on abort it returns at once.
+May block: on the FileQueue, on a free frame slot and on a full output queue (back-pressure). On
+stop_sources the stream under way ends early with StreamEnd(error="interrupted") and the worker
+takes no more files; on abort it returns at once.
 
 FrameRefs go out SEND_BATCH at a time (one queue item, Channel.put_many): a file decodes faster
 than a per-frame queue hop is cheap. Pending frames are sent before waiting for a free slot, so
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import Any
 
 from vidpipe.pipeline.errors import SourceError
 from vidpipe.pipeline.redact import printable
@@ -46,6 +51,7 @@ SEND_BATCH = 8  # FrameRefs per queue item (files only: they add up to 7 decode 
 # threads would only cost sync overhead and take the second core from the other stages (640x360 on
 # 2 cores: +7% pipeline fps); bigger frames get OpenCV's default (a thread per core).
 SINGLE_THREAD_MAX_PIXELS = 640 * 480
+WAIT_S = 0.2  # a worker waiting for a file looks at Ctrl-C and abort this often
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv")
 
@@ -141,46 +147,107 @@ def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -
     return paths, errors
 
 
+class FileQueue:
+    """The job's files for its decode workers: a worker takes the next one when it is done with
+    one, so a few long-lived processes decode any number of files (no interpreter start-up per
+    file) and a long file never holds the short ones behind it.
+
+        files = FileQueue(ctx); files.put(info)...; files.end(workers)    # the job (main process)
+        files.get(timeout) -> VideoInfo, or None: no more files for this worker (queue.Empty)
+
+    It holds only the descriptors of the job's own files (the job holds them all anyway), so it
+    needs no bound; it pickles (to a worker) only while the worker is spawned."""
+
+    def __init__(self, ctx: BaseContext) -> None:
+        self._q: Any = ctx.Queue()
+
+    def put(self, info: VideoInfo) -> None:
+        self._q.put(info)
+
+    def end(self, workers: int) -> None:
+        """No more files: one end marker per worker (watch never ends: its workers stop on Ctrl-C)."""
+        for _ in range(workers):
+            self._q.put(None)
+
+    def get(self, timeout: float) -> VideoInfo | None:
+        info: VideoInfo | None = self._q.get(timeout=timeout)
+        return info
+
+    def close(self) -> None:
+        """After the graph: files never taken (Ctrl-C) are dropped, not flushed to a pipe nobody reads."""
+        self._q.cancel_join_thread()
+        self._q.close()
+
+
 @dataclass(frozen=True)
 class FileSourceParams:
-    video: VideoInfo
+    files: FileQueue
     frames: SlotRing
     max_damaged_share: float = 0.5  # more frames decoded with errors than this: the video fails
 
 
 class FileSourceStage(Stage[FileSourceParams]):
-    """One video file, decoded in order; see the module docstring."""
+    """A decode worker: the job's files one after the other, each decoded in order, until its
+    FileQueue says there are no more (or Ctrl-C); see the module docstring. A file that cannot be
+    opened or decoded ends its own stream with the error; the worker goes on with the next."""
+
+    cap: cv2.VideoCapture | None = None  # the file being decoded
 
     def open(self) -> None:
-        info = self.params.video
-        threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
         self.errors = DecoderErrors.capture()  # before FFmpeg's first use in this process
-        self.damage = Damage(info.path)
-        self.cap = open_capture(info.path, threads)
-        if info.orient is not None:
-            self.cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # turned here, as the matrix says (orientation)
 
     def close(self) -> None:
-        if hasattr(self, "cap"):
-            self.cap.release()
+        self._release()
         if hasattr(self, "errors"):
             self.errors.close()
 
     def produce(self) -> None:
-        info = self.params.video
+        while not self.stopping and (info := self._next()) is not None:
+            self._label(info)
+
+    def _next(self) -> VideoInfo | None:
+        while True:
+            try:
+                return self.params.files.get(timeout=WAIT_S)
+            except queue.Empty:
+                self._check_aborted()
+                if self.stopping:
+                    return None
+
+    def _label(self, info: VideoInfo) -> None:
+        log.debug("%s: decoding in worker pid %d", info.stream, os.getpid())
+        self.damage = Damage(info.path)
         self.send(StreamStart(info.stream, info.path, info.width, info.height, info.fps, info.frame_count, live=False))
-        sent, error = self._decode_all()
+        try:
+            self._open(info)
+            sent, error = self._decode_all(info)
+        except SourceError as exc:  # changed or gone since it was planned
+            sent, error = 0, str(exc).removeprefix(f"{printable(info.path)}: ")
+        finally:
+            self._release()
         self.flush()  # the last, partial batch
         if not error and sent == 0:
             error = "no frame could be decoded (corrupt file?)"
         elif not error and info.frame_count and sent < info.frame_count - 1:
             error = f"decoded {sent} of {info.frame_count} frames: file truncated or its frame count is wrong"
-        error = error or self._judge_damage(sent)
+        error = error or self._judge_damage(info, sent)
         if error:
             self.report(SourceProblem(info.stream, info.path, f"{printable(info.path)}: {error}"))
         self.send(StreamEnd(info.stream, sent, error))
 
-    def _judge_damage(self, sent: int) -> str:
+    def _open(self, info: VideoInfo) -> None:
+        threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
+        self.errors.drain()  # what an earlier file left is not this one's
+        self.cap = open_capture(info.path, threads)
+        if info.orient is not None:
+            self.cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # turned here, as the matrix says (orientation)
+
+    def _release(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+        self.cap = None
+
+    def _judge_damage(self, info: VideoInfo, sent: int) -> str:
         """Damaged frames: a warning for the job, or the video's error above max_damaged_share."""
         if self.errors.drain():
             self.damage.add(max(0, sent - 1))  # reported at the end: the last frame's
@@ -189,13 +256,13 @@ class FileSourceStage(Stage[FileSourceParams]):
             return ""
         if len(self.damage.frames) > self.params.max_damaged_share * max(sent, 1):
             return f"{said}: more than {self.params.max_damaged_share:.0%} of its frames (preprocess.max_damaged_share)"
-        info = self.params.video
         self.report(SourceWarning(info.stream, info.path, said))
         return ""
 
-    def _decode_all(self) -> tuple[int, str]:
+    def _decode_all(self, info: VideoInfo) -> tuple[int, str]:
         """Decodes into slots; FrameRefs leave SEND_BATCH at a time. Returns (frames, error)."""
-        info, frames, cap = self.params.video, self.params.frames, self.cap
+        frames, cap = self.params.frames, self.cap
+        assert cap is not None
         seq = 0
         while True:
             if self.stopping:

@@ -11,7 +11,15 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.testing import run_inline
 from vidpipe.stages.descriptors import StreamEnd, StreamStart
 from vidpipe.stages.events import SourceProblem
-from vidpipe.stages.sources.files import SEND_BATCH, FileSourceParams, FileSourceStage, find_videos, probe
+from vidpipe.stages.sources.files import (
+    SEND_BATCH,
+    FileQueue,
+    FileSourceParams,
+    FileSourceStage,
+    VideoInfo,
+    find_videos,
+    probe,
+)
 
 
 def test_probe_reads_geometry(tmp_path: Path) -> None:
@@ -49,11 +57,20 @@ def test_find_videos_expands_folders_and_reports_empty_ones(tmp_path: Path) -> N
     assert errors[1].path == str(tmp_path / "nope.mp4")  # the error names its input as a field too
 
 
+def queued(*videos: VideoInfo) -> FileQueue:
+    """The files for one worker, as a job queues them."""
+    files = FileQueue(multiprocessing.get_context("spawn"))
+    for video in videos:
+        files.put(video)
+    files.end(1)
+    return files
+
+
 def test_the_stage_decodes_every_frame_in_order_into_slots(tmp_path: Path) -> None:
     path = write_video(tmp_path / "a.mp4", frames=12, width=96, height=64, fps=30)
     ring = SlotRing(multiprocessing.get_context("spawn"), 16, 96 * 64 * 3, "frames")
     try:
-        got = run_inline(FileSourceStage, FileSourceParams(probe(str(path), "a"), ring))
+        got = run_inline(FileSourceStage, FileSourceParams(queued(probe(str(path), "a")), ring))
         start, *refs, end = got.items
         assert isinstance(start, StreamStart) and (start.width, start.height, start.frame_count) == (96, 64, 12)
         assert [r.seq for r in refs] == list(range(12)) and end == StreamEnd("a", 12, "")
@@ -69,10 +86,30 @@ def test_a_truncated_file_ends_early_with_one_line(tmp_path: Path) -> None:
     ring = SlotRing(multiprocessing.get_context("spawn"), 64, 96 * 64 * 3, "frames")
     try:
         info = probe(str(path), "cut")
-        got = run_inline(FileSourceStage, FileSourceParams(info, ring))
+        got = run_inline(FileSourceStage, FileSourceParams(queued(info), ring))
         end = got.items[-1]
         assert isinstance(end, StreamEnd) and 0 < end.frames < 60 and "truncated" in end.error
         assert got.events == [SourceProblem("cut", str(path), f"{path}: {end.error}")]
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+def test_one_worker_decodes_file_after_file_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
+    """A worker takes the queue's files in turn, whatever their size (a slot holds the largest);
+    a file that became unreadable after it was planned ends its own stream with one line."""
+    small = probe(str(write_video(tmp_path / "small.mp4", frames=5, width=64, height=48)), "small")
+    gone = probe(str(write_video(tmp_path / "gone.mp4", frames=5, width=64, height=48)), "gone")
+    big = probe(str(write_video(tmp_path / "big.mp4", frames=7, width=96, height=64)), "big")
+    random_bytes(Path(gone.path))  # corrupted between planning and decoding
+    ring = SlotRing(multiprocessing.get_context("spawn"), 16, 96 * 64 * 3, "frames")
+    try:
+        got = run_inline(FileSourceStage, FileSourceParams(queued(small, gone, big), ring))
+        ends = [i for i in got.items if isinstance(i, StreamEnd)]
+        assert [(e.stream, e.frames) for e in ends] == [("small", 5), ("gone", 0), ("big", 7)]
+        assert ends[0].error == ends[2].error == "" and "not a readable video" in ends[1].error
+        assert got.events == [SourceProblem("gone", gone.path, f"{gone.path}: {ends[1].error}")]
+        assert [i.stream for i in got.items if isinstance(i, StreamStart)] == ["small", "gone", "big"]
     finally:
         ring.close()
         ring.unlink()
