@@ -62,8 +62,11 @@ def write_job_summary(out_dir: Path, manifest: Manifest, failures: Mapping[str, 
     manifest.job_outputs = sorted(set(mine))
     manifest.save()  # recorded before written: a run killed half-way still owns them
     allowed = set(mine)
+    inputs: dict[str, list[Path]] = {}  # video name -> its inputs (one, unless the manifest is odd)
+    for key, entry in manifest.videos.items():
+        inputs.setdefault(entry.name, []).append(Path(key))
     for row in rows:
-        _thumbnails(out_dir, row, manifest, [n if n in allowed else None for n in wanted[row.video]])
+        _thumbnails(out_dir, row, inputs.get(row.video, []), [n if n in allowed else None for n in wanted[row.video]])
     write_summary(out_dir, rows, [n for n in (SUMMARY_CSV, SUMMARY_JSON) if n in allowed])
     if REPORT_HTML in allowed:
         write_report(out_dir, rows, {row.video: _read_text(out_dir / row.track) for row in rows if row.track})
@@ -161,21 +164,16 @@ def _from_video(row: VideoSummary, candidates: list[Path]) -> None:
             cap.release()
 
 
-def _thumbnails(out_dir: Path, row: VideoSummary, manifest: Manifest, names: list[str | None]) -> None:
+def _thumbnails(out_dir: Path, row: VideoSummary, inputs: list[Path], names: list[str | None]) -> None:
     """Writes the thumbnails that are missing or older than the video's segments file (kept
-    videos keep theirs); row.thumbs gets every thumbnail that is there."""
+    videos keep theirs); row.thumbs gets every thumbnail that is there. Taken from the original
+    input first (a clean picture: the label is in the caption), then the annotated video."""
     seg_file = out_dir / f"{row.video}.segments.json"
     made = seg_file.stat().st_mtime_ns if seg_file.exists() else 0
     todo: list[str | None] = [n if n and not _fresh(out_dir / n, made) else None for n in names]
-    sources = _thumb_sources(out_dir, row, manifest)
+    sources = [*inputs, out_dir / f"{row.video}.mp4"]
     written = write_thumbnails(out_dir, open_capture, sources, row.segments, todo) if any(todo) else [""] * len(names)
     row.thumbs = [w or (n if n and (out_dir / n).is_file() else "") for n, w in zip(names, written, strict=True)]
-
-
-def _thumb_sources(out_dir: Path, row: VideoSummary, manifest: Manifest) -> list[Path]:
-    """The original input first (a clean picture: the label is in the caption), then the annotated video."""
-    inputs = [Path(k) for k, e in manifest.videos.items() if e.name == row.video]
-    return [*inputs, out_dir / f"{row.video}.mp4"]
 
 
 def _fresh(path: Path, since_ns: int) -> bool:

@@ -33,16 +33,20 @@ def unique_stream_names(paths: list[str], taken: dict[str, str] | None = None) -
     new input takes one of them."""
     taken = taken or {}
     used = {name.casefold() for name in taken.values()}  # another input's outputs are never shared
+    tried: dict[str, int] = {}  # stem -> the last number tried: many inputs of one stem stay linear
     names = []
     for p in paths:
         if p in taken:
             names.append(taken[p])
             continue
         stem = safe_name(Path(p).stem)
-        name, n = stem, 1
+        name, n = stem, tried.get(stem.casefold(), 1)
+        if n > 1:
+            name = f"{stem}-{n}"
         while name.casefold() in used:
             n += 1
             name = f"{stem}-{n}"
+        tried[stem.casefold()] = n
         used.add(name.casefold())
         names.append(name)
     return names
