@@ -75,6 +75,7 @@ class Checked:
     spec: InputSpec
     output: str
     output_rank: int
+    output_dtype: int
     is_probs: bool
 
 
@@ -95,8 +96,8 @@ def check_import(path: Path, labels_path: Path, hints: Hints) -> Checked:
         model = _runnable(model, path, problems)
     if problems or spec is None or out is None or model is None:
         raise one_line_each(problems or [f"{path}: cannot be imported"])
-    rank = len(out.type.tensor_type.shape.dim)
-    return Checked(model, labels, spec, out.name, rank, _is_probs(model, out.name, hints.outputs))
+    rank, dtype = len(out.type.tensor_type.shape.dim), out.type.tensor_type.elem_type
+    return Checked(model, labels, spec, out.name, rank, dtype, _is_probs(model, out.name, hints.outputs))
 
 
 def one_line_each(problems: list[str]) -> ConfigError:

@@ -56,6 +56,8 @@ def wrap(checked: Checked, unknown_below: float = 0.0) -> tuple[onnx.ModelProto,
     out = "m." + checked.output
     if checked.output_rank == 4:  # (N, C, 1, 1) from a conv head
         out = tail.op("Flatten", [out], f"{PREFIX}post.flatten", axis=1)
+    if checked.output_dtype != TensorProto.FLOAT:  # a float16 model: scores in float32
+        out = tail.op("Cast", [out], f"{PREFIX}post.float", to=TensorProto.FLOAT)
     probs = out if checked.is_probs else tail.op("Softmax", [out], f"{PREFIX}post.softmax", axis=1)
     labels = add_tail(tail, probs, checked.labels, unknown_below)
     graph = helper.make_graph(
