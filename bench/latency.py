@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.runner import REPO
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import segments
 
 WARMUP_S = 1.0  # frames of the first second are left out: stage processes are still starting
 DROPS_LINE = re.compile(r"drops by reason: (\{[^}]*\})")  # logged by stages.outputs.live when a stream ends

@@ -37,7 +37,7 @@ import numpy as np
 
 from bench.inputs import ClipSpec, _mosaic, ensure_clip, inputs_dir
 from bench.runner import REPO
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import segments
 
 FPS = 20
 SIZES = ((640, 360), (1920, 1080))

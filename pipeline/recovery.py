@@ -40,6 +40,7 @@ import ctypes
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -103,6 +104,28 @@ def repair_lock(lock: Any, probe_s: float) -> bool:
         return False
     lock.release()
     return True
+
+
+WRITE_PROBE_S = 0.5  # writer and ring locks are held for one write: longer than this means a dead holder
+LOG_PROBE_S = 3.0  # the log queue's live writers may wait on a slow stderr
+
+
+def repair_locks(inbox: Any, consumers_alive: bool, outbox: Any, rings: Sequence[SlotRing], events: Any,
+                 log_queue: Any) -> list[str]:
+    """After a process died: free what it may have held of its inbox's reader lock, its outbox's
+    writer lock, the rings' locks and the event and log queues' writer locks (the supervisor's own
+    log lines go through the log queue, and its exit waits for them). Names what was freed."""
+    repaired = []
+    if inbox is not None:
+        # a live consumer holds the reader lock one poll period at a time: wait out a few
+        probe = 5 * inbox._poll_s if consumers_alive else 0.05
+        repaired += repair_queue(inbox, reader=True, writer=False, probe_s=probe)
+    if outbox is not None:
+        repaired += repair_queue(outbox, reader=False, writer=True, probe_s=WRITE_PROBE_S)
+    repaired += [f"{r.label} ring lock" for r in rings if repair_lock(r._lock, WRITE_PROBE_S)]
+    queues = [("event queue", events, WRITE_PROBE_S), ("log queue", log_queue, LOG_PROBE_S)]
+    return repaired + [f"{what} writer lock" for what, q, probe in queues
+                       if q is not None and repair_lock(q._wlock, probe)]
 
 
 def repair_queue(channel: Any, reader: bool, writer: bool, probe_s: float) -> list[str]:

@@ -51,8 +51,7 @@ from vidpipe.pipeline.recovery import (
     RestartPolicy,
     StageRestarted,
     reclaim_rings,
-    repair_lock,
-    repair_queue,
+    repair_locks,
 )
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.stage import StageContext, run_stage, signals_blocked
@@ -63,8 +62,6 @@ __all__ = ["ProcSpec", "Supervisor", "Tier"]
 
 log = logging.getLogger(__name__)
 
-WRITE_PROBE_S = 0.5  # writer and ring locks are held for one write: longer than this means a dead holder
-LOG_PROBE_S = 3.0
 
 
 @dataclass
@@ -297,23 +294,7 @@ class Supervisor:
         """Free the locks a dead process of `ts` may have held (see pipeline.recovery)."""
         i = self._tiers.index(ts)
         outbox = self._tiers[i + 1].tier.inbox if i + 1 < len(self._tiers) else None
-        repaired = []
-        if ts.tier.inbox is not None:
-            # a live consumer holds the reader lock one poll period at a time: wait out a few
-            probe = 5 * ts.tier.inbox._poll_s if ts.running else 0.05
-            repaired += repair_queue(ts.tier.inbox, reader=True, writer=False, probe_s=probe)
-        if outbox is not None:
-            repaired += repair_queue(outbox, reader=False, writer=True, probe_s=WRITE_PROBE_S)
-        repaired += [f"{r.label} ring lock" for r in self._rings if repair_lock(r._lock, WRITE_PROBE_S)]
-        return repaired + self._repair_report_locks()
-
-    def _repair_report_locks(self) -> list[str]:
-        """Free the writer locks of the event and log queues if a dead process held them: the
-        supervisor's own log lines go through the log queue, and its exit waits for them."""
-        # the log queue's live writers may wait on a slow stderr: a longer probe before it is freed
-        queues = [("event queue", self._events, WRITE_PROBE_S), ("log queue", self._log_queue, LOG_PROBE_S)]
-        return [f"{what} writer lock" for what, q, probe in queues
-                if q is not None and repair_lock(q._wlock, probe)]
+        return repair_locks(ts.tier.inbox, bool(ts.running), outbox, self._rings, self._events, self._log_queue)
 
     def _next_timeout(self) -> float:
         due = [t for ts in self._tiers for t, _ in ts.restarting] + [r.due for r in self._reclaims]
@@ -392,7 +373,7 @@ class Supervisor:
                 for p in alive:
                     getattr(p, how)()
                 self._join_all(alive, 2.0)
-            if forced and (repaired := self._repair_report_locks()):
+            if forced and (repaired := repair_locks(None, False, None, (), self._events, self._log_queue)):
                 log.warning("freed the %s a killed stage held", ", ".join(repaired))
             for ts in self._tiers:
                 ts.running.clear()

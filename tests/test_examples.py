@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.media import random_bytes, write_video
 from tests.stages.jobs.test_label_job import photo
 from tests.stages.jobs.test_live_job import Live
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import segments
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

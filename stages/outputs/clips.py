@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 
 from vidpipe.stages.config import ClipSettings, OutputSettings
-from vidpipe.stages.outputs.retention import CLIP_TAG, CLIPS
+from vidpipe.stages.live_files import CLIPS
+from vidpipe.stages.outputs.retention import CLIP_TAG
 from vidpipe.stages.outputs.writers import H264Writer
 
 log = logging.getLogger(__name__)

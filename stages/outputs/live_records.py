@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from vidpipe.pipeline.machine import package_version
+from vidpipe.stages.live_files import utc_stamp
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.retention import hold
 
@@ -48,11 +47,6 @@ def iso(t: float) -> str:
     """Epoch seconds as ISO 8601 in UTC, to the millisecond (rounded, as `round(t, 3)`):
     2026-01-01T12:00:12.402+00:00."""
     return datetime.fromtimestamp(round(t, 3), UTC).isoformat(timespec="milliseconds")
-
-
-def utc_stamp(t: float | None = None) -> str:
-    """`20260101T120000Z`: a time (epoch seconds; None: now) in UTC, as run ids and file names carry it."""
-    return f"{datetime.fromtimestamp(time.time() if t is None else t, UTC):%Y%m%dT%H%M%SZ}"
 
 
 def new_run_id() -> str:
@@ -93,14 +87,6 @@ def open_append(path: Path) -> IO[str]:
     lines = path.open("a", encoding="utf-8", buffering=1)
     hold(lines.fileno())
     return lines
-
-
-def segments(folder: Path, name: str, suffix: str = ".jsonl") -> list[Path]:
-    """The segments of stream `name` (or `events`) in `folder`, oldest first: NAME.START[-N]SUFFIX."""
-    pattern = re.compile(rf"{re.escape(name)}\.(\d{{8}}T\d{{6}}Z)(?:-(\d+))?{re.escape(suffix)}")
-    found = [(m.group(1), int(m.group(2) or 1), p) for p in folder.glob(f"*{suffix}")
-             if (m := pattern.fullmatch(p.name))]
-    return [p for *_, p in sorted(found)]
 
 
 class SegmentedJsonl:

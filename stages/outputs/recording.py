@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vidpipe.stages.config import OutputSettings
-from vidpipe.stages.outputs.live_records import utc_stamp
+from vidpipe.stages.live_files import utc_stamp
 from vidpipe.stages.outputs.retention import RECORDING_TAG, hold
 from vidpipe.stages.outputs.writers import H264Writer
 

@@ -26,7 +26,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,27 +34,13 @@ from pathlib import Path
 
 import av
 
+from vidpipe.stages.live_files import Entry, scan
+
 log = logging.getLogger(__name__)
 
 PERIOD_S = 60.0  # a pass this often while frames come (besides one per new file): one scandir each
 RECORDING_TAG = "vidpipe live recording"  # the `comment` tag of recordings (stages.outputs.recording)
 CLIP_TAG = "vidpipe event clip"  # and of event clips (stages.outputs.clips)
-# what the live writers name their files, and nothing else
-_STAMPED = r".+\.\d{8}T\d{6}Z(?:-\d+)?"
-SEGMENT = re.compile(_STAMPED + r"\.(?:mp4|jsonl)")  # in OUT: recordings, JSONL and events segments
-CLIP = re.compile(r".+_.+_\d{8}-\d{6}(?:-\d+)?\.mp4")
-SNAPSHOT = re.compile(_STAMPED + r"\.jpg")
-CLIPS, TIMELINE, SNAPSHOTS = "clips", "timeline", "snapshots"  # subfolders (stages.outputs.clips, .timeline)
-FOLDERS = {"": SEGMENT, CLIPS: CLIP, TIMELINE: re.compile(_STAMPED + r"\.jsonl"), SNAPSHOTS: SNAPSHOT}
-
-
-@dataclass(frozen=True)
-class Entry:
-    path: Path
-    size: int
-    mtime: float  # when its newest content was written
-
-
 @dataclass(frozen=True)
 class Deletion:
     entry: Entry
@@ -88,19 +73,6 @@ def plan(files: Sequence[Entry], now: float, keep_s: float, max_bytes: int,
             deletions.append(Deletion(f, "age" if expired else "size"))
             total -= f.size
     return deletions
-
-
-def scan(folder: Path) -> list[Entry]:
-    """The files of `folder` (and its FOLDERS) whose names live runs write."""
-    found: list[Entry] = []
-    for sub, pattern in FOLDERS.items():
-        with contextlib.suppress(FileNotFoundError), os.scandir(folder / sub) as it:
-            for e in it:
-                if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False):
-                    with contextlib.suppress(FileNotFoundError):  # deleted meanwhile (another pass)
-                        st = e.stat(follow_symlinks=False)
-                        found.append(Entry(Path(e.path), st.st_size, st.st_mtime))
-    return found
 
 
 def hold(fd: int) -> None:

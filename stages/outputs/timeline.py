@@ -18,8 +18,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from vidpipe.stages.outputs.live_records import SegmentedJsonl, utc_stamp
-from vidpipe.stages.outputs.retention import SNAPSHOTS, TIMELINE
+from vidpipe.stages.live_files import SNAPSHOTS, TIMELINE, utc_stamp
+from vidpipe.stages.outputs.live_records import SegmentedJsonl
 
 BUCKET_S = 10.0
 

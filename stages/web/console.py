@@ -27,8 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from vidpipe.stages.outputs.live_records import segments
-from vidpipe.stages.outputs.retention import CLIP, CLIPS, SEGMENT, SNAPSHOT, SNAPSHOTS, TIMELINE, scan
+from vidpipe.stages.live_files import CLIP, CLIPS, SEGMENT, SNAPSHOT, SNAPSHOTS, TIMELINE, scan, segments
 
 MAX_EVENTS = 1000
 TAIL_BYTES = 8 << 20  # of a big events segment (results_hz), only the newest 8 MiB are read

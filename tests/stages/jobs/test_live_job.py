@@ -20,7 +20,7 @@ import pytest
 from tests.media import CAT, write_video
 from tests.mjpeg_server import MjpegServer
 from tests.processes import wait_for
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import segments
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

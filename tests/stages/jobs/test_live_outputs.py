@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.mjpeg_server import MjpegServer
 from tests.stages.jobs.test_live_job import Live, lines, wait_until
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import segments
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from tests.media import pattern_frame
+from vidpipe.stages.live_files import segments
 from vidpipe.stages.outputs.live_records import (
     LiveJsonl,
     RecordClock,
     RunInfo,
     build_info,
     new_run_id,
-    segments,
 )
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.writers import H264Writer

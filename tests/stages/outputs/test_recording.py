@@ -17,9 +17,9 @@ from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, wait_for
 from vidpipe.pipeline.config import replace_path
 from vidpipe.stages.config import JobConfig, OutputSettings, live_checks
-from vidpipe.stages.outputs.live_records import segments
+from vidpipe.stages.live_files import Entry, segments
 from vidpipe.stages.outputs.recording import SegmentedRecording
-from vidpipe.stages.outputs.retention import Entry, in_use, made_by_vidpipe
+from vidpipe.stages.outputs.retention import in_use, made_by_vidpipe
 
 
 def frame_times(path: Path) -> list[float]:

@@ -17,17 +17,16 @@ import numpy as np
 import pytest
 
 from tests.media import write_video
+from vidpipe.stages.live_files import Entry, scan, segments, utc_stamp
 from vidpipe.stages.outputs import retention
-from vidpipe.stages.outputs.live_records import open_append, segments, utc_stamp
+from vidpipe.stages.outputs.live_records import open_append
 from vidpipe.stages.outputs.retention import (
     CLIP_TAG,
     RECORDING_TAG,
-    Entry,
     Retention,
     in_use,
     made_by_vidpipe,
     plan,
-    scan,
     sweep,
 )
 from vidpipe.stages.outputs.writers import H264Writer

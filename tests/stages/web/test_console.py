@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.media import CAT, write_video
-from vidpipe.stages.outputs.live_records import utc_stamp
+from vidpipe.stages.live_files import utc_stamp
 from vidpipe.stages.outputs.senders import JsonlSender
 from vidpipe.stages.outputs.timeline import BUCKET_S, TimelineWriter, save_snapshot
 from vidpipe.stages.web.console import Console
