@@ -45,15 +45,21 @@ class Console:
     max_disk_gb: float = 0.0
 
     def events(self, stream: str = "", label: str = "", limit: int = 100, before: float = 0.0) -> list[dict[str, Any]]:
+        """A label event links to the clip it started (a clip event comes later, when the clip is
+        written, and names the label's start: the label event's time)."""
         found: list[dict[str, Any]] = []
+        clips: dict[tuple[Any, Any, float], str] = {}  # (stream, label, start) of clips seen (newer)
         for path in reversed(segments(self.out, "events")):
             for event in reversed(_lines(path)):
-                t = _time(event)
-                if event.get("type") not in ("label", "clip") or (before and t >= before):
+                t, kind = _time(event), event.get("type")
+                if kind == "clip" and (url := _clip_url(event)):
+                    clips[(event.get("stream"), event.get("label"), round(t, 1))] = url
+                if kind not in ("label", "clip") or (before and t >= before):
                     continue
                 if (stream and event.get("stream") != stream) or (label and event.get("label") != label):
                     continue
-                found.append({**event, "clip": _clip_url(event), "snapshot": _file_url(event.get("snapshot"))})
+                clip = _clip_url(event) or clips.get((event.get("stream"), event.get("label"), round(t, 1)))
+                found.append({**event, "clip": clip, "snapshot": _file_url(event.get("snapshot"))})
                 if len(found) >= limit:
                     return found
         return found

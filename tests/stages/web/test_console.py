@@ -29,7 +29,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
         t = NOW - 300 + 60 * i
         shot = save_snapshot(out, stream, t, jpeg)
         sender.offer({"type": "label", "stream": stream, "label": label, "time": t, "run": "r1", "snapshot": shot})
-    sender.offer({"type": "clip", "stream": "cam", "label": "espresso", "label_start_time": NOW - 180,
+    sender.offer({"type": "clip", "stream": "cam", "label": "espresso", "label_start_time": NOW - 180.0004,
                   "path": str(out / "clips" / "cam_espresso_20261207-030000.mp4"), "run": "r1"})
     sender.close()
     timeline = TimelineWriter(out, "cam", "r1", 0)
@@ -49,6 +49,7 @@ def test_events_newest_first_filtered_with_snapshots_and_clips(out: Path) -> Non
     assert [e.get("label") for e in events[1:]] == ["tabby", "espresso", "espresso", "tabby"]
     assert events[0]["clip"] == "/files/clips/cam_espresso_20261207-030000.mp4"
     assert all(e["snapshot"].startswith("/files/snapshots/") for e in events[1:])
+    assert [e["clip"] for e in events[1:]] == [None, events[0]["clip"], None, None]  # the event that began it
     assert [e["stream"] for e in console.events(stream="door")] == ["door"]
     assert [e["label"] for e in console.events(stream="cam", label="espresso")] == ["espresso", "espresso"]
     assert len(console.events(limit=2)) == 2
