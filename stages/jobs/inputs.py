@@ -27,7 +27,7 @@ from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, VideoEntry, se
 from vidpipe.stages.outputs.frame_outputs import known_suffixes
 from vidpipe.stages.outputs.label import output_names
 from vidpipe.stages.outputs.writers import PART_SUFFIX
-from vidpipe.stages.sources.files import VideoInfo, find_videos, probe
+from vidpipe.stages.sources.files import VideoInfo, find_videos, probe, real_path
 from vidpipe.stages.sources.naming import unique_stream_names
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,12 @@ def vidpipe_outputs() -> Callable[[Path], bool]:
     """A folder scan's filter: files that the manifest beside them records as vidpipe's outputs
     (this job's output folder, or an earlier job's, inside an input folder). The manifest is
     written before any output, so even a killed run's outputs are known."""
-    owned: dict[Path, set[str]] = {}
+    owned: dict[Path, set[str]] = {}  # by folder as given: resolved once each, not once per file
 
     def skip(path: Path) -> bool:
-        folder = path.parent.resolve()
+        folder = path.parent
         if folder not in owned:
-            owned[folder] = _manifest_outputs(folder / MANIFEST_NAME)
+            owned[folder] = _manifest_outputs(folder.resolve() / MANIFEST_NAME)
         return path.name in owned[folder]
 
     return skip
@@ -120,10 +120,15 @@ def _manifest_outputs(path: Path) -> set[str]:
 
 
 def _refuse_outputs_on_inputs(config: JobConfig, out: Path, keys: list[str], names: list[str]) -> None:
-    inputs = {Path(k).resolve() for k in keys}
+    folders: dict[str, str] = {}
+    inputs = {real_path(k, folders) for k in keys}
+    real_out = os.path.realpath(out)
+    # an output is a plain name in OUT: it lands on an input there, or on one a link of OUT points to
+    here = {os.path.basename(i) for i in inputs if os.path.dirname(i) == real_out}
+    links = {entry.name for entry in os.scandir(out) if entry.is_symlink()} if out.is_dir() else set()
     for name in names:
         for output in output_names(name, config.output):
-            if (out / output).resolve() in inputs:
+            if output in here or (output in links and os.path.realpath(out / output) in inputs):
                 raise ConfigError(
                     f"output.dir: {printable(str(out / output))} would replace the input of the same name: "
                     "choose another --out", key="output.dir")

@@ -103,10 +103,11 @@ class VideoEntry:
         if not self.outputs:
             return "no outputs recorded"
         for name, digest in self.outputs.items():
-            path = folder / name
-            if not path.is_file():
+            try:
+                now = checksum(folder / name)
+            except OSError:  # gone, or a folder now: either way not the output it was
                 return f"output {printable(name)} is missing"
-            if checksum(path) != digest:
+            if now != digest:
                 return f"output {printable(name)} was modified"
         return ""
 

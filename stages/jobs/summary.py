@@ -168,19 +168,20 @@ def _thumbnails(out_dir: Path, row: VideoSummary, inputs: list[Path], names: lis
     """Writes the thumbnails that are missing or older than the video's segments file (kept
     videos keep theirs); row.thumbs gets every thumbnail that is there. Taken from the original
     input first (a clean picture: the label is in the caption), then the annotated video."""
-    seg_file = out_dir / f"{row.video}.segments.json"
-    made = seg_file.stat().st_mtime_ns if seg_file.exists() else 0
-    todo: list[str | None] = [n if n and not _fresh(out_dir / n, made) else None for n in names]
+    folder = str(out_dir)
+    made = _mtime_ns(os.path.join(folder, f"{row.video}.segments.json")) or 0
+    stamps = {n: _mtime_ns(os.path.join(folder, n)) for n in names if n}  # None: missing
+    todo: list[str | None] = [n if n and (stamps[n] or made - 1) < made else None for n in names]  # missing or stale
     sources = [*inputs, out_dir / f"{row.video}.mp4"]
     written = write_thumbnails(out_dir, open_capture, sources, row.segments, todo) if any(todo) else [""] * len(names)
-    row.thumbs = [w or (n if n and (out_dir / n).is_file() else "") for n, w in zip(names, written, strict=True)]
+    row.thumbs = [w or (n if n and stamps[n] is not None else "") for n, w in zip(names, written, strict=True)]
 
 
-def _fresh(path: Path, since_ns: int) -> bool:
+def _mtime_ns(path: str) -> int | None:
     try:
-        return path.stat().st_mtime_ns >= since_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
-        return False
+        return None
 
 
 def _remove_stale(out_dir: Path, names: set[str]) -> None:

@@ -126,11 +126,12 @@ def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -
     Returns (paths, one error per bad input)."""
     paths: list[str] = []
     errors: list[SourceError] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
+    folders: dict[str, str] = {}
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found = _video_files(p)
             if not found:
                 message = f"{printable(item)}: folder has no video files ({', '.join(VIDEO_EXTENSIONS[:4])}, ...)"
                 errors.append(SourceError(message, path=item))
@@ -141,10 +142,40 @@ def find_videos(inputs: list[str], skip: Callable[[Path], bool] | None = None) -
             errors.append(SourceError(f"{printable(item)}: no such file or folder", path=item))
             continue
         for f in candidates:
-            if (real := f.resolve()) not in seen:
+            if (real := real_path(str(f), folders)) not in seen:
                 seen.add(real)
                 paths.append(str(f))
     return paths, errors
+
+
+def _video_files(folder: Path) -> list[Path]:
+    """The video files under `folder`, sorted, as rglob would find them (symbolic links to folders
+    are not followed, unreadable folders are skipped), without a stat per file: a folder's
+    entries say whether they are files."""
+    found: list[Path] = []
+    todo = [folder]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(Path(entry.path))
+                    elif os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS and entry.is_file():
+                        found.append(Path(entry.path))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def real_path(path: str, folders: dict[str, str]) -> str:
+    """os.path.realpath(path), its folder resolved once per folder (`folders`: the cache): thousands
+    of a job's files share a few folders, and a full resolve walks every component of each path."""
+    head, name = os.path.split(path)
+    folder = folders.get(head)
+    if folder is None:
+        folder = folders[head] = os.path.realpath(head or ".")
+    real = os.path.join(folder, name)
+    return os.path.realpath(real) if os.path.islink(real) else real
 
 
 class FileQueue:

@@ -150,3 +150,15 @@ def test_resume_over_many_done_videos_checks_each_once(
     assert seconds < 60  # about 1 s on 2 cores; a quadratic step would show at 300 already
     assert not list(out.glob("*.part")) and (out / "index.html").is_file()
 
+
+
+def test_an_output_name_linked_to_an_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Planning resolves each folder once, not each path: a link in OUT is still followed."""
+    (tmp_path / "in").mkdir()
+    clip = write_video(tmp_path / "in" / "v.mp4", frames=2, width=64, height=48)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "v.jsonl").symlink_to(clip)
+    assert main(["label", str(clip), "--out", str(out), "--backend", "sim", "--no-progress"]) == 2
+    assert "v.jsonl would replace the input of the same name" in capsys.readouterr().err
+    assert clip.stat().st_size > 0
