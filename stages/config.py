@@ -131,17 +131,27 @@ class WatchSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Many hosts: videos are labeled by workers on a Ray cluster (`--ray`)."""
+    """Many hosts on a Ray cluster (`--ray`): label spreads videos over workers; live runs streams
+    on the nodes, placed by capacity, and serves them from one front."""
 
     ray_address: str = ""
     """Empty: this host only; auto: the cluster `ray start` runs here; HOST:PORT or ray://HOST:PORT."""
     cpus_per_worker: float = 2.0
-    """cpu and sim backends: the CPUs one video's graph takes (a card backend: one card each)."""
+    """cpu and sim backends: the CPUs one video's graph, or one node's live graph, takes (a card
+    backend: one card each)."""
     max_retries: int = 3
     """A video whose worker or node is lost runs again elsewhere, this often at most."""
     task_frames: int = 20_000
     """Short videos share a Ray task (one graph start-up, about 2 s, per task) until it holds this
     many frames, never fewer than 4 tasks per worker slot; 0: one video per task."""
+    failover_s: float = 10.0
+    """Live: when a node or its live graph is lost, its streams run again on the nodes left within
+    this long (the front gives a node up after a third of it without an answer)."""
+    max_streams_per_node: Auto = None
+    """Live: streams one node runs at most; auto: as many as its card and CPUs have room for."""
+    preview_fps: float = 2.0
+    """Live: each stream's annotated picture is sent to the front's page this often (a JPEG; 0: the
+    figures only)."""
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,10 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (0 <= job.cluster.max_retries <= 100, "cluster.max_retries", "must be 0..100"),
         (0 <= job.cluster.task_frames <= 10_000_000, "cluster.task_frames",
          "must be 0..10000000 (0: a video per task)"),
+        (3 <= job.cluster.failover_s <= 3600, "cluster.failover_s", "must be 3..3600 seconds"),
+        (_auto_or(job.cluster.max_streams_per_node, 1, 256), "cluster.max_streams_per_node",
+         "must be auto (by capacity) or 1..256"),
+        (0 <= job.cluster.preview_fps <= 30, "cluster.preview_fps", "must be 0..30 (0: no pictures)"),
         *live_checks(job.live),
     ]
 

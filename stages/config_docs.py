@@ -20,7 +20,7 @@ from vidpipe.stages.config import JobConfig
 JOB_SECTIONS = {
     "label": ("job", "inputs", "output", "backend", "preprocess", "postprocess", "runtime", "cluster"),
     "watch": ("job", "inputs", "watch", "output", "backend", "preprocess", "postprocess", "runtime"),
-    "live": ("job", "live", "output", "backend", "preprocess", "postprocess", "runtime"),
+    "live": ("job", "live", "output", "backend", "preprocess", "postprocess", "runtime", "cluster"),
 }
 INTERNAL = {"output.report_frames", "live.report_frames", "live.report_events"}  # set by the Python API
 HEADERS = {

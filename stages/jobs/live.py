@@ -125,7 +125,7 @@ class LiveJob:
             self.live = replace(self.live, http_port=_free_port(live.http_host))
         self._api = api = live.http and live.api
         if api:
-            self.live = replace(self.live, api_token=_api_token(live))
+            self.live = replace(self.live, api_token=settle_api_token(live))
             self._link()
         ensure_output_dir(self.config.output.dir)
         log.info("run %s (in every line of %s/STREAM.START.jsonl)", self.run.run_id, self.config.output.dir)
@@ -141,19 +141,9 @@ class LiveJob:
                           restart=policy, open_sources=api or live.serve, sink=LiveSinkStage)
 
     def _openable(self, live: LiveSettings) -> list[tuple[str, SourceSettings]]:
-        """The configured sources with their stream names, less those that can never open: one line
-        each, then SourceError (exit 1), unless the run serves (it goes on without them)."""
-        names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
-        problems = {name: f"live.sources[{i}]: {why}"
-                    for i, (name, source) in enumerate(zip(names, live.sources, strict=True))
-                    if (why := never_opens(source.uri))}
-        if problems and not live.serve:
-            first = next(s for n, s in zip(names, live.sources, strict=True) if n in problems)
-            raise SourceError("\n".join(problems.values()), path=first.uri)
-        for name, line in problems.items():
-            log.error("%s", line)
-            self.failed[name] = line
-        return [(n, s) for n, s in zip(names, live.sources, strict=True) if n not in problems]
+        sources, problems = openable(live)
+        self.failed.update(problems)
+        return sources
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         self._frames, self._outbox = frames, outbox
@@ -164,7 +154,12 @@ class LiveJob:
         infers = tuple(f"infer-{i}" for i in range(plan.infer_procs))
         stages = (*(f"preprocess-{i}" for i in range(plan.workers)), *infers)
         self.run = replace(self.run, build=build_info(self.config.backend.name), stages=stages, infers=infers)
-        return LiveOutputsFactory(self.live, self.config.output, self._sink_end, self.run)
+        return self._outputs_factory(self._sink_end)
+
+    def _outputs_factory(self, control: Any) -> LiveOutputsFactory:
+        """The sink's outputs, at start and for a sink restarted after a crash (`control`: its end
+        of the control link, or None)."""
+        return LiveOutputsFactory(self.live, self.config.output, control, self.run)
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -234,17 +229,9 @@ class LiveJob:
     def add_stream(self, source: SourceSettings, origin: str = "api") -> tuple[int, dict[str, Any]]:
         self._forget_stopped()
         name, where = stream_name(source), "POST /api/streams" if origin == "api" else "add_stream()"
-        if not SAFE_NAME.fullmatch(name):
-            return 400, {"error": f"{where}: name: {name!r} must be letters, digits, _ . - (it names files)",
-                         "key": "name"}
-        if name in self.streams:
-            why = "is still being removed" if self.streams[name].removing else "already exists"
-            return 400, {"error": f"{where}: name: a stream named {name!r} {why}", "key": "name"}
-        if why := never_opens(source.uri):
-            return 400, {"error": f"{where}: uri: {why}", "key": "uri"}
-        if len(self.streams) >= self.live.max_streams:
-            return 400, {"error": f"{where}: live.max_streams: {self.live.max_streams} streams run already",
-                         "key": "live.max_streams"}
+        taken = {n: s.removing for n, s in self.streams.items()}
+        if (refused := refuse_stream(source, where, taken, self.live.max_streams)) is not None:
+            return refused
         s = self._new(name, source, origin)
         assert self.supervisor is not None
         if not self.supervisor.add_process("sources", self._spec(s)):
@@ -312,12 +299,46 @@ class LiveJob:
         outputs factory (same settings, same port), and what the dead sink knew."""
         dead = spec.stage
         assert isinstance(dead, LiveSinkStage)
-        outputs = LiveOutputsFactory(self.live, self.config.output, self._link() if self._api else None, self.run)
+        outputs = self._outputs_factory(self._link() if self._api else None)
         resume = self.memory.resume({n: mask_url(s.source.uri) for n, s in self.streams.items()})
         return ProcSpec(spec.name, LiveSinkStage(replace(dead.params, outputs=outputs), dead.inbox, resume=resume))
 
 
-def _api_token(live: LiveSettings) -> str:
+def openable(live: LiveSettings) -> tuple[list[tuple[str, SourceSettings]], dict[str, str]]:
+    """The configured sources with their stream names, less those that can never open (name -> one
+    line each, logged); SourceError (exit 1) if there are such, unless the run serves."""
+    names = unique_stream_names([f"{stream_name(s)}.x" for s in live.sources])
+    problems = {name: f"live.sources[{i}]: {why}"
+                for i, (name, source) in enumerate(zip(names, live.sources, strict=True))
+                if (why := never_opens(source.uri))}
+    if problems and not live.serve:
+        first = next(s for n, s in zip(names, live.sources, strict=True) if n in problems)
+        raise SourceError("\n".join(problems.values()), path=first.uri)
+    for line in problems.values():
+        log.error("%s", line)
+    return [(n, s) for n, s in zip(names, live.sources, strict=True) if n not in problems], problems
+
+
+def refuse_stream(source: SourceSettings, where: str, taken: dict[str, bool],
+                  max_streams: int) -> tuple[int, dict[str, Any]] | None:
+    """Why a stream cannot be added, as the API answers it (400, body), or None. `taken`: the
+    streams that run (name -> being removed)."""
+    name = stream_name(source)
+    if not SAFE_NAME.fullmatch(name):
+        return 400, {"error": f"{where}: name: {name!r} must be letters, digits, _ . - (it names files)",
+                     "key": "name"}
+    if name in taken:
+        why = "is still being removed" if taken[name] else "already exists"
+        return 400, {"error": f"{where}: name: a stream named {name!r} {why}", "key": "name"}
+    if why := never_opens(source.uri):
+        return 400, {"error": f"{where}: uri: {why}", "key": "uri"}
+    if len(taken) >= max_streams:
+        return 400, {"error": f"{where}: live.max_streams: {max_streams} streams run already",
+                     "key": "live.max_streams"}
+    return None
+
+
+def settle_api_token(live: LiveSettings) -> str:
     """The configured token; off loopback with none and sign-in off, a generated one (printed once)."""
     if live.api_token or loopback(live.http_host) or auth_on(live):
         return live.api_token

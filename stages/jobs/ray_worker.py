@@ -71,7 +71,7 @@ def label_videos(config: JobConfig, videos: list[VideoInfo], out_dir: str) -> li
     A stage failure ends a graph: the videos it did not finish run again one per graph, so only
     the video that brings the failure about fails. See the module docstring."""
     host = _host()
-    config = _sized_for_the_task(config)
+    config = sized_for_the_task(config)
     results: dict[str, VideoResult] = {}
     readable = []
     for v in videos:
@@ -120,7 +120,7 @@ def _label_group(config: JobConfig, group: list[VideoInfo], out: Path, host: str
 
 def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[LabelJob, str]:
     """The graph over `videos` with outputs into `staging`; the job, and a failure that ended it."""
-    with _card(config) as backend:
+    with card_for_task(config) as backend:
         local = replace(config, backend=backend, output=replace(config.output, dir=str(staging), progress=False))
         job = _TheseVideos(local, videos)
         log_queue = setup_main_logging(logging.WARNING)
@@ -133,23 +133,27 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
             shutdown_main_logging()
 
 
-def _sized_for_the_task(config: JobConfig) -> JobConfig:
-    """Processes for the CPUs Ray gives this task, not for the whole node (Ray sets no affinity):
-    cluster.cpus_per_worker, or for cards the node's CPUs per card. Settings made by hand stay."""
+def task_cpus(config: JobConfig) -> float:
+    """The CPUs Ray gives a task (a video's, or a node's live graph): cluster.cpus_per_worker, or
+    for cards the node's CPUs per card."""
     card = backend_spec(config.backend).card_resource
-    if card is not None:
-        resources = _node_resources()
-        cpus = resources.get("CPU", 1.0) / max(1.0, resources.get(card, 1.0))
-    else:
-        cpus = config.cluster.cpus_per_worker
-    whole = max(1, int(cpus))
+    if card is None:
+        return config.cluster.cpus_per_worker
+    resources = _node_resources()
+    return resources.get("CPU", 1.0) / max(1.0, resources.get(card, 1.0))
+
+
+def sized_for_the_task(config: JobConfig) -> JobConfig:
+    """Processes for the CPUs Ray gives this task, not for the whole node (Ray sets no affinity).
+    Settings made by hand stay."""
+    whole = max(1, int(task_cpus(config)))
     if not config.preprocess.workers:
         config = replace_path(config, "preprocess.workers", whole)
     return replace_path(config, "runtime.max_open_sources", min(max_open_sources(config), default_open_sources(whole)))
 
 
 @contextlib.contextmanager
-def _card(config: JobConfig) -> Iterator[BackendSettings]:
+def card_for_task(config: JobConfig) -> Iterator[BackendSettings]:
     """The backend settings for this task: for a backend on cards (alveo), the first card of this
     node that no other task of this node holds (a lock file each); otherwise unchanged."""
     backend = config.backend

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -169,6 +169,8 @@ class LiveOutputsFactory:
     """Picklable: made in the main process; the server, window and receivers open in the sink
     process. `control` is the sink's end of the control link (None: no API)."""
 
+    stream_outputs: ClassVar[type[LiveStreamOutputs]] = LiveStreamOutputs  # what each stream gets
+
     def __init__(self, live: LiveSettings, output: OutputSettings, control: Any = None,
                  run: RunInfo | None = None) -> None:
         self.live = live
@@ -214,8 +216,7 @@ class LiveOutputsFactory:
         live = self.live
         self._metrics = metrics = Metrics()
         metrics.describe_run(self.run.build, self.run.stages, self.run.infers)
-        self._events = EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id,
-                                    self.report, live.report_events, segment_s=live.record_segment_s)
+        self._events = self._event_outputs(metrics)
         api = None
         if self.control is not None:
             self._client = ControlClient(self.control, self._on_notice)
@@ -230,6 +231,12 @@ class LiveOutputsFactory:
         if live.display:
             self._display = DisplaySink()
 
+    def _event_outputs(self, metrics: Metrics) -> EventOutputs:
+        """Where label events go: the configured senders (a Ray node's graph relays them instead)."""
+        live = self.live
+        return EventOutputs(live.events, Path(self.output.dir), metrics, self.run.run_id, self.report,
+                            live.report_events, segment_s=live.record_segment_s)
+
     def _status_extra(self) -> dict[str, Any]:  # HTTP thread: more keys for /status.json
         return {"run": self.run.run_id, **self.metrics.counts()}
 
@@ -238,7 +245,7 @@ class LiveOutputsFactory:
         self.metrics.add_stream(start.stream, f"source:{start.stream}")
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
         self._open_streams.add(start.stream)
-        return LiveStreamOutputs(start, labels.display_names(), self)
+        return self.stream_outputs(start, labels.display_names(), self)
 
     def emit(self, event: dict[str, Any]) -> None:
         if self._events is not None:

@@ -83,10 +83,10 @@ def test_a_task_sizes_its_processes_for_its_cpus_not_the_nodes(monkeypatch: pyte
     from vidpipe.stages.jobs import ray_worker
 
     config = replace_path(with_job_defaults(JobConfig()), "runtime.max_open_sources", 32)  # a 64-core driver
-    sized = ray_worker._sized_for_the_task(replace_path(config, "cluster.cpus_per_worker", 4.0))
+    sized = ray_worker.sized_for_the_task(replace_path(config, "cluster.cpus_per_worker", 4.0))
     assert sized.preprocess.workers == 4 and sized.runtime.max_open_sources == 2
     explicit = replace_path(replace_path(config, "preprocess.workers", 3), "cluster.cpus_per_worker", 8.0)
-    assert ray_worker._sized_for_the_task(explicit).preprocess.workers == 3  # set by hand: kept
+    assert ray_worker.sized_for_the_task(explicit).preprocess.workers == 3  # set by hand: kept
     monkeypatch.setattr(ray_worker, "_node_resources", lambda: {"CPU": 32.0, "alveo": 2.0})
-    card = ray_worker._sized_for_the_task(replace_path(config, "backend.name", "alveo"))
+    card = ray_worker.sized_for_the_task(replace_path(config, "backend.name", "alveo"))
     assert card.preprocess.workers == 16 and card.runtime.max_open_sources == 8  # the node's CPUs per card
