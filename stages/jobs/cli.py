@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (live, run):
         _live_flags(p)
     live.add_argument("--loop", action="store_true", help="files and image folders start over at their end")
+    live.add_argument("--ray", metavar="ADDRESS",
+                      help="run the streams on a Ray cluster's nodes, served from here: auto, HOST:PORT or "
+                           "ray://HOST:PORT")
     live.add_argument("--name", action="append", metavar="NAME",
                       help="the stream name of a source, once per source in order (default: from its uri)")
     for p in (label, run):
@@ -273,6 +276,10 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     if config.job == "label":
         assert isinstance(job, LabelJob)
         return runner(config, job)(job, log_queue, level)  # here, or on the Ray cluster
+    if config.job == "live" and config.cluster.ray_address:
+        from vidpipe.stages.jobs.live_ray import run_live_on_ray
+
+        return run_live_on_ray(config)  # this process serves; the streams run on the cluster's nodes
     return run_job(job, log_queue, level)
 
 

@@ -1,13 +1,14 @@
 """The live view's page: one HTML document, refreshed from /status.json every 500 ms.
 
-Each stream is a card: its name and a badge (LIVE; STALE with the age of its last frame when no
-new frame came for a while; DOWN with the source's state, e.g. backing off; STARTING before its
-first frame), the picture (MJPEG for the first MJPEG_ON_PAGE streams, refreshed snapshots after
-that: browsers allow about 6 connections per host), the label of the newest frame with its score,
-and what the latency figures measure ("capture → label p50 41 ms · p99 80 ms": from the frame's
-capture to its label in the sink). The layout is a grid that becomes one column on a phone: no
-sideways scrolling at 390 px. The card's markup exists once, in figure(); the script clones it
-from a <template> for streams that appear later. Names are URL-quoted in paths, escaped in HTML.
+Each stream is a card: its name, the node it runs on (live on Ray), and a badge (LIVE; STALE with
+the age of its last frame when no new frame came for a while; DOWN with the source's state, e.g.
+backing off; STARTING before its first frame), the picture (MJPEG for the first MJPEG_ON_PAGE
+streams, refreshed snapshots after that: browsers allow about 6 connections per host), the label of
+the newest frame with its score, and what the latency figures measure ("capture → label p50 41 ms ·
+p99 80 ms": from the frame's capture to its label in the sink). The layout is a grid that becomes
+one column on a phone: no sideways scrolling at 390 px. The card's markup exists once, in figure();
+the script clones it from a <template> for streams that appear later. Names are URL-quoted in
+paths, escaped in HTML.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def figure(name: str, mjpeg: bool) -> str:
     src = (f"/stream/{path}.mjpg" if mjpeg else f"/snapshot/{path}.jpg") if name else ""
     n = html.escape(name)
     return (f'<figure class="stream" data-stream="{n}" data-mjpeg="{int(mjpeg)}"><img src="{src}" alt="{n}">'
-            f'<figcaption><div class="head"><b class="name">{n}</b><span class="badge"></span></div>'
+            f'<figcaption><div class="head"><b class="name">{n}</b><span class="node"></span>'
+            '<span class="badge"></span></div>'
             '<div class="result"><span class="label"></span> <span class="score"></span></div>'
             '<div class="meta"><span class="latency"></span> <span class="fps"></span></div>'
             '<div class="error"></div></figcaption></figure>')
@@ -51,7 +53,7 @@ figure { margin: 0; background: #222; border-radius: 8px; overflow: hidden; min-
 figure img { display: block; width: 100%; height: auto; min-height: 60px; background: #000; }
 figcaption { padding: 8px 10px 10px; overflow-wrap: anywhere; }
 .head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }
-.name { font-size: 1.05em; }
+.name { font-size: 1.05em; } .node { font-size: .75em; color: #9bd; margin-left: auto; }
 .badge { flex: none; font-size: .75em; font-weight: 700; letter-spacing: .04em; padding: 2px 8px;
          border-radius: 10px; background: #555; color: #fff; }
 .badge.live { background: #1f7a1f; } .badge.stale { background: #c78a00; color: #111; }
@@ -119,6 +121,7 @@ function badge(s) {
 }
 function show(f, s) {
   f.className = "stream " + s.health;
+  f.querySelector(".node").textContent = s.node ? "node " + s.node : "";  // on Ray: where it runs
   const b = f.querySelector(".badge");
   b.className = "badge " + s.health; b.textContent = badge(s);
   b.title = s.health === "stale" ? "no new frame for " + s.frame_age_s + " s" : "source " + (s.state ?? "?");
@@ -148,6 +151,9 @@ async function poll() {
     }
     const cards = Object.entries(status.accelerators ?? {}).map(
       ([k, v]) => `${k} busy ${Math.round(v.busy_ratio * 100)}%`);
+    for (const [k, v] of Object.entries(status.nodes ?? {})) {
+      cards.push(v.up ? `node ${k}: ${v.streams} streams, ${Math.round(v.decode_fps)} fps` : `node ${k} lost`);
+    }
     document.getElementById("run").textContent = [status.run ? "run " + status.run : "", ...cards]
       .filter(Boolean).join(" · ");
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
