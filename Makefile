@@ -62,6 +62,7 @@ bench: model
 
 bench-ray: model $(RAY_STAMP)
 	$(BIN)/python -m bench.ray_nodes
+	$(BIN)/python -m bench.ray_live
 
 clean:
 	rm -rf results sample site bench/results/*.tmp .pytest_cache .mypy_cache .ruff_cache
