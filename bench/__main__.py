@@ -22,13 +22,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import encoding, latency, scaling, startup, throughput, transport
+from bench import encoding, latency, many_files, scaling, startup, throughput, transport
 from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
 from vidpipe.pipeline.machine import usable_cores
 from vidpipe.stages.config import OutputSettings
 
-MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup")
+MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup", "files")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -78,6 +78,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> Results:
     if "startup" in args.only:
         small = QUICK[0]
         results.startup = startup.run(ensure_clip(small, args.inputs), small.frames, workdir, args.quick)
+    if "files" in args.only:
+        results.files = many_files.run(workdir, args.quick, args.inputs)
     return results
 
 

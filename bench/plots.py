@@ -91,6 +91,35 @@ def plot_scaling(results: Results, path: Path) -> Path:
     return path
 
 
+def plot_files(results: Results, path: Path) -> Path:
+    """Each many-files row's wall time against its target (the short clips: against 1.3x the long one)."""
+    from bench.many_files import LIBRARY_TARGET_S, LONG_TARGET, RESUME_TARGET_S
+
+    r = results.files
+    assert r is not None
+    s = r.sizes
+    rows = [(f"1 clip x {s.clips * s.clip_frames}", r.long.total_s, None),
+            (f"{s.clips} clips x {s.clip_frames}", r.short.total_s, LONG_TARGET * r.long.total_s),
+            (f"{s.library} clips x {s.library_frames} (64x64)", r.library.total_s, LIBRARY_TARGET_S),
+            (f"--resume, {s.done:,} done", r.resume_s, RESUME_TARGET_S)]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    y = range(len(rows))
+    ax.barh(y, [t for _, t, _ in rows], color="tab:blue", label="wall time (launch -> exit)")
+    for i, (_, _, target) in enumerate(rows):
+        if target is not None:
+            ax.plot([target, target], [i - 0.4, i + 0.4], color="tab:red", linewidth=2,
+                    label="target" if i == 1 else None)
+    ax.set_yticks(list(y), [name for name, _, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title("many short files (sim, JSONL)")
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_all(results: Results, folder: Path) -> list[Path]:
     out = []
     if results.throughput:
@@ -101,4 +130,6 @@ def plot_all(results: Results, folder: Path) -> list[Path]:
         out.append(plot_transport(results, folder / "transport.png"))
     if results.scaling:
         out.append(plot_scaling(results, folder / "scaling.png"))
+    if results.files is not None:
+        out.append(plot_files(results, folder / "files.png"))
     return out

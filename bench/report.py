@@ -11,6 +11,9 @@ from typing import Any
 from bench.baselines import Baseline
 from bench.encoding import EncodingResult
 from bench.latency import LatencyRun
+from bench.many_files import ManyFilesResult
+from bench.many_files import table as many_files_table
+from bench.many_files import targets as many_files_targets
 from bench.projection import per_group_ms
 from bench.report_scale import (
     CARD_MAX_FPS,
@@ -36,6 +39,7 @@ class Results:
     scaling: list[ScalingRun]
     encoding: EncodingResult | None = None
     startup: StartupResult | None = None
+    files: ManyFilesResult | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +50,7 @@ class Results:
             "scaling": [r.to_json() for r in self.scaling],
             "encoding": self.encoding.to_json() if self.encoding else None,
             "startup": self.startup.to_json() if self.startup else None,
+            "files": self.files.to_json() if self.files else None,
             "targets": [list(t) for t in targets(self)],
         }
 
@@ -176,6 +181,7 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                     f"p99 {over.p99_ms:.1f} ms, {over.labeled_fps:.1f} fps, {sum(over.drops.values())} of "
                     f"{over.dropped} drops by reason", "met" if ok else "MISSED"))
     out += scale_targets(results.throughput, results.encoding, results.startup)
+    out += many_files_targets(results.files) if results.files is not None else []
     slot = next((t for t in results.transport if t.payload.startswith("1080p") and t.method == "slot hand-off"), None)
     queue = next((t for t in results.transport if t.payload.startswith("1080p") and t.method.startswith("multi")), None)
     if slot is not None and queue is not None:
@@ -201,6 +207,8 @@ def print_all(results: Results) -> str:
         parts.append(encoding_table(results.encoding))
     if results.startup is not None:
         parts.append(startup_table(results.startup))
+    if results.files is not None:
+        parts.append(many_files_table(results.files))
     if results.latency:
         parts.append(latency_table(results.latency))
     if results.transport:

@@ -46,8 +46,11 @@ def test_quick_bench_runs_every_benchmark(tmp_path: Path) -> None:
     assert all(t["latency_us"] > 0 and t["streamed_us"] > 0 for t in data["transport"])
 
     assert {(s["axis"], s["value"]) for s in data["scaling"]} >= {("workers", 1), ("streams", 2)}
+    files = data["files"]
+    assert files["short"]["frames"] == files["long"]["frames"] > 0 and files["library"]["frames"] > 0
+    assert files["resume_s"] > 0
     assert data["targets"]  # every target is reported, met or not
-    for name in ("tables.txt", "throughput.png", "latency.png", "transport.png", "scaling.png"):
+    for name in ("tables.txt", "throughput.png", "latency.png", "transport.png", "scaling.png", "files.png"):
         assert (out / name).stat().st_size > 0, name
     assert "Throughput" in proc.stdout and "Targets" in proc.stdout
     assert leaked_segments(before) == set()  # no shared memory left behind
