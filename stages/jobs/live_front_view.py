@@ -113,8 +113,9 @@ class FrontView:
                        busy, link.info.card_fps if link.info is not None else 0.0)
 
     def _status_extra(self) -> dict[str, Any]:
-        _, nodes = self.snapshot()
-        info = {link.short: link.info for link in [*self.front.links.values(), *self.front.lost.values()]}
+        with self.front.lock:
+            _, nodes = self.snapshot()
+            info = {link.short: link.info for link in [*self.front.lost.values(), *self.front.links.values()]}
         return {"run": self.run_id, "events": self.metrics.counts()["events"],
                 "accelerators": {f"node {n.node}": {"busy_ratio": n.busy} for n in nodes if n.up},
                 "nodes": {n.node: {"host": n.host, "up": n.up, "streams": n.streams, "decode_fps": n.decode_fps,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vidpipe.hw.registry import backend_spec
-from vidpipe.pipeline.errors import VidpipeError
+from vidpipe.pipeline.errors import VidpipeError, one_line
 from vidpipe.stages.config import JobConfig, LiveSettings, SourceSettings
 from vidpipe.stages.jobs.live_actor import LiveNode, NodeInfo, NodeReport
 from vidpipe.stages.jobs.placement import Demand, NodeRoom
@@ -43,6 +43,7 @@ class NodeLink:
     poll: Any = None  # the poll in flight (an ObjectRef)
     heard: float = 0.0  # monotonic time of its last answer
     report: NodeReport | None = None  # its last answer
+    dropped: int = 0  # events it dropped while no front took them, as last said
 
     @property
     def short(self) -> str:
@@ -126,3 +127,12 @@ def demand_of(name: str, source: SourceSettings, live: LiveSettings) -> Demand:
 def camera_line(name: str, source: SourceSettings) -> str:
     return (f"{name} ({source.uri}): a camera of one host cannot move between Ray nodes: give its network stream "
             "(rtsp://..., http://...)")
+
+
+def ray_error(exc: BaseException) -> str:
+    """One short line: the error an actor raised (the last line of its remote traceback), else the
+    first sentence of Ray's paragraph (ActorDiedError: The actor died unexpectedly...)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if any(line.startswith("File ") for line in lines):
+        return lines[-1]
+    return one_line(exc).split(". ", 1)[0]

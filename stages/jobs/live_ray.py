@@ -46,6 +46,7 @@ from vidpipe.stages.jobs.live_nodes import (
     check_cluster,
     demand_of,
     eligible_nodes,
+    ray_error,
     start_actor,
 )
 from vidpipe.stages.jobs.placement import Load, NodeRoom, load_of, refusal, spread
@@ -241,6 +242,9 @@ class LiveFront:
             self._lose(link, ray_error(exc))
             return
         link.heard, link.report = time.monotonic(), report
+        if report.dropped > link.dropped:
+            log.warning("node %s dropped %d events while no front took them", link.short, report.dropped - link.dropped)
+            link.dropped = report.dropped
         if report.failed:
             self._lose(link, f"its live graph ended: {report.failed}")
             return
@@ -393,8 +397,3 @@ def _signals_to(handler: Any) -> dict[int, Any]:
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda *_: handler())
     return old
-
-
-def ray_error(exc: BaseException) -> str:
-    """One short line: Ray's actor errors run to a paragraph, its first sentence says it."""
-    return one_line(exc).split(". ", 1)[0]

@@ -114,6 +114,19 @@ def test_streams_are_placed_added_refused_removed_and_picked_up_by_a_new_front(
         assert "picked up 2 streams that node" in log and "picked up 1 stream that node" in log, log
         names = [s["name"] for s in call(again.url() + "api/streams")[1]["streams"]]
         assert sorted(names) == ["cam0", "cam1", "cam2"]
+
+        # an actor killed on a node that stays up: its graph goes with it; its stream waits for room
+        # (the other node has 2, the cap), then runs on the new actor the node gets after failover_s
+        lone = next(name for name, node in running.items() if list(running.values()).count(node) == 1)
+        actor = _actor_of(cluster, running[lone])
+        graph = actor.children(recursive=True)
+        actor.kill()
+        wait_until("the killed actor's graph gone", lambda: not any(_alive(p) for p in graph), 15)
+        wait_until("the stream labeling again on its node's new actor",
+                   lambda: all_live(again, {"cam0", "cam1", "cam2"}) and spread(again) == running, FAILOVER_S + 60)
+        log = again.log.read_text()
+        assert f"{lone} (160x120 at 10 fps) fits on no node" in log and "it waits for room" in log, log
+        assert f"node {running[lone]} joined" in log
         assert again.stop() == 0
         assert "stopped 3 streams on 2 nodes" in again.log.read_text()
     finally:
@@ -170,6 +183,24 @@ def _watch(live: Live, seen: list[tuple[int, int, int]], done: threading.Event) 
         listed = len(call(live.url() + "api/streams")[1]["streams"])
         metrics = urllib.request.urlopen(live.url() + "metrics", timeout=10).read().decode()
         seen.append((page, listed, metrics.count("vidpipe_stream_moves_total{")))
+
+
+def _actor_of(cluster: Any, short: str) -> Any:
+    """The node's LiveNode actor process: the Ray worker whose children are vidpipe's stages (vp:...)."""
+    import psutil
+
+    node = next(n for n in cluster.worker_nodes if n.node_id.startswith(short))
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    return next(p for p in raylet.children(recursive=True) if any(c.name().startswith("vp:") for c in p.children()))
+
+
+def _alive(process: Any) -> bool:
+    import psutil
+
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _power_cut(cluster: Any, short: str) -> None:
