@@ -130,6 +130,7 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
         except VidpipeError as exc:  # a stage failed: the videos done before it still count
             return job, one_line(exc)
         finally:
+            job.close()  # its decode workers' queue: this worker process lives on
             shutdown_main_logging()
 
 

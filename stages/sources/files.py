@@ -15,6 +15,7 @@ a batch never holds the slots the rest of the graph needs to make progress.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -205,9 +206,24 @@ class FileQueue:
         return info
 
     def close(self) -> None:
-        """After the graph: files never taken (Ctrl-C) are dropped, not flushed to a pipe nobody reads."""
+        """After the graph (no worker left): files never taken (Ctrl-C, a failure) are read back
+        up to a marker put last, so that the queue's feeder thread, blocked on a full pipe nobody
+        else reads now, ends (a Ray worker's process lives on); the queue then closes without
+        waiting for that thread at exit."""
         self._q.cancel_join_thread()
+        self._q.put(_DRAINED)
+        deadline = time.monotonic() + 10.0  # a worker killed inside get() may hold the read lock
+        with contextlib.suppress(OSError, EOFError, ValueError):
+            while time.monotonic() < deadline:
+                try:
+                    if self._q.get(timeout=0.5) == _DRAINED:
+                        break
+                except queue.Empty:
+                    continue
         self._q.close()
+
+
+_DRAINED = "vidpipe: the end of a closed FileQueue"
 
 
 @dataclass(frozen=True)

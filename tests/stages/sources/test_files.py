@@ -113,3 +113,16 @@ def test_one_worker_decodes_file_after_file_and_a_bad_one_fails_alone(tmp_path: 
     finally:
         ring.close()
         ring.unlink()
+
+
+def test_closing_a_queue_of_files_never_taken_ends_its_feeder_thread() -> None:
+    """A job stopped early leaves thousands of files queued, more than the pipe holds: closing the
+    queue must not leave its feeder thread blocked (a Ray worker's process lives on)."""
+    files = FileQueue(multiprocessing.get_context("spawn"))
+    for i in range(5000):
+        files.put(VideoInfo(f"/videos/{i:05d}.mp4", f"v{i}", 64, 48, 25.0, 10))
+    files.end(2)
+    feeder = files._q._thread  # multiprocessing's feeder thread, started by the first put
+    files.close()
+    feeder.join(10)
+    assert not feeder.is_alive()
