@@ -87,6 +87,7 @@ def test_group_commit_writes_many_records_at_once_within_the_interval(
     assert len(writes) == 3
 
 
+@pytest.mark.slow
 def test_kill_9_loses_at_most_the_interval_and_leaves_a_readable_manifest(tmp_path: Path) -> None:
     videos, out = tmp_path / "videos", tmp_path / "out"
     shorts(videos, 40, frames=10)
@@ -117,6 +118,7 @@ def test_kill_9_loses_at_most_the_interval_and_leaves_a_readable_manifest(tmp_pa
     assert all(len((out / f"c{i:02d}.jsonl").read_text().splitlines()) == 10 for i in range(40))
 
 
+@pytest.mark.slow
 def test_resume_over_many_done_videos_checks_each_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
