@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vidpipe.hw.registry import backend_spec
-from vidpipe.pipeline.errors import VidpipeError, one_line
+from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
 from vidpipe.stages.config import JobConfig, LiveSettings, SourceSettings
+from vidpipe.stages.jobs.live import openable
 from vidpipe.stages.jobs.live_actor import LiveNode, NodeInfo, NodeReport
 from vidpipe.stages.jobs.placement import Demand, NodeRoom
 from vidpipe.stages.sources.files import probe
@@ -108,6 +109,20 @@ def start_actor(ray: Any, config: JobConfig, node: str) -> Any:
         lifetime="detached", max_restarts=0, max_concurrency=MAX_CONCURRENCY,
         num_cpus=0 if card else config.cluster.cpus_per_worker, resources={card: 1.0} if card else {},
         scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(config)
+
+
+def front_sources(live: LiveSettings) -> tuple[list[tuple[str, SourceSettings]], dict[str, str]]:
+    """The configured sources a front can place, with their names, and those that can never open
+    (stages.jobs.live.openable); ConfigError, one line each, for what cannot run on Ray at all."""
+    if not live.sources and not live.serve:
+        raise ConfigError("live: no sources (give them on the command line or in live.sources, or --serve to "
+                          "wait for streams added over the API)", key="live.sources")
+    if live.display:
+        raise ConfigError("live.display: not with --ray (the streams run on the cluster's nodes)", key="live.display")
+    sources, problems = openable(live)
+    if cameras := [f"live.sources: {camera_line(n, s)}" for n, s in sources if source_kind(s.uri) == "camera"]:
+        raise ConfigError("\n".join(cameras), key="live.sources")
+    return sources, problems
 
 
 def demand_of(name: str, source: SourceSettings, live: LiveSettings) -> Demand:

@@ -32,20 +32,20 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
+from vidpipe.pipeline.errors import VidpipeError, one_line
 from vidpipe.pipeline.redact import mask_url
 from vidpipe.stages.config import JobConfig, SourceSettings, with_job_defaults
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK
-from vidpipe.stages.jobs.live import openable, settle_api_token
+from vidpipe.stages.jobs.live import settle_api_token
 from vidpipe.stages.jobs.live_front_api import FrontApi
 from vidpipe.stages.jobs.live_front_view import FrontView
 from vidpipe.stages.jobs.live_nodes import (
     FrontStream,
     NodeLink,
-    camera_line,
     check_cluster,
     demand_of,
     eligible_nodes,
+    front_sources,
     ray_error,
     start_actor,
 )
@@ -53,7 +53,6 @@ from vidpipe.stages.jobs.placement import Load, NodeRoom, load_of, refusal, spre
 from vidpipe.stages.jobs.ray_driver import _connect, _import_ray
 from vidpipe.stages.outputs.notify import parse_mqtt_url
 from vidpipe.stages.outputs.writers import ensure_output_dir
-from vidpipe.stages.sources.readers import source_kind
 from vidpipe.stages.web.liveview import check_port_free
 
 log = logging.getLogger(__name__)
@@ -95,29 +94,23 @@ class LiveFront:
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> int:
         sources = self._prepare()
-        previous = _signals_to(self.stop.set)
         try:
-            self._start(sources)
-            while not self.stop.is_set() and self._more():
-                self._step()
+            self._start(sources)  # a Ctrl-C meanwhile is a KeyboardInterrupt (exit 130), after the teardown
+            previous = _signals_to(self.stop.set)
+            try:
+                while not self.stop.is_set() and self._more():
+                    self._step()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             self._shutdown()
         return EXIT_FAILED if self.failed else EXIT_OK
 
     def _prepare(self) -> list[tuple[str, SourceSettings]]:
         live = self.live
-        if not live.sources and not live.serve:
-            raise ConfigError("live: no sources (give them on the command line or in live.sources, or --serve to "
-                              "wait for streams added over the API)", key="live.sources")
-        if live.display:
-            raise ConfigError("live.display: not with --ray (the streams run on the cluster's nodes)",
-                              key="live.display")
-        sources, problems = openable(live)
+        sources, problems = front_sources(live)
         self.failed.update(problems)
-        if cameras := [f"live.sources: {camera_line(n, s)}" for n, s in sources if source_kind(s.uri) == "camera"]:
-            raise ConfigError("\n".join(cameras), key="live.sources")
         if live.events.mqtt:
             parse_mqtt_url(live.events.mqtt)
         if live.http:
@@ -132,16 +125,17 @@ class LiveFront:
     def _start(self, sources: list[tuple[str, SourceSettings]]) -> None:
         """Every eligible node's actor (its graph started, or picked up), then the sources placed."""
         ray = self.ray
-        links = [NodeLink(node, start_actor(ray, self.config, node)) for node in eligible_nodes(ray, self.config)]
-        readies = [link.actor.ready.remote(START_TIMEOUT_S) for link in links]
-        for link, ref in zip(links, readies, strict=True):
+        for node in eligible_nodes(ray, self.config):
+            link = NodeLink(node, start_actor(ray, self.config, node))
+            self.starting[link.actor.ready.remote(START_TIMEOUT_S)] = link  # (killed by _shutdown if need be)
+        for ref, link in list(self.starting.items()):
             try:
                 link.info = ray.get(ref, timeout=START_TIMEOUT_S + 30)
             except Exception as exc:
                 self._not_started(link, exc)
-                continue
-            self.links[link.node] = link
-            link.heard = time.monotonic()
+            else:
+                self.links[link.node] = link
+            del self.starting[ref]
         if not self.links:
             raise VidpipeError("no node of the Ray cluster could start a live graph (see the lines above)")
         for link in self.links.values():
@@ -210,12 +204,13 @@ class LiveFront:
         return self.live.serve or (self.live.http and self.live.api) or bool(self.streams) or bool(self.adds)
 
     def _shutdown(self) -> None:
+        """Every node's graph drained (outputs finalized), then every actor of this front ended."""
         links = list(self.links.values())
         drain = self.config.runtime.drain_timeout_s
         stops = [link.actor.stop.remote(drain) for link in links]
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, KeyboardInterrupt):  # a second Ctrl-C: no more draining
             self.ray.get(stops, timeout=drain + 30)
-        for link in links:
+        for link in [*links, *self.starting.values()]:
             with contextlib.suppress(Exception):
                 self.ray.kill(link.actor, no_restart=True)
         if links:
