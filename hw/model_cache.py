@@ -11,7 +11,6 @@ info.json is the listing and the record of where it came from.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vidpipe.hw.paths import cache_dir, default_model_path
+from vidpipe.pipeline.digest import checksum
 from vidpipe.pipeline.errors import BackendError, ConfigError
 
 LABELS_KEY = "vidpipe.labels"  # ONNX metadata: the class names as a JSON list, in output order
@@ -106,14 +106,6 @@ class ModelInfo:
                 f"{self.size_bytes / 1e6:6.1f} MB  in: {self.input}{extra}\n{'':<18}classes: {shown}")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
-
-
 def model_path(name: str) -> Path:
     return models_dir() / check_name(name) / MODEL_FILE
 
@@ -135,7 +127,7 @@ def store(name: str, built: Path, info: ModelInfo, extras: tuple[Path, ...] = ()
     try:
         os.replace(built, staging / MODEL_FILE)
         final = ModelInfo(**{**asdict(info), "labels": tuple(info.labels), "name": name,
-                             "fingerprint": sha256(staging / MODEL_FILE),
+                             "fingerprint": checksum(staging / MODEL_FILE),
                              "size_bytes": (staging / MODEL_FILE).stat().st_size})
         (staging / INFO_FILE).write_text(json.dumps(asdict(final), indent=2) + "\n", encoding="utf-8")
         for extra in extras:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.pipeline.digest import checksum
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.redact import printable
 
@@ -56,14 +57,6 @@ def fingerprint(path: Path, size: int) -> str:
         for offset in sorted({0, max(0, size // 2 - SAMPLE_BYTES // 2), max(0, size - SAMPLE_BYTES)}):
             f.seek(offset)
             digest.update(f.read(SAMPLE_BYTES))
-    return "sha256:" + digest.hexdigest()
-
-
-def checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     return "sha256:" + digest.hexdigest()
 
 

@@ -15,8 +15,9 @@ import pytest
 
 from tests.media import write_video
 from tests.stages.outputs.conftest import LabeledJob
+from vidpipe.pipeline.digest import checksum
 from vidpipe.stages.jobs.cli import main
-from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest, checksum
+from vidpipe.stages.jobs.manifest import MANIFEST_NAME, Manifest
 from vidpipe.stages.jobs.summary import write_job_summary
 from vidpipe.stages.outputs.smoothing import Segment
 from vidpipe.stages.outputs.summary import CSV_HEADER
