@@ -22,13 +22,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import encoding, latency, many_files, scaling, startup, throughput, transport
+from bench import decode_cores, encoding, latency, many_files, scaling, startup, throughput, transport
 from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
 from vidpipe.pipeline.machine import usable_cores
 from vidpipe.stages.config import OutputSettings
 
-MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup", "files")
+MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup", "files", "decode")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -60,7 +60,8 @@ def meta(args: argparse.Namespace, repeat: int) -> dict[str, Any]:
 def run_all(args: argparse.Namespace, workdir: Path) -> Results:
     repeat = args.repeat or (1 if args.quick else 2)
     results = Results(meta(args, repeat), [], [], [], [])
-    clips = make_inputs(args.quick, args.inputs) if {"throughput", "scaling", "encoding"} & set(args.only) else {}
+    clips = make_inputs(args.quick, args.inputs) if {"throughput", "scaling", "encoding", "decode"} & set(args.only) \
+        else {}
     if "transport" in args.only:  # first: the others leave page cache and processes behind
         results.transport = transport.run(args.quick)
     if "throughput" in args.only:
@@ -80,6 +81,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> Results:
         results.startup = startup.run(ensure_clip(small, args.inputs), small.frames, workdir, args.quick)
     if "files" in args.only:
         results.files = many_files.run(workdir, args.quick, args.inputs)
+    if "decode" in args.only:  # one long file on one core and on all
+        results.decode = decode_cores.run(next(iter(clips.values())) if args.quick else clips["1920x1080"], workdir)
     return results
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.baselines import Baseline
+from bench.decode_cores import DecodeCoresResult
+from bench.decode_cores import table as decode_table
+from bench.decode_cores import targets as decode_targets
 from bench.encoding import EncodingResult
 from bench.latency import LatencyRun
 from bench.many_files import ManyFilesResult
@@ -40,6 +43,7 @@ class Results:
     encoding: EncodingResult | None = None
     startup: StartupResult | None = None
     files: ManyFilesResult | None = None
+    decode: DecodeCoresResult | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class Results:
             "encoding": self.encoding.to_json() if self.encoding else None,
             "startup": self.startup.to_json() if self.startup else None,
             "files": self.files.to_json() if self.files else None,
+            "decode": self.decode.to_json() if self.decode else None,
             "targets": [list(t) for t in targets(self)],
         }
 
@@ -182,6 +187,7 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                     f"{over.dropped} drops by reason", "met" if ok else "MISSED"))
     out += scale_targets(results.throughput, results.encoding, results.startup)
     out += many_files_targets(results.files) if results.files is not None else []
+    out += decode_targets(results.decode) if results.decode is not None else []
     slot = next((t for t in results.transport if t.payload.startswith("1080p") and t.method == "slot hand-off"), None)
     queue = next((t for t in results.transport if t.payload.startswith("1080p") and t.method.startswith("multi")), None)
     if slot is not None and queue is not None:
@@ -209,6 +215,8 @@ def print_all(results: Results) -> str:
         parts.append(startup_table(results.startup))
     if results.files is not None:
         parts.append(many_files_table(results.files))
+    if results.decode is not None:
+        parts.append(decode_table(results.decode))
     if results.latency:
         parts.append(latency_table(results.latency))
     if results.transport:
