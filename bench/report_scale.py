@@ -114,7 +114,8 @@ def startup_table(st: StartupResult) -> str:
             [f"job of 1 file ({st.frames_per_file} frames): total", f"{st.one.total_s:.2f} s"],
             [f"job of {st.files} files: total", f"{st.many.total_s:.2f} s"],
             ["per added file", f"{st.per_file_s:.2f} s ({st.frames_per_file / st.per_file_s:,.0f} fps)"]]
-    return "Start-up (the graph starts once per job; a file adds a decode process)\n" + _table(["what", "time"], rows)
+    return "Start-up (the graph starts once per job; its decode workers take the files)\n" + _table(
+        ["what", "time"], rows)
 
 
 def scale_targets(throughput: list[InputResult], enc: EncodingResult | None,

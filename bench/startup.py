@@ -3,11 +3,12 @@
 * imports: a fresh interpreter importing the graph and the file source (what every spawned stage
   process pays; `python -c ...`, best of 3);
 * a spawned process: multiprocessing's spawn of a process that imports the file source and exits
-  (a file's decode process is one of these);
+  (each of a job's decode workers is one of these);
 * model load: the cpu model's onnxruntime session (CpuModel()) and its first batch of 8;
 * a job of many small files: vidpipe (sim, JSONL, the job's defaults) on 1 and on N short clips:
-  the graph (preprocess workers, infer with its card or model, sink) starts once per job, each
-  file adds one decode process, so per added file = (total(N) - total(1)) / (N - 1).
+  the graph (preprocess workers, infer with its card or model, sink, a few decode workers) starts
+  once per job and the files go through its decode workers, so per added file =
+  (total(N) - total(1)) / (N - 1).
 """
 
 from __future__ import annotations
