@@ -3,6 +3,7 @@ half second) is an interruption like any later one: exit 130, one line, no trace
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from vidpipe.stages.jobs.exits import EXIT_INTERRUPTED
@@ -10,8 +11,13 @@ from vidpipe.stages.jobs.exits import EXIT_INTERRUPTED
 
 def main() -> int:
     try:
-        from vidpipe.stages.jobs.cli import main as run
-
+        # a Ctrl-C while native modules load (numpy under cv2) would surface as an ImportError:
+        # it waits until they are in, then interrupts as any other
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            from vidpipe.stages.jobs.cli import main as run
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return run()
     except KeyboardInterrupt:
         print("vidpipe: interrupted", file=sys.stderr)
