@@ -11,7 +11,7 @@ RAY_STAMP := $(VENV)/.ray
 DOCS_STAMP := $(VENV)/.docs
 PYTEST_ARGS ?=
 
-.PHONY: setup model sample run test test-fast lint docs bench bench-ray clean
+.PHONY: setup model sample run test test-fast test-all lint docs bench bench-ray clean
 
 setup: $(STAMP)
 
@@ -42,7 +42,11 @@ test: model $(RAY_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: model $(RAY_STAMP)
-	$(BIN)/python -m pytest -m 'not slow and not browser' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'not slow and not browser and not soak and not extended' $(PYTEST_ARGS)
+
+# Everything but the soak tests: the default run plus the `extended` variants (about 4 minutes more).
+test-all: model $(RAY_STAMP)
+	$(BIN)/python -m pytest -m 'not soak' $(PYTEST_ARGS)
 
 # The documentation site (MkDocs + mkdocstrings: the API reference from the docstrings, the config
 # reference from the field docs); warnings are errors.

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,17 +17,23 @@ from tests.conftest import leaked_segments, vidpipe_segments
 REPO = Path(__file__).resolve().parents[2]
 
 
+def quick_bench(tmp_path: Path, *only: str) -> tuple[dict[str, Any], Path, str]:
+    """(results.json, the results folder, stdout) of `python -m bench --quick --only ONLY...`."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", *only, "--out", str(out), "--inputs",
+         str(tmp_path / "inputs")], cwd=REPO, capture_output=True, text=True, timeout=230,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((out / "results.json").read_text()), out, proc.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_bench_runs_every_benchmark(tmp_path: Path) -> None:
+    """Every benchmark but the many-files and decode ones (the `extended` test below runs those)."""
     before = vidpipe_segments()
-    out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--inputs", str(tmp_path / "inputs")],
-        cwd=REPO, capture_output=True, text=True, timeout=230,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    data = json.loads((out / "results.json").read_text())
+    data, out, stdout = quick_bench(tmp_path, "throughput", "encoding", "latency", "transport", "scaling", "startup")
 
     (tp,) = data["throughput"]
     assert tp["ceiling"]["frames"] == tp["naive"]["frames"] > 0
@@ -46,14 +53,24 @@ def test_quick_bench_runs_every_benchmark(tmp_path: Path) -> None:
     assert all(t["latency_us"] > 0 and t["streamed_us"] > 0 for t in data["transport"])
 
     assert {(s["axis"], s["value"]) for s in data["scaling"]} >= {("workers", 1), ("streams", 2)}
+    assert data["targets"]  # every target is reported, met or not
+    for name in ("tables.txt", "throughput.png", "latency.png", "transport.png", "scaling.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "Throughput" in stdout and "Targets" in stdout
+    assert leaked_segments(before) == set()  # no shared memory left behind
+
+
+@pytest.mark.slow
+@pytest.mark.extended
+@pytest.mark.timeout(240)
+def test_quick_bench_many_files_and_decode(tmp_path: Path) -> None:
+    before = vidpipe_segments()
+    data, out, _ = quick_bench(tmp_path, "files", "decode")
     files = data["files"]
     assert files["short"]["frames"] == files["long"]["frames"] > 0 and files["library"]["frames"] > 0
     assert files["resume_s"] > 0
     decode = data["decode"]
     assert decode["one"]["frames"] == decode["every"]["frames"] > 0 and len(decode["rows"]) == 4
     assert all(row["one_core_fps"] > 0 and row["all_cores_fps"] > 0 for row in decode["rows"])
-    assert data["targets"]  # every target is reported, met or not
-    for name in ("tables.txt", "throughput.png", "latency.png", "transport.png", "scaling.png", "files.png"):
-        assert (out / name).stat().st_size > 0, name
-    assert "Throughput" in proc.stdout and "Targets" in proc.stdout
-    assert leaked_segments(before) == set()  # no shared memory left behind
+    assert (out / "files.png").stat().st_size > 0
+    assert leaked_segments(before) == set()

@@ -40,7 +40,7 @@ def holder_pid(out: Path) -> int | None:
         return None
 
 
-@pytest.mark.parametrize("second", ["label", "watch"])
+@pytest.mark.parametrize("second", ["label", pytest.param("watch", marks=pytest.mark.extended)])
 def test_a_second_job_on_a_busy_folder_refuses_and_the_first_is_untouched(tmp_path: Path, second: str) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()

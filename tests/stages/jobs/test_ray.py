@@ -44,7 +44,8 @@ def vidpipe(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
     return subprocess.run([*VIDPIPE, *args, "--no-progress"], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("backend", ["sim", "cpu", "alveo-emu"])
+@pytest.mark.parametrize("backend", ["sim", pytest.param("cpu", marks=pytest.mark.extended),
+                                     pytest.param("alveo-emu", marks=pytest.mark.extended)])
 def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: Path, tmp_path: Path,
                                                           backend: str) -> None:
     local, spread = tmp_path / "local", tmp_path / "ray"
@@ -67,6 +68,7 @@ def test_a_folder_on_the_cluster_equals_the_one_host_run(cluster: Any, videos: P
     assert again.returncode == 0 and "all 4 videos were done already" in again.stderr
 
 
+@pytest.mark.extended
 def test_short_videos_share_tasks_with_the_same_results(cluster: Any, tmp_path: Path) -> None:
     """One long video and eight short ones on 3 worker slots (6 CPUs, 2 per worker): 160 frames,
     at most 13 a task (4 tasks per slot): the long one alone, the short ones in pairs."""

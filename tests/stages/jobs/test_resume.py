@@ -127,6 +127,7 @@ def test_outputs_never_land_on_inputs_or_on_files_vidpipe_did_not_create(
     assert label(str(videos), "--out", str(out), "--no-video") == 1  # a rerun replaces its own outputs only
 
 
+@pytest.mark.extended
 def test_an_output_folder_inside_the_input_folder_is_not_labeled_again(videos: Path) -> None:
     out = videos / "results"
     assert label(str(videos), "--out", str(out)) == 0

@@ -80,6 +80,7 @@ def check(result: dict[str, float]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.timeout(120)
 def test_a_short_soak_keeps_memory_flat(tmp_path: Path) -> None:
     check(soak(tmp_path, 20.0))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from tests.media import write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, wait_for
@@ -100,6 +101,7 @@ def test_a_recording_is_tagged_held_while_written_and_each_new_file_is_announced
     assert all(made_by_vidpipe(Entry(p, p.stat().st_size, 0)) and not in_use(Entry(p, 0, 0)) for p in started)
 
 
+@pytest.mark.extended
 def test_a_full_disk_pauses_a_live_streams_files_until_there_is_room_again(tmp_path: Path) -> None:
     """OUT is a 400 KiB tmpfs in a private mount namespace: the recording fills it, the stream
     says so in one line and keeps labeling; once the recordings are deleted its files resume."""
