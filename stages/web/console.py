@@ -100,7 +100,8 @@ class Console:
             row = per.setdefault(owner, {})
             row[kind] = row.get(kind, 0) + entry.size
         try:
-            free = os.statvfs(self.out).f_bavail * os.statvfs(self.out).f_frsize
+            fs = os.statvfs(self.out)
+            free: int | None = fs.f_bavail * fs.f_frsize
         except OSError:
             free = None
         return {"streams": per, "total_bytes": sum(sum(r.values()) for r in per.values()), "free_bytes": free,

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from vidpipe.stages.web.sessions import COOKIE, Identity, LoginThrottle, Sessions
+from vidpipe.stages.web.sessions import COOKIE, Identity, LoginThrottle, Sessions, bearer_of, service_identity
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,9 @@ class Guard:
     def identify(self, request: Request) -> Identity | None:
         if self.sessions is not None:
             return self.sessions.identify(request.cookies.get(COOKIE), request.headers.get("authorization"))
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if not self.api_token:
             return LOCAL_ADMIN
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.api_token.encode()):
-            return Identity("api-token", "admin", via="token")
-        return ANONYMOUS
+        return service_identity(bearer_of(request.headers.get("authorization")), self.api_token) or ANONYMOUS
 
     def refusal(self, request: Request) -> Response | None:
         """The answer for a request that may not pass, None when it may (its identity then in

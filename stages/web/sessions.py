@@ -62,10 +62,9 @@ class Sessions:
         return jwt.encode(claims, self.users.session_key, algorithm="HS256"), csrf
 
     def identify(self, cookie: str | None, authorization: str | None) -> Identity | None:
-        scheme, _, bearer = (authorization or "").partition(" ")
-        bearer = bearer.strip() if scheme.lower() == "bearer" else ""
-        if bearer and self.api_token and hmac.compare_digest(bearer.encode(), self.api_token.encode()):
-            return Identity(SERVICE, "admin", via="token")
+        bearer = bearer_of(authorization)
+        if service := service_identity(bearer, self.api_token):
+            return service
         if bearer:
             return self._check(bearer, "bearer")
         return self._check(cookie, "cookie") if cookie else None
@@ -80,6 +79,19 @@ class Sessions:
         if user is None or not hmac.compare_digest(user.stamp, str(claims["pwd"])):
             return None
         return Identity(user.name, user.role, str(claims["csrf"]) if via == "cookie" else "", via)
+
+
+def bearer_of(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer TOKEN` header ("" for none or another scheme)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def service_identity(bearer: str, api_token: str) -> Identity | None:
+    """The service identity (an admin) when `bearer` is live.api_token; compared in constant time."""
+    if bearer and api_token and hmac.compare_digest(bearer.encode(), api_token.encode()):
+        return Identity(SERVICE, "admin", via="token")
+    return None
 
 
 class LoginThrottle:
