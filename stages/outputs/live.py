@@ -190,6 +190,7 @@ class LiveOutputsFactory:
         self.report: Callable[[Event], None] = _no_report  # the sink's (bind)
         self._removal = threading.Lock()  # the sink thread and the API's HTTP threads
         self._finished: set[str] = set()  # streams whose outputs were made and are finished
+        self._gone: set[str] = set()  # removed and forgotten: a late final status must not bring one back
 
     def __getstate__(self) -> dict[str, Any]:
         return {"live": self.live, "output": self.output, "control": self.control, "run": self.run}
@@ -242,6 +243,7 @@ class LiveOutputsFactory:
 
     def __call__(self, start: StreamStart, labels: LabelInfo, lane: Lane | None = None) -> LiveStreamOutputs:
         self._finished.discard(start.stream)
+        self._gone.discard(start.stream)
         self.metrics.add_stream(start.stream, f"source:{start.stream}")
         self.metrics.set_state(start.stream, SourceState.STREAMING.value)
         self._open_streams.add(start.stream)
@@ -278,6 +280,7 @@ class LiveOutputsFactory:
 
     def _forget(self, stream: str) -> None:
         self._removed.discard(stream)
+        self._gone.add(stream)
         if self._view is not None:
             self._view.remove(stream)
         self.metrics.remove(stream)
@@ -309,6 +312,10 @@ class LiveOutputsFactory:
 
     def _on_status(self, s: SourceStatus) -> None:
         m = self.metrics
+        if s.stream in self._gone:
+            if s.state in FINAL_STATES:
+                return  # the removed source's last report, after its outputs were forgotten
+            self._gone.discard(s.stream)  # a new source of that name
         if s.stream in self._removed and s.state in FINAL_STATES:
             if s.stream not in self._open_streams:
                 self._forget(s.stream)  # removed before its first frame: no outputs to finish
