@@ -23,7 +23,7 @@ from typing import Any
 from vidpipe.hw.registry import backend_problems, missing_model
 from vidpipe.pipeline.config import ConfigErrors
 from vidpipe.pipeline.errors import BackendError, ConfigError
-from vidpipe.stages.config import JobConfig, load_job, override, validate
+from vidpipe.stages.config import JobConfig, load_job, override, validate, with_job_defaults
 from vidpipe.stages.events import FrameResult
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob
@@ -125,15 +125,14 @@ def settle(config: JobConfig | PathLike | None, job: str, inputs: tuple[str, ...
         changes["backend"] = {**overrides.get("backend", {}), "name": backend}
     if ray is not None:
         changes["cluster"] = {**overrides.get("cluster", {}), "ray_address": ray}
-    cfg = override(base, changes, "arguments")
-    check_config(cfg, "arguments")
-    return cfg
+    return settle_config(override(base, changes, "arguments"), "arguments")
 
 
-def check_config(config: JobConfig, source: str) -> None:
-    """Every check a job's config gets before anything runs: its keys (validate), the outputs
-    and senders it names, the model its backend needs, the files it is configured with (the
-    card's FC weights and labels)."""
+def settle_config(config: JobConfig, source: str) -> JobConfig:
+    """The one place a job's config is settled, before anything runs (the CLI and the API alike):
+    every check (its keys and their ranges, live ones included, the outputs and senders it names,
+    the model its backend needs, the files it is configured with), then the settings left at auto
+    chosen for the job and this machine (with_job_defaults). Jobs take the config as it returns."""
     validate(config, source)
     check_outputs(config.output, source)
     check_senders(config.live, source)
@@ -141,6 +140,7 @@ def check_config(config: JobConfig, source: str) -> None:
     problems = backend_problems(config.backend)
     if problems:
         raise ConfigErrors([ConfigError(f"{source}: {p}", source=source) for p in problems])
+    return with_job_defaults(config)
 
 
 def check_model(config: JobConfig) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from vidpipe.pipeline.errors import VidpipeError, one_line
 from vidpipe.pipeline.redact import mask_url
-from vidpipe.stages.config import JobConfig, SourceSettings, with_job_defaults
+from vidpipe.stages.config import JobConfig, SourceSettings
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK
 from vidpipe.stages.jobs.live import settle_api_token
 from vidpipe.stages.jobs.live_front_api import FrontApi
@@ -73,7 +73,7 @@ class LiveFront:
     """See the module docstring. The loop runs on the caller's thread; the API on the server's."""
 
     def __init__(self, config: JobConfig) -> None:
-        self.config = config = with_job_defaults(config)
+        self.config = config  # settled (stages.jobs.api.settle_config)
         self.live = config.live
         self.ray = _import_ray()
         self.lost_after = config.cluster.failover_s / 3
