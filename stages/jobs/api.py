@@ -28,7 +28,7 @@ from vidpipe.stages.events import FrameResult
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob
 from vidpipe.stages.jobs.label_run import LabelRun
-from vidpipe.stages.jobs.live_run import LiveRun, WatchRun
+from vidpipe.stages.jobs.live_run import LiveRayRun, LiveRun, WatchRun
 from vidpipe.stages.outputs.frame_outputs import check_outputs
 from vidpipe.stages.outputs.senders import check_senders
 
@@ -91,13 +91,15 @@ Source = PathLike | int | Mapping[str, Any]
 def live(sources: Sequence[Source] | Source = (), *, out: PathLike | None = None,
          on_result: Callable[[FrameResult], None] | None = None, on_event: Callable[[Any], None] | None = None,
          backend: str | None = None, config: JobConfig | PathLike | None = None, http: bool = False,
-         log_level: int = logging.WARNING, **overrides: Any) -> LiveRun:
+         ray: str | None = None, log_level: int = logging.WARNING, **overrides: Any) -> LiveRun:
     """Classify live sources (camera index, /dev/videoN, rtsp://, http://, files, folders; or a
     mapping of live.sources settings, e.g. {"uri": "clip.mp4", "name": "door", "loop": True}); not
     started: call start(), or use it as a context manager. `on_result` gets every labeled frame,
     `on_event` every label event (stages.outputs.events: a label change, a clip...), on a thread of
     this process. `http`: also serve the live page and REST API (live.http_port). Streams come and
-    go with add_stream() / remove_stream()."""
+    go with add_stream() / remove_stream(). `ray`: a Ray cluster address: the streams run on its
+    nodes (as `vidpipe live --ray`), this process is their front; `on_event` still gets every label
+    event, while per-frame results stay in the nodes' files (`on_result` is refused)."""
     items = [sources] if isinstance(sources, str | int | os.PathLike | Mapping) else list(sources)
     live_changes: dict[str, Any] = {"http": http, "report_frames": on_result is not None,
                                     "report_events": on_event is not None}
@@ -106,7 +108,12 @@ def live(sources: Sequence[Source] | Source = (), *, out: PathLike | None = None
                                    else os.fspath(s)} for s in items]
     changes = {**overrides, "live": {**overrides.get("live", {}), **live_changes}}
     output = {"dir": str(out)} if out is not None else {}
-    cfg = settle(config, "live", (), changes, backend, output, None)
+    if ray is not None and on_result is not None:
+        raise ConfigError("on_result: per-frame results stay on the nodes with ray= (their JSONL files in out); "
+                          "use on_event", key="on_result")
+    cfg = settle(config, "live", (), changes, backend, output, ray)
+    if ray is not None:
+        return LiveRayRun(cfg, log_level, on_event)
     from vidpipe.stages.jobs.live import LiveJob
 
     return LiveRun(LiveJob(cfg), run_job, log_level, on_result, on_event)

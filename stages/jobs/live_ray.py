@@ -29,6 +29,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -72,8 +73,9 @@ def run_live_on_ray(config: JobConfig) -> int:
 class LiveFront:
     """See the module docstring. The loop runs on the caller's thread; the API on the server's."""
 
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.config = config  # settled (stages.jobs.api.settle_config)
+        self.on_event = on_event  # each label event once, as events.jsonl has it (the Python API's handle)
         self.live = config.live
         self.ray = _import_ray()
         self.lost_after = config.cluster.failover_s / 3
