@@ -16,13 +16,13 @@ T_PROCESS = time.monotonic()  # before the heavy imports: they are part of the c
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from vidpipe.pipeline.config import from_mapping, replace_path  # noqa: E402
+from vidpipe.pipeline.config import from_mapping  # noqa: E402
 from vidpipe.pipeline.events import Event  # noqa: E402
 from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging  # noqa: E402
 from vidpipe.stages.config import JobConfig  # noqa: E402
@@ -106,7 +106,7 @@ class TimedLabelJob:
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     config = settle_config(from_mapping(JobConfig, spec["job"], source="bench spec"), "bench spec")
-    job = TimedLabelJob(replace_path(config, "output.progress", False))
+    job = TimedLabelJob(replace(config, output=replace(config.output, progress=False)))
     shape = job.prepare()
     if job.report.failed:
         raise SystemExit(f"bench: unreadable inputs: {job.report.failed}")

@@ -280,8 +280,8 @@ def with_job_defaults(job: JobConfig) -> JobConfig:
     (explicit values win): backend.max_batch (batch_size) and runtime.max_open_sources
     (open_sources: a file's decoder and its encoder take about a core each at full speed, so more
     cores keep more files open)."""
-    job = replace_path(job, "backend.max_batch", batch_size(job))
-    return replace_path(job, "runtime.max_open_sources", max_open_sources(job))
+    return replace(job, backend=replace(job.backend, max_batch=batch_size(job)),
+                   runtime=replace(job.runtime, max_open_sources=max_open_sources(job)))
 
 
 def validate(job: JobConfig, source: str) -> None:
