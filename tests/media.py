@@ -136,3 +136,31 @@ def write_with_display_matrix(path: Path, stored: np.ndarray, a: int, b: int, c:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def write_gop_video(path: Path, frames: int, keyint: int, *, bframes: bool = False, vfr: bool = False,
+                    width: int = 96, height: int = 72, scenes: Sequence[np.ndarray] = (CAT, COFFEE)) -> Path:
+    """H.264 MP4 with a keyframe every `keyint` frames: `bframes` (x264 veryfast: B-frames, so
+    decode order is not presentation order), `vfr` (timestamps 13..43 ms apart, millisecond time
+    base); the frames alternate between the `scenes` every keyint + 5 frames (labels that change
+    within GOPs), with the pattern of pattern_frame blended in (no two frames alike)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(25, 1))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast" if bframes else "ultrafast", "crf": "18", "g": str(keyint),
+                          "keyint_min": str(keyint), "sc_threshold": "0"}
+        if vfr:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(frames):
+            scene = cv2.resize(scenes[(i // (keyint + 5)) % len(scenes)], (width, height))
+            image = cv2.addWeighted(scene, 0.8, pattern_frame(i, width, height), 0.2, 0)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            if vfr:
+                frame.pts, frame.time_base = t, Fraction(1, 1000)
+                t += 40 if i % 3 else 13 + (i % 7) * 5
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

@@ -33,11 +33,13 @@ from vidpipe.stages.jobs.profile import print_profile
 from vidpipe.stages.jobs.progress import ProgressBars, print_table
 from vidpipe.stages.jobs.summary import collect_rows, padding_note, write_job_summary
 from vidpipe.stages.outputs.encoder import EncodeStage
+from vidpipe.stages.outputs.frame_outputs import keeps_pixels
 from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
 from vidpipe.stages.outputs.summary import VideoSummary
 from vidpipe.stages.outputs.writers import check_output_dir, ensure_output_dir
 from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.files import FileQueue, FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.stages.sources.runs import split_files
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +167,15 @@ class LabelJob:
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
         """Decode workers (as many as files open at once, fewer for fewer files) that take the
-        job's files in order from one queue: the interpreter start-up is paid per worker."""
-        workers = min(len(self.infos), max_open_sources(self.config))
+        job's files in order from one queue: the interpreter start-up is paid per worker. A long
+        file may be queued as runs that several of them decode at once (stages.sources.runs)."""
+        limit = max_open_sources(self.config)
+        items = self.infos if keeps_pixels(self.config.output) else \
+            split_files(self.infos, limit, self.config.runtime.split_min_frames)
+        workers = min(len(items), limit)
         files = self.file_queue()
-        for info in self.infos:
-            files.put(info)
+        for item in items:
+            files.put(item)
         files.end(workers)
         return self.decoders(frames, outbox, workers)
 

@@ -1,0 +1,168 @@
+"""Every core on one file's decode: a long file cut into runs that several decode workers decode at
+once (stages.parts says how the stream is put back together).
+
+    items = split_files(infos, workers, min_frames)   # VideoInfo (whole file) or VideoRun, queue order
+
+When a cut pays: the job keeps no frame after its labels (no annotated video: one encoder per file
+is slower than one decoder, and the sink would hold the frames of later runs until the earlier
+ones are written), there are fewer files than decode workers (each file gets its share of them;
+with more files only the last one is cut, so the workers that finish first help with it), and
+each run has at least `min_frames` frames.
+
+Where: the file's index comes from a PyAV demux (packets, no decoding): presentation times in
+order and the keyframes. A run starts anywhere: its worker seeks to the keyframe at or before the
+start (OpenCV's CAP_PROP_POS_FRAMES: seek back, decode forward) and drops the frames before it;
+dropping costs a decode without the colour conversion, so the cuts balance (frames + DROP_COST x
+frames dropped) over the runs. Frame numbers come from the index, never from OpenCV's own count
+(inexact on VFR files): each frame's CAP_PROP_POS_MSEC is exactly the time the index computes for
+it, (pts - start_time) x time_base x 1000. Leading B-frames of an open GOP come out before their
+keyframe's index and are dropped (the run before decodes them); a file whose packets lack a pts,
+repeat one, or are marked to be discarded (an edit list) is not cut.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+
+if TYPE_CHECKING:  # files.py decodes runs: it imports this module
+    from vidpipe.stages.sources.files import VideoInfo
+
+log = logging.getLogger(__name__)
+
+DROP_COST = 0.7  # a frame decoded and dropped, in frames labeled (grab without retrieve, 1080p)
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    times_ms: tuple[float, ...]  # presentation order: CAP_PROP_POS_MSEC of each frame
+    keyframes: tuple[int, ...]  # presentation indices
+
+
+@dataclass(frozen=True)
+class VideoRun:
+    """Frames start..end-1 of a file, part `part` of `parts`; `times_ms` from the keyframe at or
+    before `start` (index `first`) to end-1."""
+
+    info: VideoInfo
+    part: int
+    parts: int
+    start: int
+    end: int
+    first: int
+    times_ms: tuple[float, ...]
+
+    def index_of(self, ms: float) -> int | None:
+        """The frame's presentation index; -1 before this run's table, `end` after it, None: a time
+        the file's index does not have."""
+        i = bisect.bisect_left(self.times_ms, ms)
+        if i < len(self.times_ms) and self.times_ms[i] == ms:
+            return self.first + i
+        if i == 0:
+            return -1
+        return self.end if i == len(self.times_ms) else None
+
+
+def read_index(path: str) -> FrameIndex | None:
+    """The file's frame index (see the module docstring); None if it cannot be cut."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            start, base = stream.start_time or 0, float(stream.time_base or 0)
+            packets = [(p.pts, p.is_keyframe, p.is_discard) for p in container.demux(stream) if p.size]
+    except (av.FFmpegError, OSError, IndexError):
+        return None
+    pts = sorted(p for p, _, _ in packets if p is not None)
+    if not base or len(pts) != len(packets) or len(set(pts)) != len(pts) or any(d for _, _, d in packets):
+        return None
+    order = {p: i for i, p in enumerate(pts)}
+    keys = tuple(sorted(order[p] for p, key, _ in packets if key and p is not None))
+    if not keys or keys[0] != 0:
+        return None
+    return FrameIndex(tuple(float(p - start) * base * 1000 for p in pts), keys)
+
+
+def cuts(index: FrameIndex, parts: int) -> list[tuple[int, int]]:
+    """[start, end) runs, at most `parts`, whose largest cost (frames + DROP_COST x the frames
+    dropped before its start) is smallest: a binary search on that cost, runs cut greedily."""
+    total = len(index.times_ms)
+    lo, hi = total / parts, float(total)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if len(_greedy(index.keyframes, total, mid)) <= parts:
+            hi = mid
+        else:
+            lo = mid
+    return _greedy(index.keyframes, total, hi)
+
+
+def _greedy(keys: tuple[int, ...], total: int, cost: float) -> list[tuple[int, int]]:
+    runs, start = [], 0
+    while start < total:
+        dropped = start - keys[bisect.bisect_right(keys, start) - 1]
+        end = min(total, int(start + cost - DROP_COST * dropped))
+        if end <= start:
+            return [(0, total)] * (total + 1)  # this cost cannot be met
+        runs.append((start, end))
+        start = end
+    return runs
+
+
+def runs_of(info: VideoInfo, index: FrameIndex, parts: int) -> list[VideoRun]:
+    found = cuts(index, parts)
+    out = []
+    for part, (start, end) in enumerate(found):
+        first = index.keyframes[bisect.bisect_right(index.keyframes, start) - 1]
+        out.append(VideoRun(info, part, len(found), start, end, first, index.times_ms[first:end]))
+    return out
+
+
+def split_files(infos: list[VideoInfo], workers: int, min_frames: int) -> list[VideoInfo | VideoRun]:
+    """The job's files in queue order, those that pay cut into runs (see the module docstring)."""
+    items: list[VideoInfo | VideoRun] = list(infos)
+    if min_frames <= 0 or workers < 2 or not infos:
+        return items
+    shares = [workers // len(infos) + (i < workers % len(infos)) for i in range(len(infos))] \
+        if len(infos) < workers else [1] * (len(infos) - 1) + [workers]
+    out: list[VideoInfo | VideoRun] = []
+    for info, share in zip(infos, shares, strict=True):
+        parts = min(share, info.frame_count // min_frames)
+        index = read_index(info.path) if parts > 1 else None
+        parts = min(parts, len(index.times_ms) // min_frames) if index is not None else 1
+        if index is None or parts < 2:
+            out.append(info)
+            continue
+        runs = runs_of(info, index, parts)
+        log.debug("%s: decoded in %d runs: %s", info.stream, len(runs), [(r.start, r.end) for r in runs])
+        out.extend(runs if len(runs) > 1 else [info])
+    return out
+
+
+def grabbed(cap: cv2.VideoCapture, run: VideoRun) -> Iterator[int | None]:
+    """Grabs frames for `run`: from a frame at or before run.start until the run's end, yielding
+    each one's index (VideoRun.index_of) once it is grabbed (retrieve() it or not)."""
+    at = _seek(cap, run)
+    while at is not None and at < run.end:
+        yield at
+        at = run.index_of(cap.get(cv2.CAP_PROP_POS_MSEC)) if cap.grab() else run.end
+    if at is None:
+        yield None
+
+
+def _seek(cap: cv2.VideoCapture, run: VideoRun) -> int | None:
+    """Grabs a frame at or before run.start (OpenCV's frame seek counts at the nominal rate: on a
+    VFR file it may land late, then it seeks further back) and returns its index."""
+    back = 0
+    while True:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, max(0, run.start - back))
+        at = run.index_of(cap.get(cv2.CAP_PROP_POS_MSEC)) if cap.grab() else run.end
+        if (at is not None and at <= run.start) or run.start - back <= 0:
+            return at
+        back = max(16, 2 * back)

@@ -1,0 +1,74 @@
+"""A long file decoded in runs by several decode workers at once (stages.sources.runs): the same
+frame numbers, timestamps and labels as one decoder for CFR, VFR and B-frame files; a truncated
+file cut in runs fails in one line and the other files go on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.media import truncate, write_gop_video
+from vidpipe.stages.jobs.cli import main
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def label(videos: list[Path], out: Path, split_min_frames: int) -> int:
+    """`vidpipe label --no-video` (cpu: real labels) with up to 6 decode workers (forked: quick)."""
+    config = out.with_suffix(".yaml")
+    config.write_text(f"runtime:\n  max_open_sources: 6\n  split_min_frames: {split_min_frames}\n")
+    return main(["label", *map(str, videos), "--out", str(out), "--config", str(config), "--backend", "cpu",
+                 "--batch", "16", "--no-video", "--no-progress", "-vv", "--start-method", "fork"])
+
+
+def frames(path: Path) -> list[tuple[int, float, int]]:
+    """(frame, t, top-1 class) of each line of a JSONL output."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(r["frame"], r["t"], r["top5"][0]) for r in rows]
+
+
+def runs_in(err: str, stem: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in re.findall(rf"{stem}: decoding frames (\d+)\.\.(\d+) in worker", err)]
+
+
+def test_runs_give_every_frame_its_number_time_and_label_as_one_decoder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leaks: None
+) -> None:
+    videos = [write_gop_video(tmp_path / "cfr.mp4", 150, 24),
+              write_gop_video(tmp_path / "bframes.mp4", 150, 24, bframes=True),
+              write_gop_video(tmp_path / "vfr.mp4", 150, 24, vfr=True)]
+    assert label(videos, tmp_path / "one", 0) == 0
+    assert "decoding frames" not in capsys.readouterr().err
+    assert label(videos, tmp_path / "runs", 40) == 0
+    err = capsys.readouterr().err
+    for video in videos:
+        runs = runs_in(err, video.stem)  # 6 workers, 3 files: 2 runs each, cut mid-GOP (balanced)
+        assert len(runs) == 2 and runs[0][0] == 0 and runs[1] == (runs[0][1] + 1, 149), runs
+        one, split = frames(tmp_path / "one" / f"{video.stem}.jsonl"), frames(tmp_path / "runs" / f"{video.stem}.jsonl")
+        assert [f for f, _, _ in one] == list(range(150))
+        assert split == one
+        assert len({top for _, _, top in one}) > 1  # the labels change (cat, coffee): a shift would show
+    vfr_times = [t for _, t, _ in frames(tmp_path / "runs" / "vfr.jsonl")]
+    assert len({round(b - a, 3) for a, b in zip(vfr_times, vfr_times[1:], strict=False)}) > 2
+
+
+def test_a_truncated_file_cut_in_runs_fails_in_one_line_and_the_other_files_go_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leaks: None
+) -> None:
+    good = write_gop_video(tmp_path / "good.mp4", 30, 10)
+    cut = truncate(write_gop_video(tmp_path / "long.mkv", 200, 24), tmp_path / "cut.mkv", keep=0.6)
+    assert label([good, cut], tmp_path / "out", 40) == 1
+    err = capsys.readouterr().err
+    assert len(runs_in(err, "cut")) >= 2
+    problem = [line for line in err.splitlines() if "cut.mkv: decoded" in line]
+    assert len(problem) == 1 and "of 200 frames: file truncated" in problem[0], err
+    sent = int(re.search(r"decoded (\d+) of", problem[0]).group(1))  # type: ignore[union-attr]
+    assert 40 < sent < 200
+    assert [f for f, _, _ in frames(tmp_path / "out" / "cut.jsonl")] == list(range(sent))
+    assert [f for f, _, _ in frames(tmp_path / "out" / "good.jsonl")] == list(range(30))
+    states = {v["name"]: v["state"] for v in json.loads((tmp_path / "out" / "vidpipe-manifest.json").read_text())
+              ["videos"].values()}
+    assert states == {"good": "done", "cut": "failed"}
