@@ -170,8 +170,8 @@ class LabelJob:
         job's files in order from one queue: the interpreter start-up is paid per worker. A long
         file may be queued as runs that several of them decode at once (stages.sources.runs)."""
         limit = max_open_sources(self.config)
-        items = self.infos if keeps_pixels(self.config.output) else \
-            split_files(self.infos, limit, self.config.runtime.split_min_frames)
+        cut = not keeps_pixels(self.config.output) and usable_cores() > 1  # on one core it cannot pay
+        items = split_files(self.infos, limit, self.config.runtime.split_min_frames) if cut else self.infos
         workers = min(len(items), limit)
         files = self.file_queue()
         for item in items:
