@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import cv2
 
+from vidpipe.pipeline.errors import SourceError
+
 if TYPE_CHECKING:  # files.py decodes runs: it imports this module
     from vidpipe.stages.sources.files import VideoInfo
 
@@ -75,18 +77,34 @@ def read_index(path: str) -> FrameIndex | None:
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            start, base = stream.start_time or 0, float(stream.time_base or 0)
+            start, base = stream.start_time, float(stream.time_base or 0)
             packets = [(p.pts, p.is_keyframe, p.is_discard) for p in container.demux(stream) if p.size]
     except (av.FFmpegError, OSError, IndexError):
         return None
     pts = sorted(p for p, _, _ in packets if p is not None)
-    if not base or len(pts) != len(packets) or len(set(pts)) != len(pts) or any(d for _, _, d in packets):
+    if start is None or not base or not len(pts) == len(packets) == len(set(pts)) or any(d for *_, d in packets):
         return None
     order = {p: i for i, p in enumerate(pts)}
     keys = tuple(sorted(order[p] for p, key, _ in packets if key and p is not None))
     if not keys or keys[0] != 0:
         return None
-    return FrameIndex(tuple(float(p - start) * base * 1000 for p in pts), keys)
+    index = FrameIndex(tuple(float(p - start) * base * 1000 for p in pts), keys)
+    return index if _agrees(path, index) else None
+
+
+def _agrees(path: str, index: FrameIndex) -> bool:
+    """Whether OpenCV tells the first frames' times as the index does (its timestamps may come
+    from elsewhere than the packets' pts in some containers: such a file is not cut)."""
+    from vidpipe.stages.sources.files import open_capture  # files.py imports this module
+
+    try:
+        cap = open_capture(path, threads=1)
+    except SourceError:
+        return False
+    try:
+        return all(cap.grab() and cap.get(cv2.CAP_PROP_POS_MSEC) == ms for ms in index.times_ms[:3])
+    finally:
+        cap.release()
 
 
 def cuts(index: FrameIndex, parts: int) -> list[tuple[int, int]]:
