@@ -82,11 +82,15 @@ _TURNS = {1: (0, 1, -1, 0), 2: (-1, 0, 0, -1), 3: (0, -1, 1, 0)}
 def write_turned_video(path: Path, upright: np.ndarray, turns: int, frames: int = 12, fps: int = 25) -> Path:
     """An MP4 whose frames are stored turned by `turns` quarter turns (np.rot90) with the display
     matrix that shows them upright: a portrait phone video. `upright` is the BGR picture to see."""
-    import struct
-
     stored = np.ascontiguousarray(np.rot90(upright, turns))
     h, w = stored.shape[:2]
-    write_video(path, frames=frames, width=w, height=h, fps=fps, photo=stored)
+    return set_turns(write_video(path, frames=frames, width=w, height=h, fps=fps, photo=stored), turns)
+
+
+def set_turns(path: Path, turns: int) -> Path:
+    """An MP4's display matrix (tkhd) set to show its frames after `turns` quarter turns back."""
+    import struct
+
     data = bytearray(path.read_bytes())
     i = data.find(b"tkhd")
     version = data[i + 4]

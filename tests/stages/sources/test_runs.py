@@ -1,5 +1,6 @@
 """A long file decoded in runs by several decode workers at once (stages.sources.runs): the same
-frame numbers, timestamps and labels as one decoder for CFR, VFR and B-frame files; a truncated
+frame numbers, timestamps and labels as one decoder for CFR, VFR, B-frame and turned (display
+matrix) files; a truncated
 file cut in runs fails in one line and the other files go on."""
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import truncate, write_gop_video
+from tests.media import set_turns, truncate, write_gop_video
 from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.sources.files import probe
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def label(videos: list[Path], out: Path, split_min_frames: int) -> int:
-    """`vidpipe label --no-video` (cpu: real labels) with up to 6 decode workers (forked: quick)."""
+    """`vidpipe label --no-video` (cpu: real labels) with up to 8 decode workers (forked: quick)."""
     config = out.with_suffix(".yaml")
-    config.write_text(f"runtime:\n  max_open_sources: 6\n  split_min_frames: {split_min_frames}\n")
+    config.write_text(f"runtime:\n  max_open_sources: 8\n  split_min_frames: {split_min_frames}\n")
     return main(["label", *map(str, videos), "--out", str(out), "--config", str(config), "--backend", "cpu",
                  "--batch", "16", "--no-video", "--no-progress", "-vv", "--start-method", "fork"])
 
@@ -38,18 +40,20 @@ def runs_in(err: str, stem: str) -> list[tuple[int, int]]:
 def test_runs_give_every_frame_its_number_time_and_label_as_one_decoder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], no_leaks: None
 ) -> None:
-    videos = [write_gop_video(tmp_path / "cfr.mp4", 150, 24),
-              write_gop_video(tmp_path / "bframes.mp4", 150, 24, bframes=True),
-              write_gop_video(tmp_path / "vfr.mp4", 150, 24, vfr=True)]
+    videos = [write_gop_video(tmp_path / "cfr.mp4", 100, 20),
+              write_gop_video(tmp_path / "bframes.mp4", 100, 20, bframes=True),
+              write_gop_video(tmp_path / "vfr.mp4", 100, 20, vfr=True),
+              set_turns(write_gop_video(tmp_path / "turned.mp4", 100, 20, width=72, height=96), 1)]  # upright
+    assert (probe(str(videos[3]), "t").width, probe(str(videos[3]), "t").height) == (96, 72)  # shown turned
     assert label(videos, tmp_path / "one", 0) == 0
     assert "decoding frames" not in capsys.readouterr().err
     assert label(videos, tmp_path / "runs", 40) == 0
     err = capsys.readouterr().err
     for video in videos:
-        runs = sorted(runs_in(err, video.stem))  # 6 workers, 3 files: 2 runs each, cut mid-GOP (balanced)
-        assert len(runs) == 2 and runs[0][0] == 0 and runs[1] == (runs[0][1] + 1, 149), runs
+        runs = sorted(runs_in(err, video.stem))  # 8 workers, 4 files: 2 runs each, cut mid-GOP (balanced)
+        assert len(runs) == 2 and runs[0][0] == 0 and runs[1] == (runs[0][1] + 1, 99), runs
         one, split = frames(tmp_path / "one" / f"{video.stem}.jsonl"), frames(tmp_path / "runs" / f"{video.stem}.jsonl")
-        assert [f for f, _, _ in one] == list(range(150))
+        assert [f for f, _, _ in one] == list(range(100))
         assert split == one
         assert len({top for _, _, top in one}) > 1  # the labels change (cat, coffee): a shift would show
     vfr_times = [t for _, t, _ in frames(tmp_path / "runs" / "vfr.jsonl")]
