@@ -292,7 +292,7 @@ class FileSourceStage(Stage[FileSourceParams]):
         if run.part == 0:
             self._start(info)
         self.damage = Damage(info.path)
-        sent, error = self._decode(info, lambda _: self._decode_run(run))
+        sent, error = self._decode(info, lambda _: self._decode_run(run), threads=1)  # a core each run
         if self.errors.drain():
             self.damage.add(max(run.start, run.start + sent - 1))
         self.send(PartEnd(info.stream, run.part, run.parts, run.start, run.end - run.start, sent, error,
@@ -302,10 +302,12 @@ class FileSourceStage(Stage[FileSourceParams]):
         self.damage = Damage(info.path)
         self.send(StreamStart(info.stream, info.path, info.width, info.height, info.fps, info.frame_count, live=False))
 
-    def _decode(self, info: VideoInfo, decode: Callable[[VideoInfo], tuple[int, str]]) -> tuple[int, str]:
-        """Opens the file, decodes with `decode`, releases it: (frames sent, error)."""
+    def _decode(self, info: VideoInfo, decode: Callable[[VideoInfo], tuple[int, str]],
+                threads: int | None = None) -> tuple[int, str]:
+        """Opens the file (`threads`: FFmpeg's, None: by the frame size), decodes with `decode`,
+        releases it: (frames sent, error)."""
         try:
-            self._open(info)
+            self._open(info, threads)
             return decode(info)
         except SourceError as exc:  # changed or gone since it was planned
             return 0, str(exc).removeprefix(f"{printable(info.path)}: ")
@@ -313,8 +315,9 @@ class FileSourceStage(Stage[FileSourceParams]):
             self._release()
             self.flush()  # the last, partial batch
 
-    def _open(self, info: VideoInfo) -> None:
-        threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
+    def _open(self, info: VideoInfo, threads: int | None = None) -> None:
+        if threads is None:
+            threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
         self.errors.drain()  # what an earlier file left is not this one's
         self.cap = open_capture(info.path, threads)
         if info.orient is not None:
