@@ -7,7 +7,7 @@ When a cut pays: the job keeps no frame after its labels (no annotated video: on
 is slower than one decoder, and the sink would hold the frames of later runs until the earlier
 ones are written), there are fewer files than decode workers (each file gets its share of them;
 with more files only the last one is cut, so the workers that finish first help with it), and
-each run has at least `min_frames` frames.
+each run has at least `min_frames` frames, and the longest run costs at most WORTH of the file.
 
 Where: the file's index comes from a PyAV demux (packets, no decoding): presentation times in
 order and the keyframes. A run starts anywhere: its worker seeks to the keyframe at or before the
@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # files.py decodes runs: it imports this module
 
 log = logging.getLogger(__name__)
 
+WORTH = 0.8  # cut only if the longest run costs at most this share of decoding the file whole
 DROP_COST = 0.8  # a frame decoded and dropped, in frames labeled: grab() 5.3 ms of CPU, retrieve() 1.3 (1080p)
 
 
@@ -58,6 +59,11 @@ class VideoRun:
     end: int
     first: int
     times_ms: tuple[float, ...]
+
+    @property
+    def cost(self) -> float:
+        """In frames decoded: its own, and those before its start it decodes and drops."""
+        return _cost((self.first,), self.start, self.end)
 
     def index_of(self, ms: float) -> int | None:
         """The frame's presentation index; -1 before this run's table, `end` after it, None: a time
@@ -110,12 +116,13 @@ def _agrees(path: str, index: FrameIndex) -> bool:
 def cuts(index: FrameIndex, parts: int, min_frames: int = 1) -> list[tuple[int, int]]:
     """[start, end) runs of at least `min_frames` frames, at most `parts`, whose largest cost
     (frames + DROP_COST x the frames dropped before its start) is smallest: a binary search on
-    that cost, runs cut greedily."""
+    that cost, runs cut greedily (each as long as the cost allows, leaving room for the next)."""
     total = len(index.times_ms)
     lo, hi = total / parts, float(total)
     for _ in range(40):
         mid = (lo + hi) / 2
-        if len(_greedy(index.keyframes, total, mid, min_frames)) <= parts:
+        runs = _greedy(index.keyframes, total, mid, min_frames)
+        if len(runs) <= parts and max(_cost(index.keyframes, *run) for run in runs) <= mid:
             hi = mid
         else:
             lo = mid
@@ -125,43 +132,55 @@ def cuts(index: FrameIndex, parts: int, min_frames: int = 1) -> list[tuple[int, 
 def _greedy(keys: tuple[int, ...], total: int, cost: float, min_frames: int) -> list[tuple[int, int]]:
     runs, start = [], 0
     while start < total:
-        dropped = start - keys[bisect.bisect_right(keys, start) - 1]
-        end = max(start + min_frames, int(start + cost - DROP_COST * dropped))
-        if end + min_frames > total:  # no room for another run after it
-            end = total
+        end = int(start + cost - DROP_COST * (start - _keyframe_before(keys, start)))
+        end = total if end >= total or start + min_frames > total - min_frames else \
+            max(start + min_frames, min(end, total - min_frames))
         runs.append((start, end))
         start = end
     return runs
+
+
+def _cost(keys: tuple[int, ...], start: int, end: int) -> float:
+    return end - start + DROP_COST * (start - _keyframe_before(keys, start))
+
+
+def _keyframe_before(keys: tuple[int, ...], frame: int) -> int:
+    return keys[bisect.bisect_right(keys, frame) - 1]
 
 
 def runs_of(info: VideoInfo, index: FrameIndex, parts: int, min_frames: int = 1) -> list[VideoRun]:
     found = cuts(index, parts, min_frames)
     out = []
     for part, (start, end) in enumerate(found):
-        first = index.keyframes[bisect.bisect_right(index.keyframes, start) - 1]
+        first = _keyframe_before(index.keyframes, start)
         out.append(VideoRun(info, part, len(found), start, end, first, index.times_ms[first:end]))
     return out
 
 
 def split_files(infos: list[VideoInfo], workers: int, min_frames: int) -> list[VideoInfo | VideoRun]:
     """The job's files in queue order, those that pay cut into runs (see the module docstring)."""
-    items: list[VideoInfo | VideoRun] = list(infos)
     if min_frames <= 0 or workers < 2 or not infos:
-        return items
+        return list(infos)
     shares = [workers // len(infos) + (i < workers % len(infos)) for i in range(len(infos))] \
         if len(infos) < workers else [1] * (len(infos) - 1) + [workers]
     out: list[VideoInfo | VideoRun] = []
     for info, share in zip(infos, shares, strict=True):
-        parts = min(share, info.frame_count // min_frames)
-        index = read_index(info.path) if parts > 1 else None
-        parts = min(parts, len(index.times_ms) // min_frames) if index is not None else 1
-        if index is None or parts < 2:
-            out.append(info)
-            continue
-        runs = runs_of(info, index, parts, min_frames)
-        log.debug("%s: decoded in %d runs: %s", info.stream, len(runs), [(r.start, r.end) for r in runs])
-        out.extend(runs if len(runs) > 1 else [info])
+        runs = _runs_that_pay(info, share, min_frames)
+        out.extend(runs or [info])
     return out
+
+
+def _runs_that_pay(info: VideoInfo, parts: int, min_frames: int) -> list[VideoRun]:
+    """`info` cut into at most `parts` runs, or [] where that would not pay."""
+    parts = min(parts, info.frame_count // min_frames)  # the header's count: no index read for short files
+    index = read_index(info.path) if parts > 1 else None
+    if index is None or min(parts, len(index.times_ms) // min_frames) < 2:
+        return []
+    runs = runs_of(info, index, min(parts, len(index.times_ms) // min_frames), min_frames)
+    if len(runs) < 2 or max(run.cost for run in runs) > WORTH * len(index.times_ms):  # long GOPs: no gain
+        return []
+    log.debug("%s: decoded in %d runs: %s", info.stream, len(runs), [(r.start, r.end) for r in runs])
+    return runs
 
 
 def grabbed(cap: cv2.VideoCapture, run: VideoRun) -> Iterator[int | None]:
