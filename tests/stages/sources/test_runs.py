@@ -14,7 +14,8 @@ import pytest
 
 from tests.media import set_turns, truncate, write_gop_video
 from vidpipe.stages.jobs.cli import main
-from vidpipe.stages.sources.files import probe
+from vidpipe.stages.sources.files import VideoInfo, probe
+from vidpipe.stages.sources.runs import FrameIndex, VideoRun, cuts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -77,3 +78,15 @@ def test_a_truncated_file_cut_in_runs_fails_in_one_line_and_the_other_files_go_o
     states = {v["name"]: v["state"] for v in json.loads((tmp_path / "out" / "vidpipe-manifest.json").read_text())
               ["videos"].values()}
     assert states == {"good": "done", "cut": "failed"}
+
+
+def test_cuts_balance_each_runs_frames_and_those_it_decodes_and_drops_before_its_start() -> None:
+    long_gops = FrameIndex(tuple(40.0 * i for i in range(600)), (0, 250, 500))
+    assert cuts(long_gops, 2, 100) == [(0, 333), (333, 600)]  # 333 frames; 267 + 0.8 x 83 dropped
+    assert cuts(long_gops, 2, 300) == [(0, 300), (300, 600)]  # runs of runtime.split_min_frames at least
+    short_gops = FrameIndex(long_gops.times_ms, tuple(range(0, 600, 12)))
+    runs = cuts(short_gops, 4, 100)
+    assert len(runs) == 4 and runs[0][0] == 0 and runs[-1][1] == 600 and all(140 <= b - a <= 160 for a, b in runs)
+    run = VideoRun(VideoInfo("v.mp4", "v", 8, 8, 25.0, 600), 1, 2, 333, 600, 250, long_gops.times_ms[250:600])
+    assert [run.index_of(ms) for ms in (0.0, 40.0 * 250, 40.0 * 333, 40.0 * 599, 40.0 * 700, 10_001.0)] == \
+        [-1, 250, 333, 599, 600, None]
