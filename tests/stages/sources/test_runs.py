@@ -1,7 +1,7 @@
 """A long file decoded in runs by several decode workers at once (stages.sources.runs): the same
 frame numbers, timestamps and labels as one decoder for CFR, VFR, B-frame and turned (display
-matrix) files; a truncated
-file cut in runs fails in one line and the other files go on."""
+matrix) files; a truncated file cut in runs fails in one line and the other files go on; where the
+cuts fall."""
 
 from __future__ import annotations
 
