@@ -7,7 +7,8 @@ When a cut pays: the job keeps no frame after its labels (no annotated video: on
 is slower than one decoder, and the sink would hold the frames of later runs until the earlier
 ones are written), there are fewer files than decode workers (each file gets its share of them;
 with more files only the last one is cut, so the workers that finish first help with it), and
-each run has at least `min_frames` frames, and the longest run costs at most WORTH of the file.
+each run has at least `min_frames` frames, and the longest run costs at most WORTH of the file
+(the job also cuts nothing on one core).
 
 Where: the file's index comes from a PyAV demux (packets, no decoding): presentation times in
 order and the keyframes. A run starts anywhere: its worker seeks to the keyframe at or before the
@@ -17,7 +18,9 @@ frames dropped) over the runs. Frame numbers come from the index, never from Ope
 (inexact on VFR files): each frame's CAP_PROP_POS_MSEC is exactly the time the index computes for
 it, (pts - start_time) x time_base x 1000. Leading B-frames of an open GOP come out before their
 keyframe's index and are dropped (the run before decodes them); a file whose packets lack a pts,
-repeat one, or are marked to be discarded (an edit list) is not cut.
+repeat one, or are marked to be discarded (an edit list), or whose first frames OpenCV times
+otherwise, is not cut. A frame the decoder does not give in a run (a corrupt packet) fails the
+video in one line (one decoder would have numbered the frames after it one lower).
 """
 
 from __future__ import annotations
