@@ -17,7 +17,7 @@ from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
-from vidpipe.stages.config import JobConfig, max_open_sources
+from vidpipe.stages.config import JobConfig
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, save_manifest
 from vidpipe.stages.jobs.label_graph import LabelGraph
@@ -95,9 +95,7 @@ class LabelJob:
         self.record.release()
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        """Decode workers (as many as files open at once, fewer for fewer files)."""
-        workers = min(len(self.infos), max_open_sources(self.config))
-        return self.graph.decoders(frames, outbox, workers, self.infos)
+        return self.graph.file_decoders(frames, outbox, self.infos)
 
     def outputs(self, plan: GraphPlan) -> OutputsFactory:
         return self.graph.outputs()

@@ -2,7 +2,8 @@
 
     graph = LabelGraph(config)
     shape = graph.shape(max_frame_bytes, files)      # GraphShape: decode workers, encoder lanes
-    graph.decoders(frames, outbox, workers, infos)   # the decode workers and their FileQueue
+    graph.file_decoders(frames, outbox, infos)       # decode workers for these files (runs of a long one)
+    graph.decoders(frames, outbox, workers)          # or for files put() while it runs (watch)
     graph.outputs()                                  # the sink's LabelOutputsFactory
     graph.close()                                    # after the graph: the FileQueue drained
 
@@ -22,8 +23,10 @@ from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, max_open_sources
 from vidpipe.stages.jobs.base import GraphShape
 from vidpipe.stages.outputs.encoder import EncodeStage
+from vidpipe.stages.outputs.frame_outputs import keeps_pixels
 from vidpipe.stages.outputs.label import LabelOutputsFactory
 from vidpipe.stages.sources.files import FileQueue, FileSourceParams, FileSourceStage, VideoInfo
+from vidpipe.stages.sources.runs import VideoRun, split_files
 
 
 def label_encoders(config: JobConfig, files: int) -> int:
@@ -50,8 +53,17 @@ class LabelGraph:
         return GraphShape(max_frame_bytes, self.config.runtime.queue_size, max_open_sources(self.config),
                           open_sources=open_sources, encoders=self.encoders, encoder=EncodeStage)
 
+    def file_decoders(self, frames: SlotRing, outbox: Channel, infos: list[VideoInfo]) -> list[ProcSpec]:
+        """Decode workers for exactly these files (as many as files open at once, fewer for fewer
+        files). A long file may be queued as runs that several of them decode at once
+        (stages.sources.runs): only where no output reads its pixels, and not on one core."""
+        limit = max_open_sources(self.config)
+        cut = not keeps_pixels(self.config.output) and usable_cores() > 1
+        items = split_files(infos, limit, self.config.runtime.split_min_frames) if cut else infos
+        return self.decoders(frames, outbox, min(len(items), limit), items)
+
     def decoders(self, frames: SlotRing, outbox: Channel, workers: int,
-                 infos: Sequence[VideoInfo] | None = None) -> list[ProcSpec]:
+                 infos: Sequence[VideoInfo | VideoRun] | None = None) -> list[ProcSpec]:
         """`workers` decode processes; `infos`: the job's files, then one end marker per worker
         (None: files are put() while the graph runs, and the workers end on Ctrl-C)."""
         self.files = FileQueue(multiprocessing.get_context(self.config.runtime.start_method))

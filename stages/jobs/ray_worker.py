@@ -77,7 +77,7 @@ class _TheseVideos:
         return self.graph.shape(max(v.width * v.height * 3 for v in self.infos), len(self.infos))
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        return self.graph.decoders(frames, outbox, min(len(self.infos), max_open_sources(self.config)), self.infos)
+        return self.graph.file_decoders(frames, outbox, self.infos)
 
     def outputs(self, plan: GraphPlan) -> OutputsFactory:
         return self.graph.outputs()
