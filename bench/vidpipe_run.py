@@ -80,7 +80,7 @@ class TimedLabelJob(LabelJob):
     """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner."""
 
     def outputs(self, plan: GraphPlan) -> TimedOutputsFactory:
-        return TimedOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
+        return TimedOutputsFactory(self.config.output, self.config.postprocess, self.graph.encoders)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, StreamDone):

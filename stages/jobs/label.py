@@ -54,6 +54,16 @@ class JobReport:
         self.failed[path] = message
         log.error("%s", message)
 
+    def record(self, event: Event) -> None:
+        """What a label graph's event says about an input: a problem, a warning, a finished stream."""
+        if isinstance(event, SourceProblem):
+            self.fail(event.path, event.message)
+        elif isinstance(event, SourceWarning):
+            log.warning("%s: %s", printable(event.path), event.message)
+            self.warnings[event.stream] = event.message
+        elif isinstance(event, StreamDone):
+            self.done[event.stream] = event
+
 
 def result_settings(config: JobConfig) -> dict[str, Any]:
     """Every setting that changes what a video's outputs contain (not where or how fast)."""
@@ -81,6 +91,43 @@ def label_encoders(config: JobConfig, files: int) -> int:
     return max(1, min(files, max_open_sources(config), usable_cores()))
 
 
+class LabelGraph:
+    """The process graph of the jobs that label files (label, watch, a Ray worker's): its shape,
+    the decode workers that take files from one FileQueue, the label outputs. No planning and no
+    recording: the job composing it does those."""
+
+    def __init__(self) -> None:
+        self.encoders = 0  # encoder processes (shape)
+        self.files: FileQueue | None = None  # the decode workers' queue (decoders)
+
+    def shape(self, config: JobConfig, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
+        """`files` decoded at most at once, and the encoder processes of the annotated videos for
+        them; `open_sources`: files are added while it runs (FileQueue.put), until it is stopped."""
+        self.encoders = label_encoders(config, files)
+        return GraphShape(max_frame_bytes, config.runtime.queue_size, max_open_sources(config),
+                          open_sources=open_sources, encoders=self.encoders, encoder=EncodeStage)
+
+    def decoders(self, config: JobConfig, frames: SlotRing, outbox: Channel, workers: int,
+                 videos: list[VideoInfo] | None = None) -> list[ProcSpec]:
+        """`workers` decode workers on a new FileQueue; with `videos`, exactly those, then the queue
+        ends (the interpreter start-up is paid per worker, not per file)."""
+        self.files = FileQueue(multiprocessing.get_context(config.runtime.start_method))
+        for info in videos or ():
+            self.files.put(info)
+        if videos is not None:
+            self.files.end(workers)
+        params = FileSourceParams(self.files, frames, config.preprocess.max_damaged_share)
+        return [ProcSpec(f"decode-{n}", FileSourceStage(params, outbox=outbox)) for n in range(workers)]
+
+    def outputs(self, config: JobConfig) -> OutputsFactory:
+        return LabelOutputsFactory(config.output, config.postprocess, self.encoders)
+
+    def close(self) -> None:
+        """After the graph: the decode workers' queue (drained: the process may live on)."""
+        if self.files is not None:
+            self.files.close()
+
+
 class NoInputs(SourceError):
     """No input can be labeled: each failed input has said why, in one line (the CLI adds none)."""
 
@@ -105,9 +152,8 @@ class LabelJob:
         self.inputs: dict[str, str] = {}  # stream -> manifest key (absolute input path)
         self.bars = ProgressBars(config.output.progress)
         self.manifest: Manifest | None = None
-        self.encoders = 0  # encoder processes (prepare)
+        self.graph = LabelGraph()
         self.lock: FolderLock | None = None  # the output folder's, from prepare() to close()
-        self.files: FileQueue | None = None  # the decode workers' queue (sources)
         self.commit: GroupCommit | None = None  # finished videos to the manifest (commits)
 
     def prepare(self) -> GraphShape:
@@ -136,7 +182,7 @@ class LabelJob:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise NoInputs(self.report.failed)
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
-        return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
+        return self.graph.shape(self.config, max(i.width * i.height * 3 for i in self.infos), len(self.infos))
 
     def open_output(self, create: bool = True) -> tuple[Manifest, dict[str, Any] | None]:
         """The output folder locked for this job (FolderBusy if another job has it) and its manifest
@@ -155,47 +201,20 @@ class LabelJob:
         if self.lock is not None:
             self.lock.release()
 
-    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
-        """The graph of a label job (also watch's and a Ray task's): `files` decoded at most at
-        once, and the encoder processes of the annotated videos for them."""
-        runtime = self.config.runtime
-        self.encoders = label_encoders(self.config, files)
-        return GraphShape(max_frame_bytes, runtime.queue_size, max_open_sources(self.config), open_sources=open_sources,
-                          encoders=self.encoders, encoder=EncodeStage)
-
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        """Decode workers (as many as files open at once, fewer for fewer files) that take the
-        job's files in order from one queue: the interpreter start-up is paid per worker."""
+        """Decode workers (as many as files open at once, fewer for fewer files) for the job's files."""
         workers = min(len(self.infos), max_open_sources(self.config))
-        files = self.file_queue()
-        for info in self.infos:
-            files.put(info)
-        files.end(workers)
-        return self.decoders(frames, outbox, workers)
-
-    def file_queue(self) -> FileQueue:
-        self.files = FileQueue(multiprocessing.get_context(self.config.runtime.start_method))
-        return self.files
-
-    def decoders(self, frames: SlotRing, outbox: Channel, workers: int) -> list[ProcSpec]:
-        assert self.files is not None
-        params = FileSourceParams(self.files, frames, self.config.preprocess.max_damaged_share)
-        return [ProcSpec(f"decode-{n}", FileSourceStage(params, outbox=outbox)) for n in range(workers)]
+        return self.graph.decoders(self.config, frames, outbox, workers, self.infos)
 
     def outputs(self, plan: GraphPlan) -> OutputsFactory:
-        return LabelOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
+        return self.graph.outputs(self.config)
 
     def on_event(self, event: Event) -> None:
+        self.report.record(event)
         if isinstance(event, Progress):
             self.bars.update(event.stream, event.done, event.total, event.fps)
-        elif isinstance(event, SourceProblem):
-            self.report.fail(event.path, event.message)
-        elif isinstance(event, SourceWarning):
-            log.warning("%s: %s", printable(event.path), event.message)
-            self.report.warnings[event.stream] = event.message
         elif isinstance(event, StreamDone):
             self.bars.close(event.stream, event.error)
-            self.report.done[event.stream] = event
             self._record(event)
 
     def _record(self, done: StreamDone) -> None:
@@ -225,8 +244,7 @@ class LabelJob:
 
     def close(self) -> None:
         self.bars.close()
-        if self.files is not None:
-            self.files.close()
+        self.graph.close()
         if self.commit is not None:
             self.commit.close()  # the last group of finished videos
         self._remove_partial_outputs()

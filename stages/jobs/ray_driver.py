@@ -1,19 +1,22 @@
 """`vidpipe label INPUTS --out OUT --ray ADDRESS`: label across the hosts of a Ray cluster.
 
     driver (this process)                       Ray workers, one per card or per cpus_per_worker
-    plan: names, manifest, resume  ------------> label_videos(config, videos, OUT): vidpipe's own
-    (as a local job: stages.jobs.inputs)          graph on that host (stages.jobs.ray_worker)
-    record each result in the manifest <-------- [VideoResult] (frames, time, host, error)
+    plan: names, manifest, resume  ------------> a warm worker each (stages.jobs.ray_actor): vidpipe's
+    (as a local job: stages.jobs.inputs)          own graph on that host, kept open for the videos
+                                    --video-->    the driver sends (stages.jobs.ray_feed)
+    record each result in the manifest <-------- VideoResult (frames, time, host, error)
     summary, report, exit code
 
-A task is one video, or several short ones (`group_videos`): each task starts vidpipe's graph on
-its worker (about 2 s), so short videos share one up to `cluster.task_frames` frames, as long as
-every worker slot still gets TASKS_PER_SLOT tasks to spread the work over the cluster.
-Tasks are submitted longest first. The driver alone writes the job manifest;
-workers publish complete outputs into OUT (shared storage, the same path on every node). A worker
-or a node lost mid-video is a system failure Ray retries elsewhere (`cluster.max_retries`); the
-retry writes the same outputs, so they stay exactly once. Ray is an optional dependency
-(`pip install 'vidpipe[ray]'`): a local job never imports it.
+By default each worker slot is a long-lived Ray actor whose graph starts once (about 2 s) and then
+takes videos as they come, a few queued at a time (stages.jobs.ray_feed). With
+`cluster.warm_workers: false` (the fallback) videos go out as Ray tasks instead, each starting a
+graph: a task is one video, or several short ones (`group_videos`) up to `cluster.task_frames`
+frames, as long as every worker slot still gets TASKS_PER_SLOT tasks. Videos are sent longest
+first. The driver alone writes the job manifest; workers publish complete outputs into OUT
+(shared storage, the same path on every node). A worker or a node lost mid-video is a system
+failure: its videos run again elsewhere (`cluster.max_retries`) and write the same outputs, so
+they stay exactly once. Ray is an optional dependency (`pip install 'vidpipe[ray]'`): a local job
+never imports it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from typing import Any
 
 from vidpipe.hw.registry import backend_spec
 from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
-from vidpipe.pipeline.redact import mask_url, printable
+from vidpipe.pipeline.redact import mask_url
 from vidpipe.stages.events import OutputSummary, StreamDone
 from vidpipe.stages.jobs.base import NothingToDo
 from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.ray_feed import WarmWorkers, task_results
 from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
 from vidpipe.stages.sources.files import VideoInfo
 
@@ -61,7 +65,12 @@ def _plan_and_label(ray: Any, job: LabelJob, address: str) -> int:
     _connect(ray, address)
     try:
         resources = _resources(ray, job)
-        interrupted = _label_all(ray, job, resources)
+        if job.config.cluster.warm_workers:
+            warm = WarmWorkers(ray, job.config, job.infos, resources, lambda v, r: _record(job, v, r),
+                               _task(ray, job, resources))
+            interrupted = warm.run(_slots(ray, resources))
+        else:
+            interrupted = _label_all(ray, job, resources)
     finally:
         job.close()
         ray.shutdown()
@@ -144,12 +153,17 @@ def _slots(ray: Any, resources: dict[str, float]) -> int:
     return sum(min(int(r.get(k, 0) // v) for k, v in resources.items()) for r in nodes)
 
 
-def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
-    """Submit every task, longest first; record results as they come. True if interrupted."""
-    config = job.config
-    task = ray.remote(label_videos).options(
+def _task(ray: Any, job: LabelJob, resources: dict[str, float]) -> Any:
+    """label_videos as a Ray task taking a worker slot's `resources`."""
+    return ray.remote(label_videos).options(
         num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
-        max_retries=config.cluster.max_retries, retry_exceptions=False)
+        max_retries=job.config.cluster.max_retries, retry_exceptions=False)
+
+
+def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
+    """The fallback: submit every task, longest first; record results as they come. True if interrupted."""
+    config = job.config
+    task = _task(ray, job, resources)
     groups = group_videos(job.infos, config.cluster.task_frames, _slots(ray, resources))
     log.info("%d videos in %d Ray tasks", len(job.infos), len(groups))
     pending = {task.remote(config, group, config.output.dir): group for group in groups}
@@ -158,7 +172,7 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 group = pending.pop(ref)
-                for video, result in zip(group, _results(ray, ref, group), strict=True):
+                for video, result in zip(group, task_results(ray, ref, group), strict=True):
                     _record(job, video, result)
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling %d videos (their outputs are not published)",
@@ -167,15 +181,6 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
             ray.cancel(ref, force=True)
         return True
     return False
-
-
-def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
-    try:
-        results: list[VideoResult] = ray.get(ref)
-        return results
-    except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
-        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {one_line(exc)}")
-                for v in group]
 
 
 def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:

@@ -94,11 +94,11 @@ class WatchJob(LabelJob):
             raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
         _manifest, self.previous = self.open_output()
         w = self.config.watch
-        return self.shape(w.max_width * w.max_height * 3, max_open_sources(self.config), open_sources=True)
+        return self.graph.shape(self.config, w.max_width * w.max_height * 3, max_open_sources(self.config),
+                                open_sources=True)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        self.file_queue()
-        return self.decoders(frames, outbox, max_open_sources(self.config))
+        return self.graph.decoders(self.config, frames, outbox, max_open_sources(self.config))
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -110,7 +110,8 @@ class WatchJob(LabelJob):
 
     def _arrived(self, path: str) -> None:
         """A complete file (supervisor thread): plan it, then start its decode process."""
-        assert self.manifest is not None and self.files is not None
+        files = self.graph.files
+        assert self.manifest is not None and files is not None
         with self.commits().change(now=True):  # planned entries are on disk before their outputs
             plan = plan_inputs(replace(self.config, inputs=(path,)), self.manifest, self.previous, True, self.report,
                                save=False)
@@ -128,7 +129,7 @@ class WatchJob(LabelJob):
             self.infos.append(info)
             self.inputs[info.stream] = os.path.abspath(info.path)
             log.info("%s: labeling", printable(info.path))
-            self.files.put(info)
+            files.put(info)
 
     def _fits(self, info: VideoInfo) -> bool:
         w = self.config.watch
