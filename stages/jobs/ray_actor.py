@@ -9,8 +9,9 @@ the graph's start-up (about 2 s) is paid once per worker, not once per video or 
                               at once: Ray runs them on the actor's threads, max_concurrency)
            --stop()--------> the graph drained and joined, the card and staging folder released
 
-A stage failure ends the actor's graph: the calls under way answer `unfinished` (their videos run
-again alone, stages.jobs.ray_feed) and so does any later call; the driver replaces the worker.
+A stage failure ends the actor's graph: the calls under way answer `unfinished` with the failure
+(their videos run again, each alone in a graph: stages.jobs.ray_feed), and so does any later
+call; the driver replaces the worker.
 An actor killed (kill -9, its node lost) takes its graph's processes with it: they see their
 parent gone and leave (pipeline.stage), and the next graph on that node reclaims their shared
 memory (stages.jobs.graph.run_graph).
@@ -41,6 +42,8 @@ from vidpipe.stages.jobs.ray_worker import (
 from vidpipe.stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
+
+ENDED_WAIT_S = 30.0  # for the graph's thread to end once it has closed the job (and say why)
 
 
 class LabelWorker:
@@ -75,8 +78,12 @@ class LabelWorker:
         return result
 
     def _ended_why(self) -> str:
-        status = self._run.status()
-        return f"the graph on {self.host} ended: {status.error or status.state}"
+        """Why the graph ended under a video (its thread ends right after it closed the job)."""
+        try:
+            self._run.join(ENDED_WAIT_S)
+        except Exception as exc:  # what ended it: a stage failed
+            return f"the graph on {self.host} failed: {one_line(exc)}"
+        return f"the graph on {self.host} ended before the video did"
 
     def stop(self, timeout_s: float) -> bool:
         """Drain and join the graph (every stage process gone), release the card, remove the

@@ -29,11 +29,11 @@ from typing import Any
 
 from vidpipe.hw.registry import backend_spec
 from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
-from vidpipe.pipeline.redact import mask_url
+from vidpipe.pipeline.redact import mask_url, printable
 from vidpipe.stages.events import OutputSummary, StreamDone
 from vidpipe.stages.jobs.base import NothingToDo
 from vidpipe.stages.jobs.label import LabelJob
-from vidpipe.stages.jobs.ray_feed import WarmWorkers, task_results
+from vidpipe.stages.jobs.ray_feed import WarmWorkers, ray_error
 from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
 from vidpipe.stages.sources.files import VideoInfo
 
@@ -66,8 +66,7 @@ def _plan_and_label(ray: Any, job: LabelJob, address: str) -> int:
     try:
         resources = _resources(ray, job)
         if job.config.cluster.warm_workers:
-            warm = WarmWorkers(ray, job.config, job.infos, resources, lambda v, r: _record(job, v, r),
-                               _task(ray, job, resources))
+            warm = WarmWorkers(ray, job.config, job.infos, resources, lambda v, r: _record(job, v, r))
             interrupted = warm.run(_slots(ray, resources))
         else:
             interrupted = _label_all(ray, job, resources)
@@ -153,17 +152,12 @@ def _slots(ray: Any, resources: dict[str, float]) -> int:
     return sum(min(int(r.get(k, 0) // v) for k, v in resources.items()) for r in nodes)
 
 
-def _task(ray: Any, job: LabelJob, resources: dict[str, float]) -> Any:
-    """label_videos as a Ray task taking a worker slot's `resources`."""
-    return ray.remote(label_videos).options(
-        num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
-        max_retries=job.config.cluster.max_retries, retry_exceptions=False)
-
-
 def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
     """The fallback: submit every task, longest first; record results as they come. True if interrupted."""
     config = job.config
-    task = _task(ray, job, resources)
+    task = ray.remote(label_videos).options(
+        num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
+        max_retries=config.cluster.max_retries, retry_exceptions=False)
     groups = group_videos(job.infos, config.cluster.task_frames, _slots(ray, resources))
     log.info("%d videos in %d Ray tasks", len(job.infos), len(groups))
     pending = {task.remote(config, group, config.output.dir): group for group in groups}
@@ -172,7 +166,7 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 group = pending.pop(ref)
-                for video, result in zip(group, task_results(ray, ref, group), strict=True):
+                for video, result in zip(group, _results(ray, ref, group), strict=True):
                     _record(job, video, result)
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling %d videos (their outputs are not published)",
@@ -181,6 +175,15 @@ def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
             ray.cancel(ref, force=True)
         return True
     return False
+
+
+def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
+    try:
+        results: list[VideoResult] = ray.get(ref)
+        return results
+    except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
+        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {ray_error(exc)}")
+                for v in group]
 
 
 def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:

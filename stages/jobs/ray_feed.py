@@ -12,9 +12,11 @@ When things go wrong:
   the front of the queue (each at most cluster.max_retries times: at least once, and published
   only when complete) and a worker is started in its place (Ray puts it where there is room; at
   most cluster.max_retries per slot over the job);
-* a worker whose graph failed answers `unfinished`: each such video runs again alone in a
-  one-video Ray task (stages.jobs.ray_worker.label_videos), so only the video that brings the
-  failure about fails; the worker is stopped once it holds no more videos, and replaced;
+* a worker whose graph failed (a stage crashed) answers `unfinished`; it is stopped once it holds
+  no more videos, and replaced. Each such video is a suspect: it runs again alone in a worker's
+  graph (no other video is sent to that worker meanwhile, and none to any worker until every
+  suspect has one), so only the video that brings a failure about fails (with that failure's
+  line) and the others are labeled;
 * a worker that does not start within START_TIMEOUT_S (no room left on the cluster) is given up.
 
 At the end (or on Ctrl-C) every worker is stopped: its graph drained and joined, its card and
@@ -27,7 +29,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vidpipe.pipeline.errors import one_line
@@ -55,6 +57,7 @@ class Worker:
     room: int = 0  # videos it holds at most, once ready
     calls: dict[Any, VideoInfo] = field(default_factory=dict)  # its label() calls under way
     broken: str = ""  # its graph has ended: it gets no more videos
+    alone: bool = False  # it labels a suspect, and nothing else meanwhile
 
 
 def size(video: VideoInfo) -> int:
@@ -68,29 +71,19 @@ def ray_error(exc: BaseException) -> str:
     return one_line(cause if isinstance(cause, BaseException) else exc)
 
 
-def task_results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
-    """A label_videos task's results; a line per video if the task failed (retries exhausted)."""
-    try:
-        results: list[VideoResult] = ray.get(ref)
-        return results
-    except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
-        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {ray_error(exc)}")
-                for v in group]
-
-
 class WarmWorkers:
-    """See the module docstring. `task`: label_videos as a Ray remote function (for the videos
-    that run alone); `resources`: what one worker takes."""
+    """See the module docstring. `resources`: what one worker takes; `record`: called with each
+    video's result as it comes."""
 
     def __init__(self, ray: Any, config: JobConfig, videos: list[VideoInfo], resources: dict[str, float],
-                 record: Record, task: Any) -> None:
-        self.ray, self.config, self.record, self.task = ray, config, record, task
+                 record: Record) -> None:
+        self.ray, self.config, self.record = ray, config, record
         self.todo = deque(sorted(videos, key=size, reverse=True))
         self.max_frame_bytes = max(v.width * v.height * 3 for v in videos)
         self.tries: Counter[str] = Counter()  # video -> workers lost while they held it
         self.workers: list[Worker] = []
-        self.alone: dict[Any, VideoInfo] = {}  # one-video tasks under way
-        self.stopping: list[tuple[Any, Any]] = []  # (actor, its stop() call)
+        self.suspects: deque[VideoInfo] = deque()  # videos a failed graph held: each runs again alone
+        self.stopping: dict[Any, Any] = {}  # a stop() call -> its actor, ended once it answers (its card is free)
         self.spares = 0  # workers that may still be started in place of lost ones
         self.why = ""  # the last loss
         self.actor = ray.remote(LabelWorker).options(
@@ -104,15 +97,13 @@ class WarmWorkers:
             self._start()
         log.info("%d videos on %d warm workers", len(self.todo), len(self.workers))
         try:
-            while self.todo or self.alone or any(w.calls for w in self.workers):
+            while self.todo or self.suspects or any(w.calls for w in self.workers):
                 self._feed()
                 self._step()
             return False
         except KeyboardInterrupt:
-            held = len(self.todo) + len(self.alone) + sum(len(w.calls) for w in self.workers)
+            held = len(self.todo) + len(self.suspects) + sum(len(w.calls) for w in self.workers)
             log.warning("interrupted: stopping the workers (%d videos not done: nothing of theirs is published)", held)
-            for ref in self.alone:
-                self.ray.cancel(ref, force=True)
             return True
         finally:
             self._stop_all()
@@ -122,33 +113,41 @@ class WarmWorkers:
         self.workers.append(Worker(actor, time.monotonic(), actor.ready.remote(START_TIMEOUT_S)))
 
     def _feed(self) -> None:
-        """Videos to the ready workers, the least loaded first, each up to its room but no more than
-        an even share of what is left (the first worker ready does not take the others' part)."""
+        """Suspects first, each to a worker that holds nothing; while there are suspects, no other
+        video goes out (the workers run dry, so each suspect finds one). Then videos to the ready
+        workers, the least loaded first, each up to its room but no more than an even share of
+        what is left (the first worker ready does not take the others' part)."""
         ready = [w for w in self.workers if w.starting is None and not w.broken]
-        while self.todo and ready:
+        for w in ready:
+            if self.suspects and not w.calls:
+                w.alone = True
+                self._send(w, self.suspects.popleft())
+        ready = [w for w in ready if not w.alone]
+        while self.todo and ready and not self.suspects:
             held = len(self.todo) + sum(len(w.calls) for w in self.workers)
             share = -(-held // len(self.workers))
             w = min(ready, key=lambda w: len(w.calls) / w.room)
             if len(w.calls) >= min(w.room, share):
                 return
-            video = self.todo.popleft()
-            w.calls[w.actor.label.remote(video)] = video
+            self._send(w, self.todo.popleft())
+
+    def _send(self, w: Worker, video: VideoInfo) -> None:
+        w.calls[w.actor.label.remote(video)] = video
 
     def _step(self) -> None:
         """Wait for answers (STEP_S at most) and handle every one that has come."""
         owners = {w.starting: w for w in self.workers if w.starting is not None}
         owners.update({ref: w for w in self.workers for ref in w.calls})
-        waiting = [*owners, *self.alone]
-        if not waiting:  # no worker left: another, or the videos fail
+        if not owners:  # no worker left: another, or the videos fail
             self._replace() if self.spares > 0 else self._give_up()
             return
+        waiting = [*owners, *self.stopping]
         ready, _ = self.ray.wait(waiting, num_returns=1, timeout=STEP_S)
         if ready:
             ready, _ = self.ray.wait(waiting, num_returns=len(waiting), timeout=0)
         for ref in ready:
-            if ref in self.alone:
-                video = self.alone.pop(ref)
-                self.record(video, task_results(self.ray, ref, [video])[0])
+            if ref in self.stopping:
+                self.ray.kill(self.stopping.pop(ref))
             elif (w := owners[ref]) in self.workers:  # not lost meanwhile (with its other calls)
                 self._started(w) if ref == w.starting else self._answered(w, ref)
         for w in [w for w in self.workers if w.starting is not None]:
@@ -175,15 +174,19 @@ class WarmWorkers:
         except Exception as exc:  # a bug on the worker: this video fails in one line
             result = VideoResult(video.stream, "?", error=f"{printable(video.path)}: failed on the cluster: "
                                  f"{ray_error(exc)}")
-        if result.unfinished:  # its graph failed: the video runs again alone, the worker is replaced
+        if result.unfinished:  # its graph failed: the worker is replaced
             w.broken = w.broken or result.error
-            self.alone[self.task.remote(self.config, [video], self.config.output.dir)] = video
+            if w.alone:  # and the video was alone in it: the failure is the video's
+                self.record(video, replace(result, unfinished=False))
+            else:
+                self.suspects.append(video)
         else:
             self.record(video, result)
+        w.alone = False
         if w.broken and not w.calls:
             log.warning("a worker is replaced: %s", w.broken)
             self.workers.remove(w)
-            self.stopping.append((w.actor, w.actor.stop.remote(STOP_TIMEOUT_S)))
+            self.stopping[w.actor.stop.remote(STOP_TIMEOUT_S)] = w.actor
             self._replace()
 
     def _lost(self, w: Worker, why: str) -> None:
@@ -199,18 +202,18 @@ class WarmWorkers:
                                                f"cluster: its worker was lost {self.tries[video.stream]} times "
                                                f"(the last: {why})"))
             else:
-                self.todo.appendleft(video)
+                (self.suspects if w.alone else self.todo).appendleft(video)
         self._replace()
 
     def _replace(self) -> None:
-        if self.spares > 0 and self.todo:
+        if self.spares > 0 and (self.todo or self.suspects):
             self.spares -= 1
             self._start()
 
     def _give_up(self) -> None:
         """No worker is left, nor may one be started: the videos still to do fail in one line each."""
-        while self.todo:
-            video = self.todo.popleft()
+        while self.todo or self.suspects:
+            video = (self.suspects or self.todo).popleft()
             self.record(video, VideoResult(video.stream, "?", error=f"{printable(video.path)}: failed on the "
                                            f"cluster: no worker left (the last was lost: {self.why})"))
 
@@ -218,13 +221,12 @@ class WarmWorkers:
         """Every worker's graph drained and joined (STOP_TIMEOUT_S at most), then its actor ended."""
         for w in self.workers:
             if w.starting is None:
-                self.stopping.append((w.actor, w.actor.stop.remote(STOP_TIMEOUT_S)))
+                self.stopping[w.actor.stop.remote(STOP_TIMEOUT_S)] = w.actor
             else:  # never started (or still starting): nothing under way to drain
                 self.ray.kill(w.actor)
         self.workers.clear()
-        refs = [ref for _actor, ref in self.stopping]
-        if refs:
-            self.ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S + 5)
-        for actor, _ref in self.stopping:
+        if self.stopping:
+            self.ray.wait(list(self.stopping), num_returns=len(self.stopping), timeout=STOP_TIMEOUT_S + 5)
+        for actor in self.stopping.values():
             self.ray.kill(actor)
         self.stopping.clear()

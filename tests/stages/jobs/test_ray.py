@@ -153,29 +153,19 @@ def _complete(out: Path, videos: dict[str, int]) -> None:
     assert not (out / STAGING).exists() and not list(out.glob("*.part"))
 
 
-def test_short_videos_go_through_warm_workers_each_labeling_several(cluster: Any, tmp_path: Path) -> None:
-    """3 worker slots, 12 short videos: each slot's worker keeps its graph and takes video after video."""
+def test_warm_workers_each_label_several_videos_and_one_killed_mid_job_loses_none(cluster: Any,
+                                                                                  tmp_path: Path) -> None:
+    """3 worker slots, 12 short videos: each worker keeps its graph and takes video after video; a
+    worker killed (kill -9) while it labels: its videos go to the others; OUT holds complete
+    outputs only, each video's once; the killed worker's graph processes leave too."""
     videos = tmp_path / "videos"
     videos.mkdir()
     for i in range(12):
-        write_video(videos / f"s{i:02}.mp4", frames=4, width=96, height=64, fps=25, photo=photo("chelsea"))
-    out = tmp_path / "ray"
-    run = vidpipe("label", str(videos), "--out", str(out), "--backend", "sim", "--batch", "4", "-v",
-                  "--ray", cluster.address)
-    assert run.returncode == 0, run.stderr
-    assert "12 videos on 3 warm workers" in run.stderr
-    _complete(out, {f"s{i:02}": 4 for i in range(12)})
-    per_worker = _workers(out)
-    assert len(per_worker) <= 3 and max(per_worker.values()) >= 4, per_worker  # a worker per slot, not per video
-
-
-def test_a_worker_killed_mid_job_loses_no_video(cluster: Any, videos: Path, tmp_path: Path) -> None:
-    """kill -9 of a warm worker while it labels: its videos go to the other workers; OUT holds
-    complete outputs only, each video's once; the killed worker's graph processes leave too."""
-    slow = _config(tmp_path, "backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 40\n")
+        write_video(videos / f"s{i:02}.mp4", frames=8, width=96, height=64, fps=25, photo=photo("chelsea"))
+    slow = _config(tmp_path, "backend:\n  name: sim\n  max_batch: 1\n  sim:\n    per_image_ms: 25\n")
     out = tmp_path / "ray"
     proc = subprocess.Popen([*VIDPIPE, "label", str(videos), "--out", str(out), "--config", str(slow), "--ray",
-                             cluster.address, "--no-progress"], stderr=subprocess.PIPE, text=True)
+                             cluster.address, "--no-progress", "-v"], stderr=subprocess.PIPE, text=True)
     labeling: list[Path] = []  # staging folders with outputs being written
 
     def look() -> bool:
@@ -188,8 +178,9 @@ def test_a_worker_killed_mid_job_loses_no_video(cluster: Any, videos: Path, tmp_
     os.kill(victim, signal.SIGKILL)
     err = finish(proc, timeout=240)
     assert proc.returncode == 0, err
-    assert "a worker was lost" in err
-    _complete(out, {"v0": 30, "v1": 45, "v2": 20, "v3": 35})
-    assert not any(f"pid {victim})" in host for host in _workers(out))
-    wait_for(lambda: all(state(pid) in ("gone", "Z") for pid in graph), timeout=30,
+    assert "12 videos on 3 warm workers" in err and "a worker was lost" in err
+    _complete(out, {f"s{i:02}": 8 for i in range(12)})
+    per_worker = _workers(out)  # the victim may have finished some before it was killed
+    assert len(per_worker) <= 4 and max(per_worker.values()) >= 3, per_worker  # 3 slots + a replacement
+    wait_for(lambda: all(state(pid) in ("gone", "Z") for pid in graph), timeout=60,
              what="the killed worker's graph to leave")
