@@ -17,11 +17,12 @@ the number of nodes. Printed and written (bench/results/ray_nodes.json, ray_node
 Then short videos (SHORT_FRAMES frames each, the `sim` card at full speed, no annotated video) on
 one node, side by side on one cluster: a local job (`vidpipe label` without Ray, the machine's 2
 cores), warm workers (the default) and one video per Ray task (cluster.warm_workers false,
-task_frames 0), each on SHORT_SETS[0] and SHORT_SETS[1] videos (after a run of each that is not
-counted: a fresh cluster's first jobs start slower). A mode's cost per video is the
-slope of its wall time between the two sets (what one more video costs: the command's start-up,
-Ray's connection and a worker's start cancel out); warm workers' overhead is their slope less the
-local job's, with the target of #20 (at most TARGET_S) met or MISSED (bench/results/ray_warm.png).
+task_frames 0), each on SHORT_SETS[0] and SHORT_SETS[1] videos, --repeat times (the median wall
+counts; after a run of each that is not counted: a fresh cluster's first jobs start slower). A
+mode's cost per video is the slope of its wall time between the two sets (what one more video
+costs: the command's start-up, Ray's connection and a worker's start cancel out); warm workers'
+overhead is their slope less the local job's, with the target of #20 (at most TARGET_S) met or
+MISSED (bench/results/ray_warm.png).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,23 +102,26 @@ def run_nodes(nodes: int, videos: Path, workdir: Path) -> dict[str, Any]:
             "hosts": sorted({r["host"] for r in rows})}
 
 
-def per_video_costs(workdir: Path, sets: tuple[int, int]) -> dict[str, Any]:
-    """Each mode on both sets of short videos, side by side on one 1-node cluster; see the docstring."""
+def per_video_costs(workdir: Path, sets: tuple[int, int], repeat: int) -> dict[str, Any]:
+    """Each mode on both sets of short videos, side by side on one 1-node cluster, `repeat` times
+    (the median wall of each); see the module docstring."""
     clip = ensure_clip(ClipSpec(160, 120, SHORT_FRAMES, 25))
     folders = {n: stream_links(clip, n, workdir, f"short{n}")[0].parent for n in sets}
     base = f"backend:\n  name: sim\n  max_batch: {BATCH}\noutput:\n  video: false\n"
-    walls: dict[str, list[float]] = {mode: [] for mode in MODES}
+    samples: dict[str, list[list[float]]] = {mode: [[], []] for mode in MODES}
     with ray_cluster(1) as address:
         for i, cluster in enumerate(MODES.values()):  # not counted: a fresh cluster's first jobs start slower
             label(folders[sets[0]], workdir / f"warm-up-{i}", base + (cluster or ""), address if cluster else None)
-        for n in sets:
-            for i, (mode, cluster) in enumerate(MODES.items()):
-                wall = label(folders[n], workdir / f"short{n}-{i}", base + (cluster or ""),
-                             address if cluster else None)
-                walls[mode].append(round(wall, 2))
+        for r in range(repeat):
+            for k, n in enumerate(sets):
+                for i, (mode, cluster) in enumerate(MODES.items()):
+                    wall = label(folders[n], workdir / f"short{n}-{i}-{r}", base + (cluster or ""),
+                                 address if cluster else None)
+                    samples[mode][k].append(round(wall, 2))
+    walls = {mode: [statistics.median(s) for s in both] for mode, both in samples.items()}
     slope = {mode: (w[1] - w[0]) / (sets[1] - sets[0]) for mode, w in walls.items()}
     overhead = slope["warm workers"] - slope["local job"]
-    return {"sets": list(sets), "frames": SHORT_FRAMES, "wall_s": walls,
+    return {"sets": list(sets), "frames": SHORT_FRAMES, "repeat": repeat, "wall_s": walls, "wall_s_samples": samples,
             "s_per_video": {m: round(v, 3) for m, v in slope.items()},
             "warm_overhead_s_per_video": round(overhead, 3), "target_s": TARGET_S, "met": overhead <= TARGET_S}
 
@@ -124,7 +129,7 @@ def per_video_costs(workdir: Path, sets: tuple[int, int]) -> dict[str, Any]:
 def short_table(r: dict[str, Any]) -> str:
     n1, n2 = r["sets"]
     lines = [f"Short videos on 1 node ({n1} and {n2} videos x {r['frames']} frames, 160x120, sim card, no annotated "
-             "video), measured side by side:",
+             f"video), measured side by side, median of {r['repeat']}:",
              f"{'mode':<14}  {f'wall {n1} s':>9}  {f'wall {n2} s':>9}  {'s/video':>7}  {'vs local s':>10}"]
     local = r["s_per_video"]["local job"]
     for mode, walls in r["wall_s"].items():
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="node counts of the first table (none: skip it)")
     p.add_argument("--short", type=int, nargs=2, default=list(SHORT_SETS), metavar=("FEW", "MANY"),
                    help="the two numbers of short videos the per-video cost is measured between")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each mode and set (the median counts)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vidpipe-bench-ray-") as tmp:
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ray: {n} node(s) ...", flush=True)
             results.append(run_nodes(n, videos, workdir))
         print("ray: short videos: a local job, warm workers, one video per task ...", flush=True)
-        costs = per_video_costs(workdir, (args.short[0], args.short[1]))
+        costs = per_video_costs(workdir, (args.short[0], args.short[1]), args.repeat)
     text = (table(results) + "\n\n" if results else "") + short_table(costs)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

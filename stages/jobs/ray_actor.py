@@ -60,12 +60,13 @@ class LabelWorker:
         self.job = WorkerJob(on_this_host(config, backend, self.staging), max_frame_bytes)
         self._run = JobRun(self.job, run_job, logging.WARNING).start()
 
-    def ready(self, timeout_s: float) -> int:
-        """Once its graph runs: the videos it decodes at once. Raises what kept the graph from starting."""
+    def ready(self, timeout_s: float) -> tuple[int, str]:
+        """Once its graph runs: the videos it decodes at once, and its host (with node and pid).
+        Raises what kept the graph from starting."""
         if not self.job.attached.wait(timeout_s):
             self._run.join(0)  # raises what ended it, if anything did
             raise TimeoutError(f"the graph of the worker on {self.host} did not start within {timeout_s:.0f} s")
-        return max_open_sources(self.job.config)
+        return max_open_sources(self.job.config), self.host
 
     def label(self, video: VideoInfo) -> VideoResult:
         """Label `video` in the running graph; its outputs are in OUT when this returns."""

@@ -55,6 +55,7 @@ class Worker:
     since: float  # when it was asked for
     starting: Any | None  # its ready() call, until it answers
     room: int = 0  # videos it holds at most, once ready
+    host: str = ""  # its host, node and pid, once ready
     calls: dict[Any, VideoInfo] = field(default_factory=dict)  # its label() calls under way
     broken: str = ""  # its graph has ended: it gets no more videos
     alone: bool = False  # it labels a suspect, and nothing else meanwhile
@@ -156,7 +157,7 @@ class WarmWorkers:
 
     def _started(self, w: Worker) -> None:
         try:
-            decoders: int = self.ray.get(w.starting)
+            decoders, w.host = self.ray.get(w.starting)
         except Exception as exc:  # its graph could not start (a card, /dev/shm...), or its node is gone
             self._lost(w, f"it could not start: {ray_error(exc)}")
             return
@@ -169,7 +170,7 @@ class WarmWorkers:
             result: VideoResult = self.ray.get(ref)
         except (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError) as exc:
             w.calls[ref] = video  # goes back to the queue with the worker's other videos
-            self._lost(w, ray_error(exc))
+            self._lost(w, f"{w.host or 'a worker'}: its process or node is gone ({type(exc).__name__})")
             return
         except Exception as exc:  # a bug on the worker: this video fails in one line
             result = VideoResult(video.stream, "?", error=f"{printable(video.path)}: failed on the cluster: "
@@ -194,7 +195,7 @@ class WarmWorkers:
         self.workers.remove(w)
         self.ray.kill(w.actor)  # if it still runs (a start given up): its calls end
         self.why = why
-        log.warning("a worker was lost (%s): its %d videos go to other workers", why, len(w.calls))
+        log.warning("a worker was lost: %s: its %d videos go to other workers", why, len(w.calls))
         for video in reversed(list(w.calls.values())):
             self.tries[video.stream] += 1
             if self.tries[video.stream] > self.config.cluster.max_retries:

@@ -125,7 +125,8 @@ def test_a_node_lost_mid_job_still_labels_every_video_exactly_once(videos: Path,
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         staging = spread / STAGING
         deadline = time.monotonic() + 120
-        while len({p.parent for p in staging.glob("*/*.part")}) < 2:  # both nodes' workers are labeling
+        while not (staging.exists() and len(list(staging.iterdir())) >= 2  # both nodes' workers are up
+                   and any(staging.glob("*/*.part"))):  # and labeling
             assert time.monotonic() < deadline and proc.poll() is None, "the job never got going"
             time.sleep(0.05)
         c.remove_node(doomed)  # a node lost mid-video
