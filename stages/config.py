@@ -147,9 +147,17 @@ class ClusterSettings:
     backend: one card each)."""
     max_retries: int = 3
     """A video whose worker or node is lost runs again elsewhere, this often at most."""
+    warm_workers: bool = True
+    """Label: each worker is a long-lived Ray actor whose graph starts once and takes videos as they
+    come; false: a Ray task per video, or per group of short ones (task_frames), each starting a
+    graph (about 2 s)."""
+    videos_queued: int = 2
+    """Label, warm workers: videos a worker holds beyond those it decodes, so that it never waits
+    for the next; more leave fewer for the other workers."""
     task_frames: int = 20_000
-    """Short videos share a Ray task (one graph start-up, about 2 s, per task) until it holds this
-    many frames, never fewer than 4 tasks per worker slot; 0: one video per task."""
+    """Label without warm workers: short videos share a Ray task (one graph start-up, about 2 s, per
+    task) until it holds this many frames, never fewer than 4 tasks per worker slot; 0: one video
+    per task."""
     failover_s: float = 10.0
     """Live: when a node or its live graph is lost, its streams run again on the nodes left within
     this long (the front gives a node up after a third of it without an answer)."""
@@ -330,6 +338,7 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
          "max_width and max_height must be 64..8192"),
         (0 < job.cluster.cpus_per_worker <= 1024, "cluster.cpus_per_worker", "must be > 0"),
         (0 <= job.cluster.max_retries <= 100, "cluster.max_retries", "must be 0..100"),
+        (0 <= job.cluster.videos_queued <= 16, "cluster.videos_queued", "must be 0..16"),
         (0 <= job.cluster.task_frames <= 10_000_000, "cluster.task_frames",
          "must be 0..10000000 (0: a video per task)"),
         (3 <= job.cluster.failover_s <= 3600, "cluster.failover_s", "must be 3..3600 seconds"),

@@ -1,19 +1,22 @@
 """`vidpipe label INPUTS --out OUT --ray ADDRESS`: label across the hosts of a Ray cluster.
 
     driver (this process)                       Ray workers, one per card or per cpus_per_worker
-    plan: names, manifest, resume  ------------> label_videos(config, videos, OUT): vidpipe's own
-    (as a local job: stages.jobs.inputs)          graph on that host (stages.jobs.ray_worker)
-    record each result in the manifest <-------- [VideoResult] (frames, time, host, error)
+    plan: names, manifest, resume  ------------> a warm worker each (stages.jobs.ray_actor): vidpipe's
+    (as a local job: stages.jobs.inputs)          own graph on that host, kept open for the videos
+                                    --video-->    the driver sends (stages.jobs.ray_feed)
+    record each result in the manifest <-------- VideoResult (frames, time, host, error)
     summary, report, exit code
 
-A task is one video, or several short ones (`group_videos`): each task starts vidpipe's graph on
-its worker (about 2 s), so short videos share one up to `cluster.task_frames` frames, as long as
-every worker slot still gets TASKS_PER_SLOT tasks to spread the work over the cluster.
-Tasks are submitted longest first. The driver alone writes the job manifest;
-workers publish complete outputs into OUT (shared storage, the same path on every node). A worker
-or a node lost mid-video is a system failure Ray retries elsewhere (`cluster.max_retries`); the
-retry writes the same outputs, so they stay exactly once. Ray is an optional dependency
-(`pip install 'vidpipe[ray]'`): a local job never imports it.
+By default each worker slot is a long-lived Ray actor whose graph starts once (about 2 s) and then
+takes videos as they come, a few queued at a time (stages.jobs.ray_feed). With
+`cluster.warm_workers: false` (the fallback) videos go out as Ray tasks instead, each starting a
+graph: a task is one video, or several short ones (`group_videos`) up to `cluster.task_frames`
+frames, as long as every worker slot still gets TASKS_PER_SLOT tasks. Videos are sent longest
+first. The driver alone writes the job manifest; workers publish complete outputs into OUT
+(shared storage, the same path on every node). A worker or a node lost mid-video is a system
+failure: its videos run again elsewhere (`cluster.max_retries`) and write the same outputs, so
+they stay exactly once. Ray is an optional dependency (`pip install 'vidpipe[ray]'`): a local job
+never imports it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from vidpipe.pipeline.redact import mask_url, printable
 from vidpipe.stages.events import OutputSummary, StreamDone
 from vidpipe.stages.jobs.base import NothingToDo
 from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.ray_feed import WarmWorkers, ray_error
 from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
 from vidpipe.stages.sources.files import VideoInfo
 
@@ -61,7 +65,11 @@ def _plan_and_label(ray: Any, job: LabelJob, address: str) -> int:
     _connect(ray, address)
     try:
         resources = _resources(ray, job)
-        interrupted = _label_all(ray, job, resources)
+        if job.config.cluster.warm_workers:
+            warm = WarmWorkers(ray, job.config, job.infos, resources, lambda v, r: _record(job, v, r))
+            interrupted = warm.run(_slots(ray, resources))
+        else:
+            interrupted = _label_all(ray, job, resources)
     finally:
         job.close()
         ray.shutdown()
@@ -145,7 +153,7 @@ def _slots(ray: Any, resources: dict[str, float]) -> int:
 
 
 def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
-    """Submit every task, longest first; record results as they come. True if interrupted."""
+    """The fallback: submit every task, longest first; record results as they come. True if interrupted."""
     config = job.config
     task = ray.remote(label_videos).options(
         num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
@@ -174,7 +182,7 @@ def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
         results: list[VideoResult] = ray.get(ref)
         return results
     except Exception as exc:  # retries exhausted (node lost every time) or a bug on the worker
-        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {one_line(exc)}")
+        return [VideoResult(v.stream, "?", error=f"{printable(v.path)}: failed on the cluster: {ray_error(exc)}")
                 for v in group]
 
 

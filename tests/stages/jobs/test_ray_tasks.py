@@ -60,9 +60,9 @@ def test_a_stage_failure_in_a_group_fails_only_the_video_that_causes_it(
             (staging / f"{v.stream}.jsonl").write_text("{}\n")
             done[v.stream] = SimpleNamespace(frames=10, seconds=1.0, error="", summary=SimpleNamespace(top=()))
         problem = "stage 'decode:bad' failed: it crashed" if "bad" in [v.stream for v in videos] else ""
-        return SimpleNamespace(report=SimpleNamespace(done=done, failed={}), config=config), problem
+        return SimpleNamespace(report=SimpleNamespace(done=done, failed={}, warnings={}), config=config), problem
 
-    monkeypatch.setattr(ray_worker, "_host", lambda: "host")
+    monkeypatch.setattr(ray_worker, "worker_host", lambda: "host")
     monkeypatch.setattr(ray_worker, "_run", run)
     group = []
     for name in ("a", "bad", "c", "d"):
