@@ -25,7 +25,9 @@ from vidpipe.pipeline.config import ConfigErrors
 from vidpipe.pipeline.errors import BackendError, ConfigError
 from vidpipe.stages.config import JobConfig, load_job, override, validate, with_job_defaults
 from vidpipe.stages.events import FrameResult
+from vidpipe.stages.jobs.base import FilesJob, Job
 from vidpipe.stages.jobs.graph import run_job
+from vidpipe.stages.jobs.handles import Runner
 from vidpipe.stages.jobs.label import LabelJob
 from vidpipe.stages.jobs.label_run import LabelRun
 from vidpipe.stages.jobs.live_run import LiveRayRun, LiveRun, WatchRun
@@ -157,10 +159,11 @@ def check_model(config: JobConfig) -> None:
         raise BackendError(missing)
 
 
-def runner(config: JobConfig, job: LabelJob) -> Callable[[Any, Any, int], int]:
-    """Runs the job here, or on the Ray cluster of cluster.ray_address."""
+def runner(config: JobConfig, job: Job) -> Runner:
+    """Runs the job here (run_job), or a label job on the Ray cluster of cluster.ray_address (the
+    driver takes its planned files and reports on them through its on_event: FilesJob)."""
     address = config.cluster.ray_address
-    if not address:
+    if not address or config.job != "label" or not isinstance(job, FilesJob):
         return run_job
 
     def on_ray(caller: Any, log_queue: Any, level: int) -> int:

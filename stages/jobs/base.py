@@ -32,11 +32,12 @@ from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
 from vidpipe.stages.config import JobConfig
 from vidpipe.stages.jobs.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from vidpipe.stages.sink import LaneParams, OutputsFactory, SinkStage
+from vidpipe.stages.sources.files import VideoInfo
 
 TENSOR_BYTES = int(INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2])
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "TENSOR_BYTES", "GraphPlan", "GraphShape", "Job",
-           "NothingToDo"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "TENSOR_BYTES", "FilesJob", "GraphPlan",
+           "GraphShape", "Job", "NothingToDo"]
 
 
 class NothingToDo(Exception):
@@ -93,6 +94,15 @@ class Job(Protocol):
     def exit_code(self, interrupted: bool) -> int: ...
 
     def release(self) -> None: ...
+
+
+@runtime_checkable
+class FilesJob(Job, Protocol):
+    """A job over files planned up front (label): a runner that places the files itself (the Ray
+    driver) takes them from `infos` once prepare() returned, and tells the job about each through
+    on_event, as its graph would have: Progress, SourceProblem, StreamDone (with the host)."""
+
+    infos: list[VideoInfo]
 
 
 @runtime_checkable

@@ -29,7 +29,6 @@ from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override
 from vidpipe.stages.jobs.api import runner, settle_config
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Job
 from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
-from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob, NoInputs
 from vidpipe.stages.jobs.model_cli import add_model_parser, run_model
 from vidpipe.stages.jobs.users_cli import add_users_parser, run_users
@@ -271,15 +270,12 @@ def _dispatch(args: argparse.Namespace, log_queue: Any, level: int) -> int:
     if args.command == "model":
         return run_model(args)
     config = make_job(args)
-    job = _job(config, args)
-    if config.job == "label":
-        assert isinstance(job, LabelJob)
-        return runner(config, job)(job, log_queue, level)  # here, or on the Ray cluster
     if config.job == "live" and config.cluster.ray_address:
         from vidpipe.stages.jobs.live_ray import run_live_on_ray
 
         return run_live_on_ray(config)  # this process serves; the streams run on the cluster's nodes
-    return run_job(job, log_queue, level)
+    job = _job(config, args)
+    return runner(config, job)(job, log_queue, level)  # here, or a label job on the Ray cluster
 
 
 def _job(config: JobConfig, args: argparse.Namespace) -> Job:

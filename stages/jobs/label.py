@@ -18,6 +18,7 @@ from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig
+from vidpipe.stages.events import StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, save_manifest
 from vidpipe.stages.jobs.label_graph import LabelGraph
@@ -52,7 +53,7 @@ class LabelJob:
         self.table = table  # print the summary table at the end (the CLI; the Python API has the rows)
         self.rows: list[VideoSummary] = []  # the job's summary, once finish() wrote it
         self.profile = profile  # print the per-image upload/accelerator/download table at the end
-        self.show_hosts = False  # the summary table names the host that labeled each video (a Ray job)
+        self.show_hosts = False  # the table names each video's host: a StreamDone came from another (Ray)
         self.graph = LabelGraph(config)
         self.record = LabelRecord(config)
         self.infos: list[VideoInfo] = []
@@ -103,6 +104,8 @@ class LabelJob:
     def on_event(self, event: Event) -> None:
         self.bars.on_event(event)
         self.record.on_event(event)
+        if isinstance(event, StreamDone) and event.host:
+            self.show_hosts = True
 
     def close(self) -> None:
         self.bars.close()

@@ -30,9 +30,8 @@ from typing import Any
 from vidpipe.hw.registry import backend_spec
 from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
 from vidpipe.pipeline.redact import mask_url, printable
-from vidpipe.stages.events import OutputSummary, StreamDone
-from vidpipe.stages.jobs.base import NothingToDo
-from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
+from vidpipe.stages.jobs.base import FilesJob, NothingToDo
 from vidpipe.stages.jobs.ray_feed import WarmWorkers, ray_error
 from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
 from vidpipe.stages.sources.files import VideoInfo
@@ -42,19 +41,18 @@ log = logging.getLogger(__name__)
 TASKS_PER_SLOT = 4  # grouping stops short of leaving a worker slot idle: at least this many tasks each
 
 
-def run_on_ray(job: LabelJob, address: str) -> int:
+def run_on_ray(job: FilesJob, address: str) -> int:
     """Plan locally, label on the cluster at `address`, summarize locally; the exit code. The
     output folder stays locked by this driver from planning to the summary: the workers' staging
     folders are inside it."""
     ray = _import_ray()
-    job.show_hosts = True
     try:
         return _plan_and_label(ray, job, address)
     finally:
         job.release()
 
 
-def _plan_and_label(ray: Any, job: LabelJob, address: str) -> int:
+def _plan_and_label(ray: Any, job: FilesJob, address: str) -> int:
     try:
         job.prepare()
     except NothingToDo as done:
@@ -112,7 +110,7 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
                           key="cluster.ray_address") from None
 
 
-def _resources(ray: Any, job: LabelJob) -> dict[str, float]:
+def _resources(ray: Any, job: FilesJob) -> dict[str, float]:
     """What one video's worker takes, checked against the cluster: one line if no node has it."""
     config = job.config
     card = backend_spec(config.backend).card_resource
@@ -152,7 +150,7 @@ def _slots(ray: Any, resources: dict[str, float]) -> int:
     return sum(min(int(r.get(k, 0) // v) for k, v in resources.items()) for r in nodes)
 
 
-def _label_all(ray: Any, job: LabelJob, resources: dict[str, float]) -> bool:
+def _label_all(ray: Any, job: FilesJob, resources: dict[str, float]) -> bool:
     """The fallback: submit every task, longest first; record results as they come. True if interrupted."""
     config = job.config
     task = ray.remote(label_videos).options(
@@ -186,12 +184,12 @@ def _results(ray: Any, ref: Any, group: list[VideoInfo]) -> list[VideoResult]:
                 for v in group]
 
 
-def _record(job: LabelJob, video: VideoInfo, result: VideoResult) -> None:
-    """As a local job does on StreamDone: the failures, the manifest with the host that did it, and
-    the job's progress display (the same as a local job's: the video, then the job's totals)."""
-    job.bars.update(result.stream, result.frames, max(video.frame_count, result.frames))
+def _record(job: FilesJob, video: VideoInfo, result: VideoResult) -> None:
+    """A video's result as the job's events, as its graph would have sent them on one host: its
+    progress, its problem (one line), its StreamDone with the host that labeled it."""
+    job.on_event(Progress(result.stream, result.frames, max(video.frame_count, result.frames), 0.0))
     log.debug("%s: %s on %s (%d frames)", result.stream, result.error or "ok", result.host, result.frames)
     if result.error:
-        job.report.fail(video.path, result.error)
+        job.on_event(SourceProblem(result.stream, video.path, result.error))
     job.on_event(StreamDone(result.stream, video.path, result.frames, 0, result.seconds, result.error,
                             OutputSummary(result.top), result.host))
