@@ -32,6 +32,7 @@ from vidpipe.stages.jobs.manifest import GroupCommit, Manifest, VideoEntry, fing
 from vidpipe.stages.jobs.profile import print_profile
 from vidpipe.stages.jobs.progress import ProgressBars, print_table
 from vidpipe.stages.jobs.summary import collect_rows, padding_note, write_job_summary
+from vidpipe.stages.outputs.chunks import chunk_length
 from vidpipe.stages.outputs.encoder import EncodeStage
 from vidpipe.stages.outputs.label import LabelOutputsFactory, output_names
 from vidpipe.stages.outputs.summary import VideoSummary
@@ -71,14 +72,23 @@ def result_settings(config: JobConfig) -> dict[str, Any]:
     }
 
 
-def label_encoders(config: JobConfig, files: int) -> int:
+def label_encoders(config: JobConfig, files: int, split: bool = False) -> int:
     """Encoder processes for the annotated videos: `output.encoders`, else one per file decoded at
-    once, at most one per core (a stream is encoded by one process, in order); 0 without video."""
+    once, at most one per core (a stream is encoded by one process, in order), or one per core when
+    a video is long enough to be split (its chunks are encoded at once); 0 without video."""
     if not config.output.video:
         return 0
     if config.output.encoders:
         return config.output.encoders
+    if split:
+        return max(1, usable_cores())
     return max(1, min(files, max_open_sources(config), usable_cores()))
+
+
+def splittable(config: JobConfig, frame_count: int) -> bool:
+    """Whether a video this long is encoded in chunks when several encoders run (stages.outputs.split)."""
+    chunk = config.output.video_chunk_frames
+    return config.output.video and chunk > 0 and frame_count >= 2 * chunk_length(chunk)
 
 
 class NoInputs(SourceError):
@@ -136,7 +146,8 @@ class LabelJob:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise NoInputs(self.report.failed)
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
-        return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
+        split = any(splittable(self.config, i.frame_count) for i in self.infos)
+        return self.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos), split=split)
 
     def open_output(self, create: bool = True) -> tuple[Manifest, dict[str, Any] | None]:
         """The output folder locked for this job (FolderBusy if another job has it) and its manifest
@@ -155,11 +166,12 @@ class LabelJob:
         if self.lock is not None:
             self.lock.release()
 
-    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
+    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False, split: bool = False) -> GraphShape:
         """The graph of a label job (also watch's and a Ray task's): `files` decoded at most at
-        once, and the encoder processes of the annotated videos for them."""
+        once, and the encoder processes of the annotated videos for them (`split`: a video among
+        them is long enough to be encoded in chunks by every core)."""
         runtime = self.config.runtime
-        self.encoders = label_encoders(self.config, files)
+        self.encoders = label_encoders(self.config, files, split)
         return GraphShape(max_frame_bytes, runtime.queue_size, max_open_sources(self.config), open_sources=open_sources,
                           encoders=self.encoders, encoder=EncodeStage)
 

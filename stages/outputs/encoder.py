@@ -28,7 +28,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
+
+import av
 
 from vidpipe.pipeline.channels import Channel, Stop
 from vidpipe.pipeline.errors import one_line
@@ -37,6 +40,7 @@ from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef
 from vidpipe.stages.events import SourceProblem, StreamDone
 from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkOf, failed_marker
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
 from vidpipe.stages.sink import LaneParams
@@ -71,11 +75,23 @@ class VideoClose:
     abort: bool  # cut short: finalize what was written
 
 
+@dataclass(frozen=True)
+class VideoJoin:
+    """A split video's chunks are all sent (stages.outputs.chunks): join them, then its StreamDone."""
+
+    stream: str
+    uri: str
+    final: str
+    chunks: int
+    abort: bool  # cut short: join the complete chunks from the first
+
+
 @dataclass
 class _Open:
     uri: str
     video: AnnotatedVideo | None
     failed: str = ""
+    chunk: ChunkOf | None = None  # a chunk of a split video (one open per stream and lane)
 
 
 class EncodeStage(Stage[LaneParams]):
@@ -83,6 +99,7 @@ class EncodeStage(Stage[LaneParams]):
 
     def open(self) -> None:
         self.videos: dict[str, _Open] = {}
+        self.board = ChunkBoard(self.params.chunk_done, self.aborted)
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         for item in items:
@@ -103,13 +120,17 @@ class EncodeStage(Stage[LaneParams]):
             entry = self.videos.get(item.stream)
             if entry is not None:
                 entry.video = None
+                if entry.chunk is not None:
+                    self._chunk_closed(self.videos.pop(item.stream), item.abort)
+        elif isinstance(item, VideoJoin):
+            self._join(item)
         elif isinstance(item, StreamDone):
             entry = self.videos.pop(item.stream, None)
             failed = entry.failed if entry is not None else ""
             self.report(replace(item, error=item.error or failed) if failed else item)
 
     def _open(self, item: VideoOpen) -> None:
-        entry = self.videos[item.stream] = _Open(item.uri, None)
+        entry = self.videos[item.stream] = _Open(item.uri, None, chunk=item.spec.chunk)
         try:
             entry.video = AnnotatedVideo(item.spec)
         except OSError as exc:
@@ -123,6 +144,34 @@ class EncodeStage(Stage[LaneParams]):
             return
         entry.video.frame(item.label, frames.view(ref.slot, (ref.height, ref.width, 3)),
                           partial(frames.release, ref.slot))
+
+    def _chunk_closed(self, entry: _Open, abort: bool) -> None:
+        """A chunk is published (or failed): the joiner may go on; cut short, this lane may join."""
+        assert entry.chunk is not None
+        final = Path(entry.chunk.final)
+        if entry.failed:
+            with contextlib.suppress(OSError):
+                failed_marker(final, entry.chunk.index).touch()
+        self.board.finished()
+        if abort:
+            self._joined(entry.uri, final, lambda: self.board.join_cut_short(final))
+
+    def _join(self, item: VideoJoin) -> None:
+        final = Path(item.final)
+        if item.abort:
+            self._joined(item.uri, final, lambda: self.board.join_cut_short(final, item.chunks))
+        elif failed := self._joined(item.uri, final, lambda: self.board.join_all(final, item.chunks)):
+            self.videos[item.stream] = _Open(item.uri, None, failed)
+
+    def _joined(self, uri: str, final: Path, join: Any) -> str:
+        """Runs a join; a failure is this video's only (one line, a SourceProblem), returned."""
+        try:
+            join()
+        except (OSError, av.FFmpegError) as exc:
+            message = f"{printable(uri)}: cannot join the chunks of {printable(final.name)} ({one_line(exc)})"
+            self.report(SourceProblem(final.stem, uri, message))
+            return message
+        return ""
 
     def _guarded(self, stream: str, action: Any) -> None:
         entry = self.videos.get(stream)
@@ -165,3 +214,5 @@ class EncodeStage(Stage[LaneParams]):
                     video.close(abort=True)
                 except OSError as exc:
                     log.error("%s: %s", printable(entry.uri), one_line(exc))
+                if entry.chunk is not None:
+                    self._chunk_closed(entry, abort=True)
