@@ -10,7 +10,8 @@ that makes each stream's StreamOutputs. With lanes (channels to processes in the
 tiers, GraphShape.encoders), each stream is given the least busy lane when it starts: what its
 outputs send there leaves with the sink's next flush, in order, and `write()` returning True
 means the frame slot went with it (that process releases it). The stream's StreamDone then goes
-down its lane too, to be reported by that process once it has finished the stream.
+down its lane too, to be reported by that process once it has finished the stream (a long video
+split over several lanes, stages.outputs.split, names the lane for it: its outputs' `done_lane`).
 
 Results arrive out of order (several preprocess workers, batches); a label is always drawn on
 the frame it was computed for because frames leave the reorder buffer strictly by sequence

@@ -128,8 +128,8 @@ class ChunkBoard:
         if failed := [k for k in range(chunks) if failed_marker(final, k).exists()]:
             sweep(final)
             raise JoinError(f"{final.name}: chunk {failed[0]} could not be written: the video is not joined")
-        if not _lock(final):
-            return
+        if not _lock(final):  # only an abort's joiner can hold it: this video is not complete
+            raise JoinError(f"{final.name}: joined cut short by another encoder (the job was stopped)")
         _join_locked(final, [chunk_path(final, k) for k in range(chunks)])
 
     def join_cut_short(self, final: Path, chunks: int | None = None) -> None:

@@ -12,11 +12,16 @@ inbox batch ends are copied and their slots released (AnnotatedVideo.detach): sl
 held across batches. x264 runs with the threads VideoSpec says (set by the job, see
 stages.outputs.label).
 
+One long video may be split (stages.outputs.split): its chunks come to several lanes as videos of
+their own (VideoOpen with `spec.chunk`; one open chunk per stream and lane), and the last chunk's
+lane gets a VideoJoin: it waits for the other lanes' chunks and joins them (stages.outputs.chunks)
+before the StreamDone that follows is reported.
+
 A video that cannot be written (a full disk) fails its stream only: one SourceProblem, its
 remaining frames released, the StreamDone carries the error. May block: in encoding and on the
 inbox. On abort what is queued already is still encoded (for at most DRAIN_ON_ABORT_S), frames
 whose smoothed label will not come get their raw label, and every open video is finalized as cut
-short, so files stay playable.
+short, so files stay playable (a split video: the complete chunks from the first are joined).
 """
 
 from __future__ import annotations
