@@ -84,7 +84,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> Results:
     if "decode" in args.only:  # one long file on one core and on all
         results.decode = decode_cores.run(next(iter(clips.values())) if args.quick else clips["1920x1080"], workdir)
     if "encode" in args.only:  # one long file's annotated video on one core and on all
-        results.encode = encode_cores.run(workdir, args.quick, args.inputs)
+        results.encode = encode_cores.run(workdir, args.quick, args.inputs, repeat)
     return results
 
 
