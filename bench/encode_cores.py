@@ -132,8 +132,8 @@ def table(r: EncodeCoresResult) -> str:
             for run in (r.one, r.every, r.unsplit)]
     text = (f"Annotated video of one file on 1 and {r.cores} cores, {r.input} (sim, the job's defaults; "
             "total = launch -> exit, the join included)\n"
-            + text_table(["run", "encoders", "total fps", "steady fps", "cores used", "vs 1 core", "other load (cores)"],
-                         rows))
+            + text_table(["run", "encoders", "total fps", "steady fps", "cores used", "vs 1 core",
+                          "other load (cores)"], rows))
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in per_group_ms(r.every).items() if v >= 0.01)
     text += f"\nsplit run, CPU ms per frame: {cpu}"
     proj = r.projection()
