@@ -59,9 +59,10 @@ class OutputSettings:
     encoders: Auto = None
     """Encoder processes (overlay + H.264) beside the sink; auto: one per file open at once, at most
     one per core (every core when a file is long enough to be split, see video_chunk_frames)."""
-    video_chunk_frames: int = 500
-    """A video of at least two chunks of this many frames (whole GOPs) is encoded by several encoder
-    processes at once, a chunk each, and joined without re-encoding; 0: one encoder per video."""
+    video_chunk_frames: int = 250
+    """A video of at least two chunks of this many frames (whole GOPs, x264's 250 at most) is encoded
+    by several encoder processes at once, a chunk each, and joined without re-encoding; 0: one
+    encoder per video."""
     progress: bool = True
     """Progress lines per file on stderr (redrawn in place on a terminal)."""
     extra: tuple[str, ...] = ()

@@ -72,7 +72,7 @@ def test_encoders_one_per_open_file_and_x264_threads_fill_what_they_leave(monkey
 def test_a_long_video_gets_an_encoder_per_core_and_is_split_only_over_several(monkeypatch: pytest.MonkeyPatch) -> None:
     machine_with(monkeypatch, 16)
     config = with_job_defaults(JobConfig())
-    assert splittable(config, 1000) and not splittable(config, 999)  # two chunks of 500
+    assert splittable(config, 500) and not splittable(config, 499)  # two chunks of 250
     assert not splittable(replace_path(config, "output.video_chunk_frames", 0), 10**6)
     assert label_encoders(config, 1, split=True) == 16 and label_encoders(config, 1) == 1
     lanes = [Lane(None) for _ in range(2)]  # type: ignore[arg-type]  # no channel is used here
