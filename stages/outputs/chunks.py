@@ -43,6 +43,10 @@ class JoinError(OSError):
     """The chunks of a video cannot be joined (one line)."""
 
 
+class ChunkFailed(JoinError):
+    """A chunk could not be written: its encoder has said why (a SourceProblem) already."""
+
+
 def chunk_keyint(chunk_frames: int) -> int:
     """The GOP length of split videos: x264's 250, or the chunk when chunks are shorter."""
     return max(1, min(X264_KEYINT, chunk_frames))
@@ -61,6 +65,11 @@ def chunk_path(final: Path, k: int) -> Path:
 
 def failed_marker(final: Path, k: int) -> Path:
     return final.with_name(f"{final.name}.c{k:06d}.failed{PART_SUFFIX}")
+
+
+def any_failed(final: Path) -> bool:
+    """Whether a chunk of this video has failed already (its encoder made the marker)."""
+    return any(final.parent.glob(f"{glob_escape(final.name)}.c*.failed{PART_SUFFIX}"))
 
 
 def _chunk_files(final: Path) -> list[Path]:
@@ -127,7 +136,7 @@ class ChunkBoard:
             return
         if failed := [k for k in range(chunks) if failed_marker(final, k).exists()]:
             sweep(final)
-            raise JoinError(f"{final.name}: chunk {failed[0]} could not be written: the video is not joined")
+            raise ChunkFailed(f"{final.name}: chunk {failed[0]} could not be written: the video is not joined")
         if not _lock(final):  # only an abort's joiner can hold it: this video is not complete
             raise JoinError(f"{final.name}: joined cut short by another encoder (the job was stopped)")
         _join_locked(final, [chunk_path(final, k) for k in range(chunks)])

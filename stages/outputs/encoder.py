@@ -45,7 +45,7 @@ from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef
 from vidpipe.stages.events import SourceProblem, StreamDone
 from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
-from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkOf, failed_marker
+from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkFailed, ChunkOf, any_failed, failed_marker
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
 from vidpipe.stages.sink import LaneParams
@@ -154,12 +154,18 @@ class EncodeStage(Stage[LaneParams]):
         """A chunk is published (or failed): the joiner may go on; cut short, this lane may join."""
         assert entry.chunk is not None
         final = Path(entry.chunk.final)
-        if entry.failed:
-            with contextlib.suppress(OSError):
-                failed_marker(final, entry.chunk.index).touch()
         self.board.finished()
         if abort:
             self._joined(entry.uri, final, lambda: self.board.join_cut_short(final))
+
+    @staticmethod
+    def _first_failed_chunk(chunk: ChunkOf) -> bool:
+        """Marks the chunk failed (for the joiner); True if no other chunk of its video had."""
+        final = Path(chunk.final)
+        first = not any_failed(final)
+        with contextlib.suppress(OSError):
+            failed_marker(final, chunk.index).touch()
+        return first
 
     def _join(self, item: VideoJoin) -> None:
         final = Path(item.final)
@@ -172,6 +178,8 @@ class EncodeStage(Stage[LaneParams]):
         """Runs a join; a failure is this video's only (one line, a SourceProblem), returned."""
         try:
             join()
+        except ChunkFailed as exc:  # its encoder said why already
+            return f"{printable(uri)}: {one_line(exc)}"
         except (OSError, av.FFmpegError) as exc:
             message = f"{printable(uri)}: cannot join the chunks of {printable(final.name)} ({one_line(exc)})"
             self.report(SourceProblem(final.stem, uri, message))
@@ -202,7 +210,8 @@ class EncodeStage(Stage[LaneParams]):
         """This stream's video fails (one line), the others go on."""
         path = exc.filename or (entry.video.spec.path if entry.video is not None else "")
         entry.failed = f"{printable(entry.uri)}: cannot write {printable(str(path))} ({exc.strerror or one_line(exc)})"
-        self.report(SourceProblem(stream, entry.uri, entry.failed))
+        if entry.chunk is None or self._first_failed_chunk(entry.chunk):  # one line per video
+            self.report(SourceProblem(stream, entry.uri, entry.failed))
         video, entry.video = entry.video, None
         if video is not None:
             video.release_all()

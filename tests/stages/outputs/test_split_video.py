@@ -2,7 +2,8 @@
 without re-encoding (stages.outputs.split, stages.outputs.chunks): frame-exact against a
 variable-frame-rate input (count and timestamps), one avcC, a keyframe at each chunk start, each
 frame's own overlay; chunks whose SPS/PPS differ are refused; a Ctrl-C leaves a playable video cut
-short and no `.part` file; --resume redoes a video whose join never ran."""
+short and no `.part` file; --resume redoes a video whose join never ran; a full disk fails the video
+in one line and leaves no chunk."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.media import pattern_frame, write_video
-from tests.processes import VIDPIPE, finish, wait_for
+from tests.processes import UNSHARE_MOUNT, VIDPIPE, finish, wait_for
 from vidpipe.stages.jobs.cli import main
 from vidpipe.stages.outputs.chunks import JoinError, chunk_path, join_chunks
 from vidpipe.stages.outputs.overlay import draw_labels
@@ -177,3 +178,25 @@ def test_resume_redoes_a_video_whose_chunks_were_never_joined(tmp_path: Path) ->
     assert not list(out.glob("*.part"))
     manifest = json.loads((out / "vidpipe-manifest.json").read_text())
     assert [v["state"] for v in manifest["videos"].values()] == ["done"]
+
+
+def test_a_full_disk_fails_the_split_video_in_one_line_and_leaves_no_chunk(tmp_path: Path) -> None:
+    """The output folder is a 192 KiB tmpfs in a private mount namespace (unshare): chunks fail."""
+    video = write_video(tmp_path / "big.mp4", frames=20 * CHUNK, width=W, height=H)
+    out = tmp_path / "out"
+    out.mkdir()
+    config = json.loads(job_config(tmp_path).read_text())
+    config["output"] |= {"jsonl": False, "segments": False}
+    (tmp_path / "video-only.json").write_text(json.dumps(config))
+    listing = tmp_path / "listing.txt"  # what the tmpfs held, seen from inside its namespace
+    script = 'mount -t tmpfs -o size=192k tmpfs "$OUT" || exit 99; "$@"; code=$?; ls -1a "$OUT" > "$LISTING"; exit $code'
+    vidpipe = [*VIDPIPE, "label", str(video), "--out", str(out), "--no-progress", "--config",
+               str(tmp_path / "video-only.json")]
+    env = {**os.environ, "OUT": str(out), "LISTING": str(listing)}
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", *vidpipe], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "No space left on device" in ln]
+    assert len(lines) == 1 and "big.mp4" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    files = listing.read_text().split()
+    assert "big.mp4" not in files and not [name for name in files if ".part" in name], files
