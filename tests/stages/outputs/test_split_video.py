@@ -189,7 +189,8 @@ def test_a_full_disk_fails_the_split_video_in_one_line_and_leaves_no_chunk(tmp_p
     config["output"] |= {"jsonl": False, "segments": False}
     (tmp_path / "video-only.json").write_text(json.dumps(config))
     listing = tmp_path / "listing.txt"  # what the tmpfs held, seen from inside its namespace
-    script = 'mount -t tmpfs -o size=192k tmpfs "$OUT" || exit 99; "$@"; code=$?; ls -1a "$OUT" > "$LISTING"; exit $code'
+    script = ('mount -t tmpfs -o size=192k tmpfs "$OUT" || exit 99; "$@"; code=$?; '
+              'ls -1a "$OUT" > "$LISTING"; exit $code')
     vidpipe = [*VIDPIPE, "label", str(video), "--out", str(out), "--no-progress", "--config",
                str(tmp_path / "video-only.json")]
     env = {**os.environ, "OUT": str(out), "LISTING": str(listing)}
