@@ -128,10 +128,7 @@ class ChunkBoard:
     def join_all(self, final: Path, chunks: int) -> None:
         """The video's last chunk is sent: wait for every chunk, then join (JoinError if one failed).
         Aborted meanwhile: the complete run from chunk 0 is joined instead."""
-        def done() -> bool:
-            return all(chunk_path(final, k).exists() or failed_marker(final, k).exists() for k in range(chunks))
-
-        if not self.wait(done, None):
+        if not self.wait(_finished(final, chunks), None):
             self.join_cut_short(final, chunks)
             return
         if failed := [k for k in range(chunks) if failed_marker(final, k).exists()]:
@@ -143,9 +140,10 @@ class ChunkBoard:
 
     def join_cut_short(self, final: Path, chunks: int | None = None) -> None:
         """Abort: the first encoder here joins what is complete from chunk 0 (see the module docstring)."""
+        finished = _finished(final, chunks or 0)
+
         def settled() -> bool:
-            return not writing(final) and (chunks is None or all(
-                chunk_path(final, k).exists() or failed_marker(final, k).exists() for k in range(chunks)))
+            return not writing(final) and finished()
 
         self.wait(settled, time.monotonic() + ABORT_JOIN_WAIT_S)
         if not _lock(final):
@@ -158,6 +156,19 @@ class ChunkBoard:
                     path.unlink(missing_ok=True)
             return
         _join_locked(final, prefix)
+
+
+def _finished(final: Path, chunks: int) -> Callable[[], bool]:
+    """A test of whether chunks 0..chunks-1 are all finished (published or failed); it remembers
+    how far it got, so waiting on a long video's many chunks costs a few stats per wake-up."""
+    seen = [0]
+
+    def test() -> bool:
+        while seen[0] < chunks and (chunk_path(final, seen[0]).exists() or failed_marker(final, seen[0]).exists()):
+            seen[0] += 1
+        return seen[0] >= chunks
+
+    return test
 
 
 def _complete_prefix(final: Path) -> Iterator[Path]:
