@@ -33,11 +33,12 @@ CHUNK = 24  # frames per chunk in these tests (a GOP each): splitting forced on 
 W, H = 160, 120
 
 
-def job_config(tmp_path: Path, per_image_ms: float = 0.0) -> Path:
+def job_config(tmp_path: Path, per_image_ms: float = 0.0, drain_timeout_s: float = 30.0) -> Path:
     path = tmp_path / "split.json"
     path.write_text(json.dumps({
         "backend": {"name": "sim", "max_batch": 1 if per_image_ms else 8, "sim": {"per_image_ms": per_image_ms}},
-        "output": {"encoders": 2, "video_chunk_frames": CHUNK, "video_preset": "ultrafast", "video_crf": 18}}))
+        "output": {"encoders": 2, "video_chunk_frames": CHUNK, "video_preset": "ultrafast", "video_crf": 18},
+        "runtime": {"drain_timeout_s": drain_timeout_s}}))
     return path
 
 
@@ -150,13 +151,17 @@ def run_until_chunks(video: Path, out: Path, config: Path, chunks: int) -> subpr
     return proc
 
 
-def test_ctrl_c_leaves_a_playable_video_cut_short_and_no_part_files(tmp_path: Path) -> None:
+# drained: the sink ends the video and its chunks are joined as usual; aborted (the drain takes
+# longer than its timeout): every encoder finalizes its open chunk, the first one joins the rest
+@pytest.mark.parametrize("drain_timeout_s", [30.0, 0.3], ids=["drained", "aborted"])
+def test_ctrl_c_leaves_a_playable_video_cut_short_and_no_part_files(tmp_path: Path, drain_timeout_s: float) -> None:
     video = write_video(tmp_path / "long.mp4", frames=6 * CHUNK, width=W, height=H)
     out = tmp_path / "out"
-    proc = run_until_chunks(video, out, job_config(tmp_path, per_image_ms=20), 2)
+    proc = run_until_chunks(video, out, job_config(tmp_path, per_image_ms=50, drain_timeout_s=drain_timeout_s), 2)
     os.killpg(proc.pid, signal.SIGINT)
     err = finish(proc, 60)
     assert proc.returncode in (130, -signal.SIGINT), err
+    assert ("aborting" in err) == (drain_timeout_s < 1), err
     got = times(out / "long.mp4")  # joined from what was written: decodes to its end
     assert 2 * CHUNK <= len(got) < 6 * CHUNK
     assert got == times(video)[:len(got)]  # the first frames, in order, at their times
