@@ -146,16 +146,19 @@ class ChunkBoard:
             return not writing(final) and finished()
 
         self.wait(settled, time.monotonic() + ABORT_JOIN_WAIT_S)
-        if not _lock(final):
-            return  # another encoder joins, and deletes what is finished by then
+        if not _lock(final):  # another encoder joins: what it did not take goes once it is done
+            if self.wait(lambda: not part_path(final).exists(), time.monotonic() + ABORT_JOIN_WAIT_S):
+                _remove_finished(final)  # (still joining after that: what it reads stays)
+            return
         prefix = list(_complete_prefix(final))
         if not prefix:  # joined already (chunk 0 is gone), or nothing was finished
             part_path(final).unlink(missing_ok=True)
-            for path in _chunk_files(final):
-                if not path.name.endswith(PART_SUFFIX * 2):
-                    path.unlink(missing_ok=True)
+            _remove_finished(final)
             return
-        _join_locked(final, prefix)
+        try:
+            _join_locked(final, prefix)
+        finally:
+            self.finished()  # encoders waiting for the lock to go
 
 
 def _finished(final: Path, chunks: int) -> Callable[[], bool]:
@@ -195,10 +198,15 @@ def _join_locked(final: Path, chunks: list[Path]) -> None:
     except BaseException:
         sweep(final)
         raise
+    _remove_finished(final)
+    os.replace(tmp, final)
+
+
+def _remove_finished(final: Path) -> None:
+    """The video's finished chunks and failure markers (those still written are their writers')."""
     for path in _chunk_files(final):
         if not path.name.endswith(PART_SUFFIX * 2):
             path.unlink(missing_ok=True)
-    os.replace(tmp, final)
 
 
 def _video_packets(path: Path) -> Iterator[av.Packet]:
