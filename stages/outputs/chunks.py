@@ -37,6 +37,7 @@ from vidpipe.stages.outputs.writers import PART_SUFFIX, VFR_TIME_BASE, part_path
 X264_KEYINT = 250  # x264's default GOP length: chunks are whole GOPs of at most this
 ABORT_JOIN_WAIT_S = 1.0  # on abort: how long the joiner waits for chunks still being finalized
 WAKE_S = 0.5  # a waiting joiner looks at the abort flag at least this often
+TICK_PACKETS = 1000  # a join reports a sign of life this often (stages.outputs.encoder: the stall watch)
 
 
 class JoinError(OSError):
@@ -104,7 +105,7 @@ class ChunkBoard:
 
     def __init__(self, condition: Any, aborted: Callable[[], bool]) -> None:
         self.condition = condition
-        self.aborted = aborted
+        self.aborted = aborted  # (the stage's: asking it is also a sign of life)
 
     def finished(self) -> None:
         """A chunk was published (or failed): joiners look again."""
@@ -136,7 +137,7 @@ class ChunkBoard:
             raise ChunkFailed(f"{final.name}: chunk {failed[0]} could not be written: the video is not joined")
         if not _lock(final):  # only an abort's joiner can hold it: this video is not complete
             raise JoinError(f"{final.name}: joined cut short by another encoder (the job was stopped)")
-        _join_locked(final, [chunk_path(final, k) for k in range(chunks)])
+        _join_locked(final, [chunk_path(final, k) for k in range(chunks)], self.aborted)
 
     def join_cut_short(self, final: Path, chunks: int | None = None) -> None:
         """Abort: the first encoder here joins what is complete from chunk 0 (see the module docstring)."""
@@ -156,7 +157,7 @@ class ChunkBoard:
             _remove_finished(final)
             return
         try:
-            _join_locked(final, prefix)
+            _join_locked(final, prefix, self.aborted)
         finally:
             self.finished()  # encoders waiting for the lock to go
 
@@ -190,11 +191,11 @@ def _lock(final: Path) -> bool:
     return True
 
 
-def _join_locked(final: Path, chunks: list[Path]) -> None:
+def _join_locked(final: Path, chunks: list[Path], tick: Callable[[], object]) -> None:
     """Remux into NAME.mp4.part, then the chunks go and the file is renamed (the lock is the .part)."""
     tmp = part_path(final)
     try:
-        join_chunks(chunks, tmp)
+        join_chunks(chunks, tmp, tick)
     except BaseException:
         sweep(final)
         raise
@@ -226,10 +227,11 @@ def _ticks(value: int | None, time_base: Any) -> int:
     return round(value * time_base / VFR_TIME_BASE) if value and time_base else 0
 
 
-def join_chunks(chunks: list[Path], out: Path) -> int:
+def join_chunks(chunks: list[Path], out: Path, tick: Callable[[], object] | None = None) -> int:
     """Remuxes the chunks' H.264 packets, in order, into one MP4 (+faststart) without re-encoding:
     pts as the chunks have them (the input's times), decode times made anew over the whole file.
-    Raises JoinError if the chunks' SPS/PPS (avcC) differ. Returns the packets written."""
+    Raises JoinError if the chunks' SPS/PPS (avcC) differ. Returns the packets written. `tick`
+    is called every TICK_PACKETS (a long video's join is a sign of life for the stall watch)."""
     avcc = _extradata(chunks[0])
     for k, path in enumerate(chunks[1:], 1):
         if _extradata(path) != avcc:
@@ -248,4 +250,6 @@ def join_chunks(chunks: list[Path], out: Path) -> int:
             duration = _ticks(packet.duration, packet.time_base)
             packet.pts, packet.dts, packet.duration, packet.time_base = pts[i], ordered[i] - delay, duration, tb
             container.mux(packet)
+            if tick is not None and i % TICK_PACKETS == 0:
+                tick()
     return len(pts)
