@@ -57,8 +57,16 @@ class VidpipeRun:
     card_busy: float = 0.0  # share of the steady window the accelerator was computing
     plan: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def span_fps(self) -> float:
+        """Frames over the time from the first write to the last: start-up and shutdown left out,
+        the ring's warm-up and bursts in (a file decoded in runs writes each later run in a burst
+        once the runs before it are written: a steady slope misreads that)."""
+        span = self.total_s - self.startup_s - self.shutdown_s
+        return self.frames / span if span > 0 else 0.0
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "span_fps": self.span_fps}
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

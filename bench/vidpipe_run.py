@@ -16,18 +16,19 @@ T_PROCESS = time.monotonic()  # before the heavy imports: they are part of the c
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from vidpipe.pipeline.config import from_mapping, replace_path  # noqa: E402
+from vidpipe.pipeline.config import from_mapping  # noqa: E402
 from vidpipe.pipeline.events import Event  # noqa: E402
 from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging  # noqa: E402
 from vidpipe.stages.config import JobConfig  # noqa: E402
 from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart  # noqa: E402
 from vidpipe.stages.events import OutputSummary, StreamDone  # noqa: E402
+from vidpipe.stages.jobs.api import settle_config  # noqa: E402
 from vidpipe.stages.jobs.base import GraphPlan  # noqa: E402
 from vidpipe.stages.jobs.graph import run_graph  # noqa: E402
 from vidpipe.stages.jobs.label import LabelJob  # noqa: E402
@@ -80,22 +81,36 @@ class TimedOutputsFactory(LabelOutputsFactory):
         return TimedOutputs(super().__call__(start, labels, lane))
 
 
-class TimedLabelJob(LabelJob):
-    """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner."""
+class TimedLabelJob:
+    """`vidpipe label` with timed outputs, no terminal output: how a new job plugs into the runner
+    (the Job protocol), here around a LabelJob's planning, graph and record."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self.label = LabelJob(config, table=False)
+        self.config = config
+        self.report = self.label.report
+        self.prepare, self.sources, self.release = self.label.prepare, self.label.sources, self.label.release
+        self.close = self.label.close
 
     def outputs(self, plan: GraphPlan) -> TimedOutputsFactory:
-        return TimedOutputsFactory(self.config.output, self.config.postprocess, self.encoders)
+        return TimedOutputsFactory(self.config.output, self.config.postprocess, self.label.graph.encoders)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, StreamDone):
-            self.report.done[event.stream] = event
+            self.report.done[event.stream] = event  # the bench writes no manifest, summary or report
         else:
-            super().on_event(event)
+            self.label.on_event(event)
+
+    def finish(self, interrupted: bool) -> None:
+        """Nothing: the bench reads the report."""
+
+    def exit_code(self, interrupted: bool) -> int:
+        return self.label.exit_code(interrupted)
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    config = from_mapping(JobConfig, spec["job"], source="bench spec")
-    job = TimedLabelJob(replace_path(config, "output.progress", False))
+    config = settle_config(from_mapping(JobConfig, spec["job"], source="bench spec"), "bench spec")
+    job = TimedLabelJob(replace(config, output=replace(config.output, progress=False)))
     shape = job.prepare()
     if job.report.failed:
         raise SystemExit(f"bench: unreadable inputs: {job.report.failed}")
@@ -116,7 +131,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "errors": {**job.report.failed, **{d.stream: d.error for d in done if d.error}},
         "plan": {"frame_slots": graph.frame_slots, "frame_bytes": graph.frame_bytes,
                  "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.config.backend.max_batch,
-                 "encoders": job.encoders},
+                 "encoders": job.label.graph.encoders},
     }
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from vidpipe.pipeline.backoff import BackoffPolicy
 from vidpipe.pipeline.events import Event
+from vidpipe.pipeline.queue_parts import reader_lock, writer_lock
 from vidpipe.pipeline.shm import SlotRing
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,14 @@ def repair_locks(inbox: Any, consumers_alive: bool, outbox: Any, rings: Sequence
     repaired += [f"{r.label} ring lock" for r in rings if repair_lock(r._lock, WRITE_PROBE_S)]
     queues = [("event queue", events, WRITE_PROBE_S), ("log queue", log_queue, LOG_PROBE_S)]
     return repaired + [f"{what} writer lock" for what, q, probe in queues
-                       if q is not None and repair_lock(q._wlock, probe)]
+                       if q is not None and repair_lock(writer_lock(q), probe)]
 
 
 def repair_queue(channel: Any, reader: bool, writer: bool, probe_s: float) -> list[str]:
     """Repair the reader and/or writer lock of a pipeline Channel; names what was repaired."""
     q = channel._q  # the multiprocessing.Queue inside the Channel
     repaired = []
-    for side, lock, wanted in (("reader", q._rlock, reader), ("writer", q._wlock, writer)):
+    for side, lock, wanted in (("reader", reader_lock(q), reader), ("writer", writer_lock(q), writer)):
         if wanted and lock is not None and repair_lock(lock, probe_s):
             repaired.append(f"{channel.name} {side} lock")
     return repaired

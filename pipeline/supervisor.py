@@ -45,6 +45,7 @@ from vidpipe.pipeline.channels import STOP, Channel
 from vidpipe.pipeline.errors import StageFailed
 from vidpipe.pipeline.events import Event, StageFailure
 from vidpipe.pipeline.flags import SharedFlag
+from vidpipe.pipeline.queue_parts import readable_end
 from vidpipe.pipeline.recovery import (
     CrashLog,
     Reclaim,
@@ -201,7 +202,8 @@ class Supervisor:
 
     def _step(self) -> None:
         sentinels = [s for ts in self._tiers for s in ts.running]
-        ready = wait([*sentinels, self._events._reader, self._wake_r, *self._watched], timeout=self._next_timeout())
+        waited = [*sentinels, readable_end(self._events), self._wake_r, *self._watched]
+        ready = wait(waited, timeout=self._next_timeout())
         if self._wake_r in ready:
             while self._wake_r.poll():
                 if self._wake_r.recv_bytes() == b"s":
@@ -242,7 +244,7 @@ class Supervisor:
                 self._failure = StageFailed(name, detail)
 
     def _drain_events(self) -> None:
-        while self._events._reader.poll():
+        while readable_end(self._events).poll():
             _stage, event = self._events.get()
             if isinstance(event, StageFailure):
                 if any(event.stage == s.name for ts in self._tiers if ts.tier.restart for s in ts.specs.values()):

@@ -108,7 +108,13 @@ class RuntimeSettings:
     frame_slots: Auto = None
     """Shared-memory frame slots; auto: sized from the batch, the workers and a 768 MiB budget."""
     max_open_sources: Auto = None
-    """Files decoded (and encoded) at the same time, one process each; auto: max(2, cores / 2)."""
+    """Files decoded (and encoded) at the same time, one process each; auto: max(2, cores / 2).
+    These decode processes also share a long file's runs (split_min_frames)."""
+    split_min_frames: int = 300
+    """A long file is decoded by several decode processes at once, each on its own run of at least
+    this many frames (frame numbers, timestamps and labels as with one), when fewer files are left
+    than processes and no output reads the frames' pixels (no annotated video: there one encoder
+    per file is the slower part); 0: one process per file."""
     drain_timeout_s: float = 30.0
     """After Ctrl-C, abort if draining takes longer."""
     stall_timeout_s: float = 60.0
@@ -284,8 +290,8 @@ def with_job_defaults(job: JobConfig) -> JobConfig:
     (explicit values win): backend.max_batch (batch_size) and runtime.max_open_sources
     (open_sources: a file's decoder and its encoder take about a core each at full speed, so more
     cores keep more files open)."""
-    job = replace_path(job, "backend.max_batch", batch_size(job))
-    return replace_path(job, "runtime.max_open_sources", max_open_sources(job))
+    return replace(job, backend=replace(job.backend, max_batch=batch_size(job)),
+                   runtime=replace(job.runtime, max_open_sources=max_open_sources(job)))
 
 
 def validate(job: JobConfig, source: str) -> None:
@@ -310,6 +316,7 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (1 <= rt.queue_size <= 4096, "runtime.queue_size", "must be 1..4096"),
         (_auto_or(rt.frame_slots, 2, 65536), "runtime.frame_slots", "must be auto or 2..65536"),
         (_auto_or(rt.max_open_sources, 1, 64), "runtime.max_open_sources", "must be auto (by the cores) or 1..64"),
+        (0 <= rt.split_min_frames <= 10_000_000, "runtime.split_min_frames", "must be 0..10000000 (0: never)"),
         (rt.drain_timeout_s > 0, "runtime.drain_timeout_s", "must be > 0"),
         (rt.stall_timeout_s > 0, "runtime.stall_timeout_s", "must be > 0"),
         (0 <= rt.manifest_interval_s <= 3600, "runtime.manifest_interval_s", "must be 0..3600"),

@@ -19,6 +19,12 @@ number. A stream is finished when its StreamEnd has come and every frame before 
 May block: on the inbox, and in the outputs (encoding). On abort (and at STOP) every stream
 still open is finished as cut short, then the factory is closed, so files stay playable.
 
+A file decoded in parts by several decode workers (stages.parts) sends a PartEnd per part: its
+StreamEnd is put together here once every part has ended (and its problem reported here). A
+factory whose outputs keep no pixels (`keeps_pixels` False: labels only) has each frame slot
+released as soon as its result arrives, so results waiting to be written in order (later parts of
+a file) hold no frame slot.
+
 An output that cannot be written (a full disk, a folder gone read-only) fails its stream only:
 one line naming the file (a SourceProblem for the job), its outputs finished with that error in
 them, its remaining frames released unwritten; every other stream goes on.
@@ -42,7 +48,8 @@ from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import LabelInfo, QueueDepths, Result, StreamEnd, StreamStart
-from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
+from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, SourceWarning, StreamDone
+from vidpipe.stages.parts import PartEnd, combine
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,8 @@ class OutputsFactory(Protocol):
         ...
 
     def on_item(self, item: Any) -> None: ...
+
+    # `keeps_pixels` (optional, True if absent): whether any output reads a frame's pixels
 
     def close(self) -> None: ...
 
@@ -124,6 +133,7 @@ class _Stream:
     t_first: float = 0.0
     t_report: float = 0.0
     failed: str = ""  # one line: its outputs could not be written
+    parts: list[PartEnd] = field(default_factory=list)  # a file decoded in parts: those ended
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,8 @@ class SinkStage(Stage[SinkParams]):
         self.lanes = [Lane(channel) for channel in self.params.lanes]
         for lane in self.lanes:
             lane.peers = self.lanes
+        self.pixels = bool(getattr(self.params.outputs, "keeps_pixels", True))
+        self.no_pixels = np.empty((0, 0, 3), np.uint8)  # what outputs that read none are given
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         for item in items:
@@ -178,7 +190,7 @@ class SinkStage(Stage[SinkParams]):
             for stream in list(self.streams.values()):
                 self._advance(stream)
             return
-        if not isinstance(item, Result | StreamStart | StreamEnd):
+        if not isinstance(item, Result | StreamStart | StreamEnd | PartEnd):
             self.params.outputs.on_item(item)
             return
         stream = self.streams.setdefault(item.stream if not isinstance(item, Result) else item.frame.stream, _Stream())
@@ -186,13 +198,28 @@ class SinkStage(Stage[SinkParams]):
             stream.start = item
         elif isinstance(item, StreamEnd):
             stream.end = item
+        elif isinstance(item, PartEnd):
+            stream.parts.append(item)
         elif isinstance(item, Result):
+            if not self.pixels:
+                self.params.frames.release(item.frame.slot)  # see the module docstring
             heapq.heappush(stream.heap, (item.frame.seq, item))
         self._advance(stream)
+
+    def _parts_ended(self, s: _Stream, start: StreamStart) -> None:
+        """Every part of a file decoded in parts has ended: its StreamEnd, its problem reported."""
+        whole = combine(s.parts)
+        s.end, s.parts = whole.end, []
+        if whole.end.error:
+            self.report(SourceProblem(start.stream, start.uri, f"{printable(start.uri)}: {whole.end.error}"))
+        elif whole.warning:
+            self.report(SourceWarning(start.stream, start.uri, whole.warning))
 
     def _advance(self, s: _Stream) -> None:
         if s.start is None or self.labels is None:
             return  # results wait until the stream's outputs can be made
+        if s.parts and len(s.parts) == s.parts[0].parts:
+            self._parts_ended(s, s.start)
         if s.outputs is None and not s.failed:
             s.t_first = time.monotonic()
             if self.lanes and s.lane is None:
@@ -221,13 +248,13 @@ class SinkStage(Stage[SinkParams]):
                 s.dropped += 1
                 s.outputs.drop(result)
             else:
-                view = frames.view(ref.slot, (ref.height, ref.width, 3))
+                view = frames.view(ref.slot, (ref.height, ref.width, 3)) if self.pixels else self.no_pixels
                 handed_on = bool(s.outputs.write(result, view, time.time()))
                 s.written += 1
         except OSError as exc:
             self._fail_outputs(s, exc)
         finally:
-            if not handed_on:
+            if not handed_on and self.pixels:
                 frames.release(ref.slot)
 
     def _fail_outputs(self, s: _Stream, exc: OSError) -> None:
@@ -259,7 +286,7 @@ class SinkStage(Stage[SinkParams]):
 
     def _finish(self, name: str, cut_short: bool) -> None:
         s = self.streams.pop(name)
-        for _, result in s.heap:  # frames that can no longer be written in order
+        for _, result in s.heap if self.pixels else ():  # frames that can no longer be written in order
             self.params.frames.release(result.frame.slot)
         s.heap.clear()
         if s.start is None:

@@ -82,11 +82,15 @@ _TURNS = {1: (0, 1, -1, 0), 2: (-1, 0, 0, -1), 3: (0, -1, 1, 0)}
 def write_turned_video(path: Path, upright: np.ndarray, turns: int, frames: int = 12, fps: int = 25) -> Path:
     """An MP4 whose frames are stored turned by `turns` quarter turns (np.rot90) with the display
     matrix that shows them upright: a portrait phone video. `upright` is the BGR picture to see."""
-    import struct
-
     stored = np.ascontiguousarray(np.rot90(upright, turns))
     h, w = stored.shape[:2]
-    write_video(path, frames=frames, width=w, height=h, fps=fps, photo=stored)
+    return set_turns(write_video(path, frames=frames, width=w, height=h, fps=fps, photo=stored), turns)
+
+
+def set_turns(path: Path, turns: int) -> Path:
+    """An MP4's display matrix (tkhd) set to show its frames after `turns` quarter turns back."""
+    import struct
+
     data = bytearray(path.read_bytes())
     i = data.find(b"tkhd")
     version = data[i + 4]
@@ -132,6 +136,34 @@ def write_with_display_matrix(path: Path, stored: np.ndarray, a: int, b: int, c:
         stream.set_display_matrix([a << 16, b << 16, 0, c << 16, d << 16, 0, 0, 0, 1 << 30])
         for _ in range(frames):
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(stored), format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def write_gop_video(path: Path, frames: int, keyint: int, *, bframes: bool = False, vfr: bool = False,
+                    width: int = 96, height: int = 72, scenes: Sequence[np.ndarray] = (CAT, COFFEE)) -> Path:
+    """H.264 MP4 with a keyframe every `keyint` frames: `bframes` (x264 veryfast: B-frames, so
+    decode order is not presentation order), `vfr` (timestamps 13..43 ms apart, millisecond time
+    base); the frames alternate between the `scenes` every keyint + 5 frames (labels that change
+    within GOPs), with the pattern of pattern_frame blended in (no two frames alike)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(25, 1))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast" if bframes else "ultrafast", "crf": "18", "g": str(keyint),
+                          "keyint_min": str(keyint), "sc_threshold": "0"}
+        if vfr:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(frames):
+            scene = cv2.resize(scenes[(i // (keyint + 5)) % len(scenes)], (width, height))
+            image = cv2.addWeighted(scene, 0.8, pattern_frame(i, width, height), 0.2, 0)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            if vfr:
+                frame.pts, frame.time_base = t, Fraction(1, 1000)
+                t += 40 if i % 3 else 13 + (i % 7) * 5
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)

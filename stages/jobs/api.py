@@ -23,12 +23,12 @@ from typing import Any
 from vidpipe.hw.registry import backend_problems, missing_model
 from vidpipe.pipeline.config import ConfigErrors
 from vidpipe.pipeline.errors import BackendError, ConfigError
-from vidpipe.stages.config import JobConfig, load_job, override, validate
+from vidpipe.stages.config import JobConfig, load_job, override, validate, with_job_defaults
 from vidpipe.stages.events import FrameResult
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.label import LabelJob
 from vidpipe.stages.jobs.label_run import LabelRun
-from vidpipe.stages.jobs.live_run import LiveRun, WatchRun
+from vidpipe.stages.jobs.live_run import LiveRayRun, LiveRun, WatchRun
 from vidpipe.stages.outputs.frame_outputs import check_outputs
 from vidpipe.stages.outputs.senders import check_senders
 
@@ -91,13 +91,15 @@ Source = PathLike | int | Mapping[str, Any]
 def live(sources: Sequence[Source] | Source = (), *, out: PathLike | None = None,
          on_result: Callable[[FrameResult], None] | None = None, on_event: Callable[[Any], None] | None = None,
          backend: str | None = None, config: JobConfig | PathLike | None = None, http: bool = False,
-         log_level: int = logging.WARNING, **overrides: Any) -> LiveRun:
+         ray: str | None = None, log_level: int = logging.WARNING, **overrides: Any) -> LiveRun:
     """Classify live sources (camera index, /dev/videoN, rtsp://, http://, files, folders; or a
     mapping of live.sources settings, e.g. {"uri": "clip.mp4", "name": "door", "loop": True}); not
     started: call start(), or use it as a context manager. `on_result` gets every labeled frame,
     `on_event` every label event (stages.outputs.events: a label change, a clip...), on a thread of
     this process. `http`: also serve the live page and REST API (live.http_port). Streams come and
-    go with add_stream() / remove_stream()."""
+    go with add_stream() / remove_stream(). `ray`: a Ray cluster address: the streams run on its
+    nodes (as `vidpipe live --ray`), this process is their front; `on_event` still gets every label
+    event, while per-frame results stay in the nodes' files (`on_result` is refused)."""
     items = [sources] if isinstance(sources, str | int | os.PathLike | Mapping) else list(sources)
     live_changes: dict[str, Any] = {"http": http, "report_frames": on_result is not None,
                                     "report_events": on_event is not None}
@@ -106,7 +108,12 @@ def live(sources: Sequence[Source] | Source = (), *, out: PathLike | None = None
                                    else os.fspath(s)} for s in items]
     changes = {**overrides, "live": {**overrides.get("live", {}), **live_changes}}
     output = {"dir": str(out)} if out is not None else {}
-    cfg = settle(config, "live", (), changes, backend, output, None)
+    if ray is not None and on_result is not None:
+        raise ConfigError("on_result: per-frame results stay on the nodes with ray= (their JSONL files in out); "
+                          "use on_event", key="on_result")
+    cfg = settle(config, "live", (), changes, backend, output, ray)
+    if ray is not None:
+        return LiveRayRun(cfg, log_level, on_event)
     from vidpipe.stages.jobs.live import LiveJob
 
     return LiveRun(LiveJob(cfg), run_job, log_level, on_result, on_event)
@@ -125,15 +132,14 @@ def settle(config: JobConfig | PathLike | None, job: str, inputs: tuple[str, ...
         changes["backend"] = {**overrides.get("backend", {}), "name": backend}
     if ray is not None:
         changes["cluster"] = {**overrides.get("cluster", {}), "ray_address": ray}
-    cfg = override(base, changes, "arguments")
-    check_config(cfg, "arguments")
-    return cfg
+    return settle_config(override(base, changes, "arguments"), "arguments")
 
 
-def check_config(config: JobConfig, source: str) -> None:
-    """Every check a job's config gets before anything runs: its keys (validate), the outputs
-    and senders it names, the model its backend needs, the files it is configured with (the
-    card's FC weights and labels)."""
+def settle_config(config: JobConfig, source: str) -> JobConfig:
+    """The one place a job's config is settled, before anything runs (the CLI and the API alike):
+    every check (its keys and their ranges, live ones included, the outputs and senders it names,
+    the model its backend needs, the files it is configured with), then the settings left at auto
+    chosen for the job and this machine (with_job_defaults). Jobs take the config as it returns."""
     validate(config, source)
     check_outputs(config.output, source)
     check_senders(config.live, source)
@@ -141,6 +147,7 @@ def check_config(config: JobConfig, source: str) -> None:
     problems = backend_problems(config.backend)
     if problems:
         raise ConfigErrors([ConfigError(f"{source}: {p}", source=source) for p in problems])
+    return with_job_defaults(config)
 
 
 def check_model(config: JobConfig) -> None:

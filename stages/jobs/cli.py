@@ -26,7 +26,7 @@ from vidpipe.pipeline.errors import ConfigError, StageFailed, VidpipeError
 from vidpipe.pipeline.logs import enable_stack_dumps, setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.machine import package_version
 from vidpipe.stages.config import JobConfig, SourceSettings, load_job, override
-from vidpipe.stages.jobs.api import check_config, runner
+from vidpipe.stages.jobs.api import runner, settle_config
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Job
 from vidpipe.stages.jobs.cli_help import DESCRIPTION, EXAMPLES, Parser, unknown_flags
 from vidpipe.stages.jobs.graph import run_job
@@ -186,8 +186,7 @@ def make_job(args: argparse.Namespace) -> JobConfig:
         if getattr(args, dest, False):
             job = replace_path(job, key, value)
     job = _name_and_loop(job, getattr(args, "name", None) or [], getattr(args, "loop", False))
-    check_config(job, source)
-    return job
+    return settle_config(job, source)
 
 
 def _nested(flat: dict[str, Any]) -> dict[str, Any]:

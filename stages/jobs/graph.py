@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
 
 from vidpipe.hw.registry import backend_device_count
 from vidpipe.pipeline.channels import Channel
-from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.flags import SharedFlag
 from vidpipe.pipeline.recovery import LeasedSlotRing
@@ -73,9 +72,9 @@ def fit_to_shm(config: JobConfig, max_frame_bytes: int, free: int | None) -> tup
     fitted = config
     while graph.shm_bytes > usable and (fitted.backend.batch > 1 or graph.workers > 1):
         if fitted.backend.batch > 1:
-            fitted = replace_path(fitted, "backend.max_batch", fitted.backend.batch // 2)
+            fitted = replace(fitted, backend=replace(fitted.backend, max_batch=fitted.backend.batch // 2))
         else:  # the ring's floor holds a frame per worker: many cores, little /dev/shm
-            fitted = replace_path(fitted, "preprocess.workers", graph.workers // 2)
+            fitted = replace(fitted, preprocess=replace(fitted.preprocess, workers=graph.workers // 2))
         graph = plan(fitted, max_frame_bytes, usable)
     mib = 2**20
     if graph.shm_bytes > usable:

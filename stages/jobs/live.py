@@ -47,8 +47,6 @@ from vidpipe.stages.config import (
     JobConfig,
     LiveSettings,
     SourceSettings,
-    live_checks,
-    with_job_defaults,
 )
 from vidpipe.stages.events import SourceProblem, StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphPlan, GraphShape
@@ -85,7 +83,7 @@ class LiveJob:
     """`vidpipe live`: see the module docstring and stages.jobs.base for the protocol."""
 
     def __init__(self, config: JobConfig) -> None:
-        config = self.config = with_job_defaults(config)
+        self.config = config  # settled (stages.jobs.api.settle_config): checked, auto values chosen
         self.live: LiveSettings = config.live  # with the API token filled in by prepare()
         self.failed: dict[str, str] = {}  # stream -> one-line error
         self.streams: dict[str, _Stream] = {}
@@ -110,9 +108,6 @@ class LiveJob:
         if not live.sources and not live.serve:
             raise ConfigError("live: no sources (give them on the command line or in live.sources, or --serve to "
                               "wait for streams added over the API)", key="live.sources")
-        for ok, key, message in live_checks(live):
-            if not ok:
-                raise ConfigError(f"{key}: {message}", key=key)
         sources = self._openable(live)
         if live.events.mqtt:
             parse_mqtt_url(live.events.mqtt)

@@ -42,7 +42,7 @@ from vidpipe.hw.settings import BackendSettings
 from vidpipe.pipeline.errors import one_line
 from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.supervisor import Supervisor
-from vidpipe.stages.config import JobConfig, SourceSettings, with_job_defaults
+from vidpipe.stages.config import JobConfig, SourceSettings
 from vidpipe.stages.events import LiveEvent, SourceProblem, StreamDone
 from vidpipe.stages.jobs.graph import run_job
 from vidpipe.stages.jobs.handles import JobRun
@@ -126,7 +126,6 @@ class LiveNode:
         self._pictures: dict[str, bytes] = {}
         self._busy: dict[str, float] = {}
         self._card = contextlib.ExitStack()
-        config = with_job_defaults(config)
         backend = self._card.enter_context(card_for_task(config))
         config = node_config(config, backend)
         cpus = task_cpus(config)

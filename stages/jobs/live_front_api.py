@@ -36,14 +36,12 @@ class FrontApi:
         self.front = front
 
     def request(self, body: Any) -> Reply:
-        front = self.front
         if isinstance(body, AddStream):
             return Reply(0, *self.add_stream(body.source))
         if isinstance(body, RemoveStream):
             return Reply(0, *self.remove_stream(body.name))
         if isinstance(body, ListStreams):
-            with front.lock:
-                return Reply(0, 200, {"streams": [front.view.describe(s) for s in front.streams.values()]})
+            return Reply(0, *self.list_streams())
         return Reply(0, 400, {"error": f"unknown request {type(body).__name__}"})
 
     def add_stream(self, source: SourceSettings, where: str = "POST /api/streams") -> tuple[int, dict[str, Any]]:
@@ -74,7 +72,11 @@ class FrontApi:
             log.info("source %s added on node %s: %s", name, link.short, mask_url(source.uri))
             return code, {"stream": front.view.describe(s)}
 
-    def remove_stream(self, name: str) -> tuple[int, dict[str, Any]]:
+    def list_streams(self) -> tuple[int, dict[str, Any]]:
+        with self.front.lock:
+            return 200, {"streams": [self.front.view.describe(s) for s in self.front.streams.values()]}
+
+    def remove_stream(self, name: str, where: str = "") -> tuple[int, dict[str, Any]]:
         front = self.front
         with front.lock:
             s = front.streams.get(name)

@@ -66,7 +66,12 @@ class FrontView:
         log.info("live view on %s (run %s)", self.server.url, self.run_id)
 
     def emit(self, event: dict[str, Any]) -> None:
-        if self.events is not None and event_key(event) not in self.sent:
+        """A label event from a node, once: to the senders and the Python API's callback."""
+        if event_key(event) in self.sent:
+            return
+        if self.front.on_event is not None:
+            self.front.on_event(event)
+        if self.events is not None:
             self.events.emit(event)
 
     def pick_up_sent(self) -> None:

@@ -29,12 +29,13 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from vidpipe.pipeline.errors import VidpipeError, one_line
 from vidpipe.pipeline.redact import mask_url
-from vidpipe.stages.config import JobConfig, SourceSettings, with_job_defaults
+from vidpipe.stages.config import JobConfig, SourceSettings
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK
 from vidpipe.stages.jobs.live import settle_api_token
 from vidpipe.stages.jobs.live_front_api import FrontApi
@@ -72,8 +73,9 @@ def run_live_on_ray(config: JobConfig) -> int:
 class LiveFront:
     """See the module docstring. The loop runs on the caller's thread; the API on the server's."""
 
-    def __init__(self, config: JobConfig) -> None:
-        self.config = config = with_job_defaults(config)
+    def __init__(self, config: JobConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config = config  # settled (stages.jobs.api.settle_config)
+        self.on_event = on_event  # each label event once, as events.jsonl has it (the Python API's handle)
         self.live = config.live
         self.ray = _import_ray()
         self.lost_after = config.cluster.failover_s / 3

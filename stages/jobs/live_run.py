@@ -14,15 +14,16 @@ Callbacks run on one thread per kind, never on the job's: a slow one fills its q
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from vidpipe.pipeline.errors import ConfigError
 from vidpipe.pipeline.events import Event
-from vidpipe.stages.config import SourceSettings
+from vidpipe.stages.config import JobConfig, SourceSettings
 from vidpipe.stages.events import FrameResult, FrameResults, LiveEvent, StreamDone
 from vidpipe.stages.jobs.base import Job
 from vidpipe.stages.jobs.feed import CallbackThread, Feed
-from vidpipe.stages.jobs.handles import JobRun, Runner
+from vidpipe.stages.jobs.handles import JobRun, JobStatus, Runner
 
 CALLBACK_QUEUE = 10_000  # items waiting for a callback; more are dropped and counted
 
@@ -95,7 +96,43 @@ class LiveRun(_CallbackRun):
         return list(self._ask(lambda job: job.list_streams())["streams"])
 
     def _ask(self, call: Callable[[Any], tuple[int, dict[str, Any]]]) -> dict[str, Any]:
-        code, body = self.caller.call_in_job(call)
+        code, body = self._call(call)
         if code >= 300:
             raise ConfigError(str(body.get("error", f"refused ({code})")), key=str(body.get("key", "")))
         return body
+
+    def _call(self, call: Callable[[Any], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
+        """`call(job)` where the job changes its graph: the supervisor's thread."""
+        return self.caller.call_in_job(call)
+
+
+class LiveRayRun(LiveRun):
+    """`vidpipe.live(..., ray=ADDRESS)`: the streams on the nodes of a Ray cluster, their front
+    (stages.jobs.live_ray) on a thread of this process, with LiveRun's calls. `on_event` gets each
+    label event once, from whichever node; per-frame results stay in the nodes' files (OUT)."""
+
+    def __init__(self, config: JobConfig, log_level: int, on_event: Callable[[Any], None] | None) -> None:
+        from vidpipe.stages.jobs.live_ray import LiveFront
+
+        self.front = LiveFront(config, self._node_event if on_event is not None else None)
+        super().__init__(cast(Job, self.front), self._serve, log_level, None, on_event)
+
+    def _serve(self, caller: Any, log_queue: Any, level: int) -> int:
+        return self.front.run()
+
+    def _node_event(self, data: dict[str, Any]) -> None:
+        self._event(LiveEvent(str(data.get("type", "")), str(data.get("stream", "")), data))
+
+    def stop(self) -> None:
+        """Every node's streams drained (outputs finalized), then the front ends."""
+        self._stopping = True
+        self.front.stop.set()
+
+    def status(self) -> JobStatus:
+        base = super().status()
+        with self.front.lock:
+            frames = sum(int(s.info.get("frames", 0)) for s in self.front.streams.values())
+            return replace(base, frames=frames, streams_open=len(self.front.streams))
+
+    def _call(self, call: Callable[[Any], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
+        return call(self.front.api)  # the front's API is thread-safe (its lock)

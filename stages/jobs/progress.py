@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from vidpipe.stages.events import Progress, StreamDone
+
 log = logging.getLogger("vidpipe")
 
 REFRESH_S = 0.1  # redraws at most this often (a file opening or closing redraws at once)
@@ -73,6 +75,13 @@ class ProgressBars:
                 log.info("%s: started (%s frames)", stream, total or "?")
         entry.done, entry.total, entry.fps = done, max(total, done), fps
         self._draw(force=new)
+
+    def on_event(self, event: Any) -> None:
+        """A job's event: a stream's progress, or its end."""
+        if isinstance(event, Progress):
+            self.update(event.stream, event.done, event.total, event.fps)
+        elif isinstance(event, StreamDone):
+            self.close(event.stream, event.error)
 
     def close(self, stream: str | None = None, error: str = "") -> None:
         """`stream` finished (with `error`, if any); None: the job is over, erase the block."""

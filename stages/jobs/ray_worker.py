@@ -29,15 +29,21 @@ from pathlib import Path
 
 from vidpipe.hw.registry import backend_spec
 from vidpipe.hw.settings import BackendSettings
+from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.config import replace_path
 from vidpipe.pipeline.errors import SourceError, VidpipeError, one_line
+from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.logs import setup_main_logging, shutdown_main_logging
 from vidpipe.pipeline.redact import printable
+from vidpipe.pipeline.shm import SlotRing
+from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, default_open_sources, max_open_sources
-from vidpipe.stages.jobs.base import GraphShape
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape
 from vidpipe.stages.jobs.graph import run_graph
-from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.label_graph import LabelGraph
+from vidpipe.stages.jobs.label_record import LabelRecord
 from vidpipe.stages.outputs.label import output_names
+from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.files import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -55,15 +61,42 @@ class VideoResult:
     top: tuple[tuple[str, float], ...] = ()
 
 
-class _TheseVideos(LabelJob):
-    """A LabelJob for exactly the videos it is given: no planning, no manifest (the driver keeps it)."""
+class _TheseVideos:
+    """Exactly the videos it is given, through the label job's graph (LabelGraph) and record
+    (LabelRecord) without its planning or manifest: the driver plans and keeps the manifest."""
 
     def __init__(self, config: JobConfig, videos: list[VideoInfo]) -> None:
-        super().__init__(config)
+        self.config = config
         self.infos = videos
+        self.graph = LabelGraph(config)
+        self.record = LabelRecord(config)
+        self.record.inputs = {v.stream: v.path for v in videos}  # their half-written outputs are removed
+        self.report = self.record.report
 
     def prepare(self) -> GraphShape:
-        return self.shape(max(v.width * v.height * 3 for v in self.infos), len(self.infos))
+        return self.graph.shape(max(v.width * v.height * 3 for v in self.infos), len(self.infos))
+
+    def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
+        return self.graph.file_decoders(frames, outbox, self.infos)
+
+    def outputs(self, plan: GraphPlan) -> OutputsFactory:
+        return self.graph.outputs()
+
+    def on_event(self, event: Event) -> None:
+        self.record.on_event(event)
+
+    def close(self) -> None:
+        self.graph.close()  # its decode workers' queue: this worker process lives on
+        self.record.close()
+
+    def finish(self, interrupted: bool) -> None:
+        """Nothing: the driver writes the job's summary."""
+
+    def exit_code(self, interrupted: bool) -> int:
+        return EXIT_INTERRUPTED if interrupted else EXIT_FAILED if self.report.failed else EXIT_OK
+
+    def release(self) -> None:
+        """Nothing claimed: the staging folder is the task's."""
 
 
 def label_videos(config: JobConfig, videos: list[VideoInfo], out_dir: str) -> list[VideoResult]:
@@ -118,7 +151,7 @@ def _label_group(config: JobConfig, group: list[VideoInfo], out: Path, host: str
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[LabelJob, str]:
+def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[_TheseVideos, str]:
     """The graph over `videos` with outputs into `staging`; the job, and a failure that ended it."""
     with card_for_task(config) as backend:
         local = replace(config, backend=backend, output=replace(config.output, dir=str(staging), progress=False))
@@ -130,7 +163,7 @@ def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[Lab
         except VidpipeError as exc:  # a stage failed: the videos done before it still count
             return job, one_line(exc)
         finally:
-            job.close()  # its decode workers' queue: this worker process lives on
+            job.close()
             shutdown_main_logging()
 
 

@@ -26,13 +26,20 @@ from typing import Any
 
 from vidpipe.pipeline.channels import Channel
 from vidpipe.pipeline.errors import ConfigError
+from vidpipe.pipeline.events import Event
 from vidpipe.pipeline.redact import printable
 from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec, Supervisor
 from vidpipe.stages.config import JobConfig, max_open_sources
-from vidpipe.stages.jobs.base import GraphShape
+from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_OK, GraphPlan, GraphShape
 from vidpipe.stages.jobs.inputs import plan_inputs, vidpipe_outputs
-from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.label import print_summary
+from vidpipe.stages.jobs.label_graph import LabelGraph
+from vidpipe.stages.jobs.label_record import JobReport, LabelRecord
+from vidpipe.stages.jobs.manifest import VideoEntry
+from vidpipe.stages.jobs.progress import ProgressBars
+from vidpipe.stages.outputs.summary import VideoSummary
+from vidpipe.stages.sink import OutputsFactory
 from vidpipe.stages.sources.files import VIDEO_EXTENSIONS, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -79,26 +86,43 @@ class FolderScanner:
         self.thread.join(timeout=10)
 
 
-class WatchJob(LabelJob):
-    """See the module docstring; a LabelJob whose sources arrive while it runs (a Service)."""
+class WatchJob:
+    """See the module docstring: the label job's graph (LabelGraph) and record (LabelRecord), with
+    sources that arrive while it runs (a Service)."""
 
     def __init__(self, config: JobConfig) -> None:
-        super().__init__(config, resume=True)
+        self.config = config
+        self.graph = LabelGraph(config)
+        self.record = LabelRecord(config)
+        self.infos: list[VideoInfo] = []  # every file labeled in this run
+        self.kept: list[tuple[str, VideoEntry]] = []
+        self.rows: list[VideoSummary] = []  # the summary, once finish() wrote it
+        self.bars = ProgressBars(config.output.progress)
         self.supervisor: Supervisor | None = None
         self.scanner: FolderScanner | None = None
         self.previous: dict[str, Any] | None = None  # the settings of the manifest's earlier run
+
+    @property
+    def report(self) -> JobReport:
+        return self.record.report
 
     def prepare(self) -> GraphShape:
         folder = Path(self.config.inputs[0]) if self.config.inputs else None
         if folder is None or not folder.is_dir():
             raise ConfigError(f"watch: {printable(str(folder))} is not a folder", key="inputs")
-        _manifest, self.previous = self.open_output()
+        _manifest, self.previous = self.record.open_output()
         w = self.config.watch
-        return self.shape(w.max_width * w.max_height * 3, max_open_sources(self.config), open_sources=True)
+        return self.graph.shape(w.max_width * w.max_height * 3, max_open_sources(self.config), open_sources=True)
 
     def sources(self, frames: SlotRing, outbox: Channel) -> list[ProcSpec]:
-        self.file_queue()
-        return self.decoders(frames, outbox, max_open_sources(self.config))
+        return self.graph.decoders(frames, outbox, max_open_sources(self.config))
+
+    def outputs(self, plan: GraphPlan) -> OutputsFactory:
+        return self.graph.outputs()
+
+    def on_event(self, event: Event) -> None:
+        self.bars.on_event(event)
+        self.record.on_event(event)
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -109,26 +133,27 @@ class WatchJob(LabelJob):
         log.info("watching %s (Ctrl-C to stop)", printable(self.config.inputs[0]))
 
     def _arrived(self, path: str) -> None:
-        """A complete file (supervisor thread): plan it, then start its decode process."""
-        assert self.manifest is not None and self.files is not None
-        with self.commits().change(now=True):  # planned entries are on disk before their outputs
-            plan = plan_inputs(replace(self.config, inputs=(path,)), self.manifest, self.previous, True, self.report,
+        """A complete file (supervisor thread): plan it, then hand it to the decode workers."""
+        manifest = self.record.manifest
+        assert manifest is not None
+        with self.record.commits().change(now=True):  # planned entries are on disk before their outputs
+            plan = plan_inputs(replace(self.config, inputs=(path,)), manifest, self.previous, True, self.report,
                                save=False)
         for key, entry in plan.kept:
             if key not in {k for k, _ in self.kept}:
                 self.kept.append((key, entry))
                 log.info("%s: done in an earlier run, kept", entry.name)
         for path, why in plan.again.items():
-            name = self.manifest.videos[os.path.abspath(path)].name
+            name = manifest.videos[os.path.abspath(path)].name
             log.info("%s changed since it was labeled: labeling again (%s)", printable(name), why)
         for info in plan.run:
             if not self._fits(info):
                 continue
             self.report.failed.pop(info.path, None)  # labeled again: an earlier failure is history
             self.infos.append(info)
-            self.inputs[info.stream] = os.path.abspath(info.path)
+            self.record.inputs[info.stream] = os.path.abspath(info.path)
             log.info("%s: labeling", printable(info.path))
-            self.files.put(info)
+            self.graph.put(info)
 
     def _fits(self, info: VideoInfo) -> bool:
         w = self.config.watch
@@ -137,16 +162,27 @@ class WatchJob(LabelJob):
         message = (f"{printable(info.path)}: {info.width}x{info.height} frames are larger than "
                    f"watch.max_width x watch.max_height ({w.max_width}x{w.max_height})")
         self.report.fail(info.path, message)
-        assert self.manifest is not None
-        with self.commits().change():
-            entry = self.manifest.videos[os.path.abspath(info.path)]
+        assert self.record.manifest is not None
+        with self.record.commits().change():
+            entry = self.record.manifest.videos[os.path.abspath(info.path)]
             entry.state, entry.error = "failed", message
         return False
 
     def close(self) -> None:
         if self.scanner is not None:
             self.scanner.close()
-        super().close()
+        self.bars.close()
+        self.graph.close()
+        self.record.close()
+
+    def finish(self, interrupted: bool) -> None:
+        """The summary of the folder (every video the manifest has), as a label job's."""
+        self.rows = self.record.write_summary()
+        print_summary(self.rows, {entry.name for _path, entry in self.kept}, Path(self.config.output.dir))
 
     def exit_code(self, interrupted: bool) -> int:
-        return super().exit_code(interrupted=False)  # Ctrl-C is how a watch ends: 0 unless a file failed
+        """Ctrl-C is how a watch ends: 0 unless a file failed."""
+        return EXIT_FAILED if self.report.failed else EXIT_OK
+
+    def release(self) -> None:
+        self.record.release()

@@ -167,9 +167,11 @@ class _Results(OutputBase):
         self.reporter.flush()
 
 
-JSONL = OutputSpec("jsonl", "NAME.jsonl: one line per frame", (".jsonl",), _Jsonl, lambda out: out.jsonl)
+JSONL = OutputSpec("jsonl", "NAME.jsonl: one line per frame", (".jsonl",), _Jsonl, lambda out: out.jsonl, pixels=False)
 SEGMENTS = OutputSpec("segments", "NAME.segments.json and .csv: the smoothed label runs",
-                      (".segments.json", ".segments.csv"), _Segments, lambda out: out.segments)
-VTT = OutputSpec("vtt", "NAME.vtt: the segments as a WebVTT track", (".vtt",), _Vtt, lambda out: out.segments)
+                      (".segments.json", ".segments.csv"), _Segments, lambda out: out.segments, pixels=False)
+VTT = OutputSpec("vtt", "NAME.vtt: the segments as a WebVTT track", (".vtt",), _Vtt, lambda out: out.segments,
+                 pixels=False)
 VIDEO = OutputSpec("video", "NAME.mp4: the annotated H.264 video", (".mp4",), VideoOutput, lambda out: out.video)
-RESULTS = OutputSpec("results", "each frame's labels to the Python API", (), _Results, lambda out: out.report_frames)
+RESULTS = OutputSpec("results", "each frame's labels to the Python API", (), _Results, lambda out: out.report_frames,
+                     pixels=False)

@@ -113,6 +113,10 @@ class OutputSpec:
     create: Callable[[VideoContext], FrameOutput]
     # Whether a job's output settings turn it on; None: when `output.extra` names it (plug-ins)
     enabled: Callable[[OutputSettings], bool] | None = None
+    # Whether it reads a frame's pixels (a plug-in is assumed to): with none that does, the sink
+    # releases each frame slot when its result comes (stages.sink) and a long file may be cut
+    # into runs decoded at once (stages.sources.runs)
+    pixels: bool = True
 
     def wanted(self, out: OutputSettings) -> bool:
         return (self.enabled or _listed(self.name))(out)
@@ -134,6 +138,11 @@ def enabled_outputs(out: OutputSettings) -> list[OutputSpec]:
     specs = [s for s in specs if s.wanted(out)]
     extra = [OUTPUTS.get(name) for name in out.extra if name not in BUILTIN]
     return specs + [s for s in extra if s.wanted(out)]
+
+
+def keeps_pixels(out: OutputSettings) -> bool:
+    """Whether an output `out` turns on reads the frames' pixels (see OutputSpec.pixels)."""
+    return any(spec.pixels for spec in enabled_outputs(out))
 
 
 def check_outputs(out: OutputSettings, source: str) -> None:

@@ -31,7 +31,7 @@ from vidpipe.stages.config import OutputSettings, PostprocessSettings
 from vidpipe.stages.descriptors import LabelInfo, Result, StreamEnd, StreamStart
 from vidpipe.stages.events import OutputSummary
 from vidpipe.stages.outputs.builtin import FALLBACK_FPS, VideoOutput
-from vidpipe.stages.outputs.frame_outputs import FrameOutput, VideoContext, VideoEnd, enabled_outputs
+from vidpipe.stages.outputs.frame_outputs import FrameOutput, VideoContext, VideoEnd, enabled_outputs, keeps_pixels
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import LabelSmoother, SegmentBuilder, SmoothedLabel, summarize
 from vidpipe.stages.sink import Lane
@@ -136,6 +136,7 @@ class LabelOutputsFactory:
         self.postprocess = postprocess
         self.threads = encoder_threads(output, encoders)
         self.report: Callable[[Event], None] = _no_report
+        self.keeps_pixels = keeps_pixels(output)  # the sink's cue (stages.sink)
 
     def bind(self, report: Callable[[Event], None]) -> None:
         self.report = report

@@ -23,6 +23,8 @@ import fcntl
 import os
 from dataclasses import dataclass, field
 
+from vidpipe.stages.parts import describe_damaged
+
 ERROR_LEVEL = "16"  # AV_LOG_ERROR
 MARK = b"[OPENCV:FFMPEG:"
 OUT = 1  # OpenCV prints FFmpeg's messages with C stdio on stdout, which a decode process does not use
@@ -58,11 +60,7 @@ class Damage:
 
     def describe(self) -> str:
         """`N frames decoded with errors, frames A..B`, or ""."""
-        if not self.frames:
-            return ""
-        n = len(self.frames)
-        where = f"frame {self.frames[0]}" if n == 1 else f"frames {self.frames[0]}..{self.frames[-1]}"
-        return f"{n} frame{'s' if n > 1 else ''} decoded with errors, {where}"
+        return describe_damaged(self.frames)
 
 
 class DecoderErrors:

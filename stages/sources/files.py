@@ -2,7 +2,9 @@
 
     find_videos(inputs), probe(path) in the main process -> FileQueue of VideoInfos
     -> FileSourceStage workers (a few long-lived processes), each taking the next file; per file:
-    StreamStart, FrameRef 0..n-1 (block policy: waits for a free slot, never drops), StreamEnd
+    StreamStart, FrameRef 0..n-1 (block policy: waits for a free slot, never drops), StreamEnd;
+    a long file may come as runs, decoded by several workers at once (stages.sources.runs): part 0
+    sends the StreamStart, each part its frames and a PartEnd (the sink makes the StreamEnd)
 
 May block: on the FileQueue, on a free frame slot and on a full output queue (back-pressure). On
 stop_sources the stream under way ends early with StreamEnd(error="interrupted") and the worker
@@ -32,6 +34,7 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef, StreamEnd, StreamStart
 from vidpipe.stages.events import SourceProblem, SourceWarning
+from vidpipe.stages.parts import PartEnd
 from vidpipe.stages.sources.damage import Damage, DecoderErrors
 from vidpipe.stages.sources.orientation import Orientation, apply, mirrored_orientation
 
@@ -42,6 +45,8 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import cv2
 import numpy as np
+
+from vidpipe.stages.sources.runs import VideoRun, grabbed
 
 cv2.setLogLevel(2)  # errors only: no "[ WARN ] can't open" noise for files we report ourselves
 
@@ -185,7 +190,8 @@ class FileQueue:
     file) and a long file never holds the short ones behind it.
 
         files = FileQueue(ctx); files.put(info)...; files.end(workers)    # the job (main process)
-        files.get(timeout) -> VideoInfo, or None: no more files for this worker (queue.Empty)
+        files.get(timeout) -> VideoInfo, VideoRun (a run of a long file, stages.sources.runs),
+                             or None: no more files for this worker (queue.Empty)
 
     It holds only the descriptors of the job's own files (the job holds them all anyway), so it
     needs no bound; it pickles (to a worker) only while the worker is spawned."""
@@ -193,17 +199,17 @@ class FileQueue:
     def __init__(self, ctx: BaseContext) -> None:
         self._q: Any = ctx.Queue()
 
-    def put(self, info: VideoInfo) -> None:
-        self._q.put(info)
+    def put(self, item: VideoInfo | VideoRun) -> None:
+        self._q.put(item)
 
     def end(self, workers: int) -> None:
         """No more files: one end marker per worker (watch never ends: its workers stop on Ctrl-C)."""
         for _ in range(workers):
             self._q.put(None)
 
-    def get(self, timeout: float) -> VideoInfo | None:
-        info: VideoInfo | None = self._q.get(timeout=timeout)
-        return info
+    def get(self, timeout: float) -> VideoInfo | VideoRun | None:
+        item: VideoInfo | VideoRun | None = self._q.get(timeout=timeout)
+        return item
 
     def close(self) -> None:
         """After the graph (no worker left): files never taken (Ctrl-C, a failure) are read back
@@ -236,7 +242,8 @@ class FileSourceParams:
 class FileSourceStage(Stage[FileSourceParams]):
     """A decode worker: the job's files one after the other, each decoded in order, until its
     FileQueue says there are no more (or Ctrl-C); see the module docstring. A file that cannot be
-    opened or decoded ends its own stream with the error; the worker goes on with the next."""
+    opened or decoded ends its own stream with the error; the worker goes on with the next. A run
+    of a file (stages.sources.runs) is decoded from its keyframe, the frames before it dropped."""
 
     cap: cv2.VideoCapture | None = None  # the file being decoded
 
@@ -249,10 +256,13 @@ class FileSourceStage(Stage[FileSourceParams]):
             self.errors.close()
 
     def produce(self) -> None:
-        while not self.stopping and (info := self._next()) is not None:
-            self._label(info)
+        while not self.stopping and (item := self._next()) is not None:
+            if isinstance(item, VideoRun):
+                self._label_run(item)
+            else:
+                self._label(item)
 
-    def _next(self) -> VideoInfo | None:
+    def _next(self) -> VideoInfo | VideoRun | None:
         while True:
             try:
                 return self.params.files.get(timeout=WAIT_S)
@@ -263,16 +273,8 @@ class FileSourceStage(Stage[FileSourceParams]):
 
     def _label(self, info: VideoInfo) -> None:
         log.debug("%s: decoding in worker pid %d", info.stream, os.getpid())
-        self.damage = Damage(info.path)
-        self.send(StreamStart(info.stream, info.path, info.width, info.height, info.fps, info.frame_count, live=False))
-        try:
-            self._open(info)
-            sent, error = self._decode_all(info)
-        except SourceError as exc:  # changed or gone since it was planned
-            sent, error = 0, str(exc).removeprefix(f"{printable(info.path)}: ")
-        finally:
-            self._release()
-        self.flush()  # the last, partial batch
+        self._start(info)
+        sent, error = self._decode(info, self._decode_all)
         if not error and sent == 0:
             error = "no frame could be decoded (corrupt file?)"
         elif not error and info.frame_count and sent < info.frame_count - 1:
@@ -282,8 +284,40 @@ class FileSourceStage(Stage[FileSourceParams]):
             self.report(SourceProblem(info.stream, info.path, f"{printable(info.path)}: {error}"))
         self.send(StreamEnd(info.stream, sent, error))
 
-    def _open(self, info: VideoInfo) -> None:
-        threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
+    def _label_run(self, run: VideoRun) -> None:
+        """Frames run.start..run.end-1, numbered as the whole file; the sink puts the parts' ends
+        together (stages.parts) and reports the video's problem."""
+        info = run.info
+        log.debug("%s: decoding frames %d..%d in worker pid %d", info.stream, run.start, run.end - 1, os.getpid())
+        if run.part == 0:
+            self._start(info)
+        self.damage = Damage(info.path)
+        sent, error = self._decode(info, lambda _: self._decode_run(run), threads=1)  # a core each run
+        if self.errors.drain():
+            self.damage.add(max(run.start, run.start + sent - 1))
+        self.send(PartEnd(info.stream, run.part, run.parts, run.start, run.end - run.start, sent, error,
+                          tuple(self.damage.frames), info.frame_count, self.params.max_damaged_share))
+
+    def _start(self, info: VideoInfo) -> None:
+        self.damage = Damage(info.path)
+        self.send(StreamStart(info.stream, info.path, info.width, info.height, info.fps, info.frame_count, live=False))
+
+    def _decode(self, info: VideoInfo, decode: Callable[[VideoInfo], tuple[int, str]],
+                threads: int | None = None) -> tuple[int, str]:
+        """Opens the file (`threads`: FFmpeg's, None: by the frame size), decodes with `decode`,
+        releases it: (frames sent, error)."""
+        try:
+            self._open(info, threads)
+            return decode(info)
+        except SourceError as exc:  # changed or gone since it was planned
+            return 0, str(exc).removeprefix(f"{printable(info.path)}: ")
+        finally:
+            self._release()
+            self.flush()  # the last, partial batch
+
+    def _open(self, info: VideoInfo, threads: int | None = None) -> None:
+        if threads is None:
+            threads = 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 0
         self.errors.drain()  # what an earlier file left is not this one's
         self.cap = open_capture(info.path, threads)
         if info.orient is not None:
@@ -308,31 +342,58 @@ class FileSourceStage(Stage[FileSourceParams]):
 
     def _decode_all(self, info: VideoInfo) -> tuple[int, str]:
         """Decodes into slots; FrameRefs leave SEND_BATCH at a time. Returns (frames, error)."""
-        frames, cap = self.params.frames, self.cap
+        cap = self.cap
         assert cap is not None
         seq = 0
         while True:
             if self.stopping:
                 return seq, "interrupted"
-            slot = self.acquire(frames)
-            view = frames.view(slot, (info.height, info.width, 3))
             if not cap.grab():
-                frames.release(slot)
                 return seq, ""
-            ok, image = cap.retrieve(view) if info.orient is None else cap.retrieve()
-            if not ok or image is None:
-                frames.release(slot)
-                return seq, f"decode error after {seq} frames"
-            if info.orient is not None:  # a mirrored display matrix: shown as it says
-                image = apply(info.orient, image)
-            if image is not view:
-                if image.shape != view.shape:  # geometry changed mid-stream: keep the declared size
-                    frames.release(slot)
-                    return seq, f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
-                view[...] = image  # turned upright: OpenCV (or the mirror) turns into a new array
-            pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            damaged = self.damage.frame(seq, self.errors.drain())
-            self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time(), damaged=damaged))
-            if self.held >= SEND_BATCH:
-                self.flush()
+            if error := self._send_frame(info, seq):
+                return seq, error
             seq += 1
+
+    def _decode_run(self, run: VideoRun) -> tuple[int, str]:
+        """Frames start..end-1 of the run (stages.sources.runs.grabbed), the others dropped.
+        Returns (frames, error)."""
+        assert self.cap is not None
+        seq = run.start
+        for n, at in enumerate(grabbed(self.cap, run)):
+            if n == 0:
+                self.errors.drain()  # the seek decoded frames before the run: not its damage
+            if self.stopping:
+                return seq - run.start, "interrupted"
+            if at is None or at > seq:
+                return seq - run.start, f"frame {seq} is missing in the decoded video (corrupt file?)"
+            if at < seq:  # before the start (or a leading B-frame of the next GOP): dropped
+                self.errors.drain()
+            elif error := self._send_frame(run.info, seq):
+                return seq - run.start, error
+            else:
+                seq += 1
+        return seq - run.start, ""
+
+    def _send_frame(self, info: VideoInfo, seq: int) -> str:
+        """The frame just grabbed into a slot, its FrameRef to send; an error, or ""."""
+        frames, cap = self.params.frames, self.cap
+        assert cap is not None
+        slot = self.acquire(frames)
+        view = frames.view(slot, (info.height, info.width, 3))
+        ok, image = cap.retrieve(view) if info.orient is None else cap.retrieve()
+        if not ok or image is None:
+            frames.release(slot)
+            return f"decode error after {seq} frames"
+        if info.orient is not None:  # a mirrored display matrix: shown as it says
+            image = apply(info.orient, image)
+        if image is not view:
+            if image.shape != view.shape:  # geometry changed mid-stream: keep the declared size
+                frames.release(slot)
+                return f"frame {seq} is {image.shape[1]}x{image.shape[0]}, expected {info.width}x{info.height}"
+            view[...] = image  # turned upright: OpenCV (or the mirror) turns into a new array
+        pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        damaged = self.damage.frame(seq, self.errors.drain())
+        self.emit(FrameRef(info.stream, seq, slot, info.height, info.width, pts, time.time(), damaged=damaged))
+        if self.held >= SEND_BATCH:
+            self.flush()
+        return ""

@@ -18,7 +18,9 @@ from vidpipe.stages.config import (
     load_job,
     with_job_defaults,
 )
-from vidpipe.stages.jobs.label import LabelJob, label_encoders, splittable
+from vidpipe.stages.jobs.api import settle_config
+from vidpipe.stages.jobs.label import LabelJob
+from vidpipe.stages.jobs.label_graph import label_encoders, splittable
 from vidpipe.stages.jobs.live import LiveJob
 from vidpipe.stages.outputs.chunks import chunk_keyint, chunk_length
 from vidpipe.stages.outputs.label import encoder_threads
@@ -28,7 +30,7 @@ from vidpipe.stages.sink import Lane
 
 def machine_with(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
     """Every module that sizes something by the usable cores sees `cores`."""
-    for module in ("vidpipe.stages.config", "vidpipe.stages.jobs.label", "vidpipe.stages.outputs.label"):
+    for module in ("vidpipe.stages.config", "vidpipe.stages.jobs.label_graph", "vidpipe.stages.outputs.label"):
         monkeypatch.setattr(f"{module}.usable_cores", lambda: cores)
 
 
@@ -42,10 +44,13 @@ def test_the_batch_is_large_for_files_and_small_for_live_unless_set() -> None:
     assert with_job_defaults(replace_path(JobConfig(), "backend.max_batch", 8)).backend.max_batch == 8
 
 
-def test_jobs_apply_their_defaults() -> None:
-    assert LabelJob(JobConfig()).config.backend.max_batch == FILE_BATCH
+def test_the_config_is_settled_once_with_the_jobs_defaults() -> None:
+    """settle_config (the CLI's and the API's one step) chooses what is left at auto; jobs take the
+    config as it is."""
+    assert settle_config(JobConfig(), "test").backend.max_batch == FILE_BATCH
     live = JobConfig(job="live", live=replace_path(JobConfig().live, "sources", (SourceSettings("0"),)))
-    assert LiveJob(live).config.backend.max_batch == LIVE_BATCH
+    assert settle_config(live, "test").backend.max_batch == LIVE_BATCH
+    assert LiveJob(live).config is live and LabelJob(live).config is live
 
 
 def test_files_open_at_once_follow_the_cores_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:

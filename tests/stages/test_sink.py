@@ -1,4 +1,5 @@
-"""The sink: reorders per stream, makes outputs once labels are known, reports progress and done."""
+"""The sink: reorders per stream, makes outputs once labels are known, reports progress and done;
+puts a file decoded in parts back together."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.testing import ListChannel, run_inline
 from vidpipe.stages.descriptors import FrameRef, LabelInfo, Result, StreamEnd, StreamStart
 from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
+from vidpipe.stages.parts import PartEnd
 from vidpipe.stages.sink import SinkParams, SinkStage
 
 
@@ -21,7 +23,7 @@ class ListOutputs:
         self.written = written
 
     def write(self, result: Result, frame: np.ndarray, t_sink: float) -> None:
-        self.written.append((result.frame.stream, result.frame.seq, int(frame[0, 0, 0])))
+        self.written.append((result.frame.stream, result.frame.seq, int(frame[0, 0, 0]) if frame.size else -2))
 
     def drop(self, result: Result) -> None:
         self.written.append((result.frame.stream, result.frame.seq, -1))
@@ -161,6 +163,37 @@ def test_streams_get_the_least_busy_lane_and_their_done_goes_down_it() -> None:
             assert isinstance(lane_items[-1], StreamDone) and lane_items[-1].stream == name
         assert not [e for e in got.events if isinstance(e, StreamDone)]  # reported at the lane's end
         assert ring.free_count() == 4  # the handed-on slots are the lane's to release
+    finally:
+        ring.close()
+        ring.unlink()
+
+
+class LabelsOnlyFactory(ListOutputsFactory):
+    keeps_pixels = False  # no output reads a frame: slots come back when the results do
+
+
+def test_a_file_in_parts_is_written_in_order_up_to_its_first_gap_and_ends_once() -> None:
+    ring = SlotRing(multiprocessing.get_context("spawn"), 8, 3, "frames")
+    try:
+        def result(seq: int) -> Result:
+            slot = ring.acquire(0)
+            assert slot is not None
+            return Result(FrameRef("s", seq, slot, 1, 1, seq / 25, 0.0), (1, 2, 3, 4, 5), None, 0, 0, 0)
+
+        later = [result(seq) for seq in (4, 5, 6)]  # part 2: arrives first, is held, holds no slot
+        assert ring.free_count() == 5
+        outputs = LabelsOnlyFactory()
+        items = [*later, PartEnd("s", 2, 3, 4, 3, 3), LabelInfo("cpu", ("a",) * 1000, True),
+                 StreamStart("s", "s.mp4", 1, 1, 25.0, 7, False), result(0), result(1),
+                 PartEnd("s", 1, 3, 2, 2, 1, header_frames=7),  # part 1 decoded 1 of its 2 frames
+                 result(2), PartEnd("s", 0, 3, 0, 2, 2, header_frames=7)]
+        got = run_inline(SinkStage, SinkParams(ring, outputs), items)
+        assert outputs.written == [("s", seq, -2) for seq in (0, 1, 2)]  # no pixels; 3 is missing: 4.. cannot follow
+        assert ring.free_count() == 8
+        done = [e for e in got.events if isinstance(e, StreamDone)]
+        assert len(done) == 1 and done[0].frames == 3
+        assert done[0].error == "decoded 3 of 7 frames: file truncated or its frame count is wrong"
+        assert [e.message for e in got.events if isinstance(e, SourceProblem)] == [f"s.mp4: {done[0].error}"]
     finally:
         ring.close()
         ring.unlink()

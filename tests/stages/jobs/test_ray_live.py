@@ -237,3 +237,28 @@ def _assert_outputs_whole_and_once(out: Path, names: set[str], moved: list[str])
     keys = Counter((e["run"], e["stream"], e["frame"], e["type"]) for e in events)
     assert max(keys.values()) == 1, keys
     assert {e["stream"] for e in events} == names
+
+
+def test_the_python_api_runs_live_streams_on_the_cluster(cluster: Any, videos: list[Path], tmp_path: Path) -> None:
+    """vidpipe.live(..., ray=ADDRESS): the handle's calls and on_event as on one host."""
+    import vidpipe
+
+    with pytest.raises(vidpipe.ConfigError, match=r"^on_result: per-frame results stay on the nodes"):
+        vidpipe.live([str(videos[5])], ray=cluster.address, on_result=print)
+    events: list[Any] = []
+    run = vidpipe.live([{"uri": str(videos[5]), "name": "py", "loop": True}], out=tmp_path / "out", backend="sim",
+                       ray=cluster.address, on_event=events.append, preprocess={"workers": 1})
+    with run:
+        wait_until("frames and a label event", lambda: run.status().frames > 0 and bool(events), timeout=120)
+        run.add_stream(str(videos[6]), name="py2", loop=True)
+        assert {s["name"] for s in run.streams()} == {"py", "py2"}
+        with pytest.raises(vidpipe.ConfigError, match="already"):
+            run.add_stream(str(videos[6]), name="py2")
+        wait_until("py2 labeling", lambda: any(e.stream == "py2" for e in events), timeout=60)
+        run.remove_stream("py2")
+        wait_until("py2 gone", lambda: [s["name"] for s in run.streams()] == ["py"], timeout=30)
+        assert run.status().state == "running" and run.status().streams_open == 1
+    assert run.join(60) and run.exit_code == 0
+    assert all(isinstance(e, vidpipe.LiveEvent) and e.kind == "label" for e in events)
+    written = [json.loads(x) for p in segments(tmp_path / "out", "events") for x in p.read_text().splitlines()]
+    assert Counter((e["stream"], e["frame"]) for e in written) == Counter((e.stream, e.data["frame"]) for e in events)
