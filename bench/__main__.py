@@ -22,13 +22,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import decode_cores, encoding, latency, many_files, scaling, startup, throughput, transport
+from bench import decode_cores, encode_cores, encoding, latency, many_files, scaling, startup, throughput, transport
 from bench.inputs import LIVE, LIVE_QUICK, QUICK, ensure_clip, make_inputs
 from bench.report import Results, write
 from vidpipe.pipeline.machine import usable_cores
 from vidpipe.stages.config import OutputSettings
 
-MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup", "files", "decode")
+MODULES = ("throughput", "encoding", "latency", "transport", "scaling", "startup", "files", "decode", "encode")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -83,6 +83,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> Results:
         results.files = many_files.run(workdir, args.quick, args.inputs)
     if "decode" in args.only:  # one long file on one core and on all
         results.decode = decode_cores.run(next(iter(clips.values())) if args.quick else clips["1920x1080"], workdir)
+    if "encode" in args.only:  # one long file's annotated video on one core and on all
+        results.encode = encode_cores.run(workdir, args.quick, args.inputs, repeat)
     return results
 
 

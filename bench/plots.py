@@ -132,4 +132,8 @@ def plot_all(results: Results, folder: Path) -> list[Path]:
         out.append(plot_scaling(results, folder / "scaling.png"))
     if results.files is not None:
         out.append(plot_files(results, folder / "files.png"))
+    if results.encode is not None:
+        from bench.encode_cores import plot as plot_encode
+
+        out.append(plot_encode(results.encode, folder / "encode_cores.png"))
     return out

@@ -12,6 +12,9 @@ from bench.baselines import Baseline
 from bench.decode_cores import DecodeCoresResult
 from bench.decode_cores import table as decode_table
 from bench.decode_cores import targets as decode_targets
+from bench.encode_cores import EncodeCoresResult
+from bench.encode_cores import table as encode_table
+from bench.encode_cores import targets as encode_targets
 from bench.encoding import EncodingResult
 from bench.latency import LatencyRun
 from bench.many_files import ManyFilesResult
@@ -44,6 +47,7 @@ class Results:
     startup: StartupResult | None = None
     files: ManyFilesResult | None = None
     decode: DecodeCoresResult | None = None
+    encode: EncodeCoresResult | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +60,7 @@ class Results:
             "startup": self.startup.to_json() if self.startup else None,
             "files": self.files.to_json() if self.files else None,
             "decode": self.decode.to_json() if self.decode else None,
+            "encode": self.encode.to_json() if self.encode else None,
             "targets": [list(t) for t in targets(self)],
         }
 
@@ -188,6 +193,7 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
     out += scale_targets(results.throughput, results.encoding, results.startup)
     out += many_files_targets(results.files) if results.files is not None else []
     out += decode_targets(results.decode) if results.decode is not None else []
+    out += encode_targets(results.encode) if results.encode is not None else []
     slot = next((t for t in results.transport if t.payload.startswith("1080p") and t.method == "slot hand-off"), None)
     queue = next((t for t in results.transport if t.payload.startswith("1080p") and t.method.startswith("multi")), None)
     if slot is not None and queue is not None:
@@ -217,6 +223,8 @@ def print_all(results: Results) -> str:
         parts.append(many_files_table(results.files))
     if results.decode is not None:
         parts.append(decode_table(results.decode))
+    if results.encode is not None:
+        parts.append(encode_table(results.encode))
     if results.latency:
         parts.append(latency_table(results.latency))
     if results.transport:

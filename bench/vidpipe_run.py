@@ -65,6 +65,10 @@ class TimedOutputs:
     def drop(self, result: Result) -> None:
         self.inner.drop(result)
 
+    @property
+    def done_lane(self) -> Lane | None:
+        return self.inner.done_lane
+
     def finish(self, end: StreamEnd | None) -> TimedSummary:
         summary = self.inner.finish(end)
         return TimedSummary(summary.top, summary.segments, tuple(self.times), tuple(self.compute), tuple(self.latency))
@@ -126,7 +130,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "frames": sum(d.frames for d in done),
         "errors": {**job.report.failed, **{d.stream: d.error for d in done if d.error}},
         "plan": {"frame_slots": graph.frame_slots, "frame_bytes": graph.frame_bytes,
-                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.config.backend.max_batch},
+                 "tensor_slots": graph.tensor_slots, "workers": graph.workers, "batch": job.config.backend.max_batch,
+                 "encoders": job.label.graph.encoders},
     }
 
 

@@ -58,7 +58,11 @@ class OutputSettings:
     """x264 threads per encoder process; auto: 1 while the encoders take half the cores, else more."""
     encoders: Auto = None
     """Encoder processes (overlay + H.264) beside the sink; auto: one per file open at once, at most
-    one per core."""
+    one per core (every core when a file is long enough to be split, see video_chunk_frames)."""
+    video_chunk_frames: int = 250
+    """A video of at least two chunks of this many frames (whole GOPs, x264's 250 at most) is encoded
+    by several encoder processes at once, a chunk each, and joined without re-encoding; 0: one
+    encoder per video."""
     progress: bool = True
     """Progress lines per file on stderr (redrawn in place on a terminal)."""
     extra: tuple[str, ...] = ()
@@ -332,6 +336,7 @@ def _checks(job: JobConfig) -> list[tuple[bool, str, str]]:
         (0 <= out.video_crf <= 51, "output.video_crf", "must be 0..51 (libx264)"),
         (_auto_or(out.video_threads, 1, 64), "output.video_threads", "must be auto (from the cores) or 1..64"),
         (_auto_or(out.encoders, 1, 64), "output.encoders", "must be auto (one per open file) or 1..64"),
+        (0 <= out.video_chunk_frames <= 1_000_000, "output.video_chunk_frames", "must be 0..1000000 (0: no split)"),
         (bool(out.dir.strip()), "output.dir", "must not be empty"),
         (job.watch.poll_s > 0 and job.watch.settle_s >= 0, "watch.poll_s", "poll_s must be > 0, settle_s >= 0"),
         (64 <= job.watch.max_width <= 8192 and 64 <= job.watch.max_height <= 8192, "watch.max_width",

@@ -10,7 +10,8 @@ that makes each stream's StreamOutputs. With lanes (channels to processes in the
 tiers, GraphShape.encoders), each stream is given the least busy lane when it starts: what its
 outputs send there leaves with the sink's next flush, in order, and `write()` returning True
 means the frame slot went with it (that process releases it). The stream's StreamDone then goes
-down its lane too, to be reported by that process once it has finished the stream.
+down its lane too, to be reported by that process once it has finished the stream (a long video
+split over several lanes, stages.outputs.split, names the lane for it: its outputs' `done_lane`).
 
 Results arrive out of order (several preprocess workers, batches); a label is always drawn on
 the frame it was computed for because frames leave the reorder buffer strictly by sequence
@@ -89,8 +90,13 @@ class Lane:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.streams = 0  # open streams assigned to it
+        self.streams = 0  # open streams (or chunks of a split video) assigned to it
+        self.peers: list[Lane] = [self]  # every lane of the sink, this one included
         self._pending: list[Any] = []
+
+    def load(self) -> tuple[int, int]:
+        """How busy it is, for the least busy lane: open streams, then what waits in its queue."""
+        return self.streams, len(self._pending) + max(self.channel.depth(), 0)
 
     def send(self, item: Any) -> None:
         self._pending.append(item)
@@ -107,9 +113,11 @@ class Lane:
 
 @dataclass(frozen=True)
 class LaneParams:
-    """What a process at the end of a lane gets: the frame ring (it releases the slots sent to it)."""
+    """What a process at the end of a lane gets: the frame ring (it releases the slots sent to it),
+    and a Condition the lanes share to wake each other (the chunks of a split video)."""
 
     frames: SlotRing
+    chunk_done: Any = None
 
 
 @dataclass
@@ -150,6 +158,8 @@ class SinkStage(Stage[SinkParams]):
         self.streams: dict[str, _Stream] = {}
         self.t_depths = 0.0
         self.lanes = [Lane(channel) for channel in self.params.lanes]
+        for lane in self.lanes:
+            lane.peers = self.lanes
         self.pixels = bool(getattr(self.params.outputs, "keeps_pixels", True))
         self.no_pixels = np.empty((0, 0, 3), np.uint8)  # what outputs that read none are given
 
@@ -213,7 +223,7 @@ class SinkStage(Stage[SinkParams]):
         if s.outputs is None and not s.failed:
             s.t_first = time.monotonic()
             if self.lanes and s.lane is None:
-                s.lane = min(self.lanes, key=lambda lane: lane.streams)
+                s.lane = min(self.lanes, key=Lane.load)
                 s.lane.streams += 1
             try:
                 s.outputs = self.params.outputs(s.start, self.labels, s.lane)
@@ -292,7 +302,9 @@ class SinkStage(Stage[SinkParams]):
         done = StreamDone(name, s.start.uri, s.written, s.dropped, time.monotonic() - s.t_first, error, summary)
         if s.lane is not None:
             s.lane.streams -= 1
-        if s.lane is not None and not self.aborted():
-            s.lane.send(done)  # reported there, after what the stream sent down the lane
+        # a split video's StreamDone goes where its chunks are joined (stages.outputs.chunks)
+        lane = getattr(s.outputs, "done_lane", None) or s.lane
+        if lane is not None and not self.aborted():
+            lane.send(done)  # reported there, after what the stream sent down the lane
         else:
             self.report(done)

@@ -133,7 +133,7 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
             Channel(ctx, "sink-in", max(shape.queue_size, 2 * backend.batch * backend.buffer_sets), abort),
             *(Channel(ctx, f"encode-in-{i}", shape.queue_size, abort) for i in range(_encoders(shape))),
         ]
-        tiers = _tiers(job, config, shape, graph, rings[0], rings[1], channels)
+        tiers = _tiers(job, config, shape, graph, rings[0], rings[1], channels, ctx)
         sup = Supervisor(
             ctx,
             tiers,
@@ -159,11 +159,13 @@ def run_graph(job: Job, shape: GraphShape, log_queue: Any, log_level: int) -> Gr
 
 
 def _tiers(job: Job, config: JobConfig, shape: GraphShape, graph: GraphPlan, frames: SlotRing, tensors: SlotRing,
-           channels: list[Channel]) -> list[Tier]:
+           channels: list[Channel], ctx: Any) -> list[Tier]:
     backend = config.backend
     pre_q, infer_q, sink_q, *lanes = channels
     preprocess = PreprocessParams(frames, tensors, config.preprocess.resize, shape.stale_after_s)
     sink = SinkParams(frames, job.outputs(graph), (pre_q, infer_q, sink_q), tuple(lanes))
+    # the lanes wake each other when a chunk of a split video is done (stages.outputs.chunks)
+    lane_params = LaneParams(frames, ctx.Condition() if len(lanes) > 1 else None)
     return [
         Tier("sources", tuple(job.sources(frames, pre_q)), max_running=shape.max_open_sources,
              restart=shape.restart, open=shape.open_sources),
@@ -189,7 +191,7 @@ def _tiers(job: Job, config: JobConfig, shape: GraphShape, graph: GraphPlan, fra
         Tier("sink", (ProcSpec("sink", shape.sink(sink, sink_q)),), inbox=sink_q,
              restart=shape.restart if shape.sink.restartable else None),
         # One tier per lane: each encoder has its own inbox, so each stream's order is its lane's.
-        *(Tier(f"encode-{i}", (ProcSpec(f"encode-{i}", shape.encoder(LaneParams(frames), lane)),), inbox=lane)
+        *(Tier(f"encode-{i}", (ProcSpec(f"encode-{i}", shape.encoder(lane_params, lane)),), inbox=lane)
           for i, lane in enumerate(lanes) if shape.encoder is not None),
     ]
 

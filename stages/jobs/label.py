@@ -21,7 +21,7 @@ from vidpipe.stages.config import JobConfig
 from vidpipe.stages.events import StreamDone
 from vidpipe.stages.jobs.base import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GraphPlan, GraphShape, NothingToDo
 from vidpipe.stages.jobs.inputs import plan_inputs, save_manifest
-from vidpipe.stages.jobs.label_graph import LabelGraph
+from vidpipe.stages.jobs.label_graph import LabelGraph, splittable
 from vidpipe.stages.jobs.label_record import JobReport, LabelRecord
 from vidpipe.stages.jobs.manifest import VideoEntry
 from vidpipe.stages.jobs.profile import print_profile
@@ -90,7 +90,8 @@ class LabelJob:
                 raise NothingToDo(f"all {len(self.kept)} videos were done already")
             raise NoInputs(self.report.failed)
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
-        return self.graph.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos))
+        split = any(splittable(self.config, i.frame_count) for i in self.infos)
+        return self.graph.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos), split=split)
 
     def release(self) -> None:
         self.record.release()

@@ -22,6 +22,7 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.supervisor import ProcSpec
 from vidpipe.stages.config import JobConfig, max_open_sources
 from vidpipe.stages.jobs.base import GraphShape
+from vidpipe.stages.outputs.chunks import chunk_length
 from vidpipe.stages.outputs.encoder import EncodeStage
 from vidpipe.stages.outputs.frame_outputs import keeps_pixels
 from vidpipe.stages.outputs.label import LabelOutputsFactory
@@ -29,14 +30,23 @@ from vidpipe.stages.sources.files import FileQueue, FileSourceParams, FileSource
 from vidpipe.stages.sources.runs import VideoRun, split_files
 
 
-def label_encoders(config: JobConfig, files: int) -> int:
+def label_encoders(config: JobConfig, files: int, split: bool = False) -> int:
     """Encoder processes for the annotated videos: `output.encoders`, else one per file decoded at
-    once, at most one per core (a stream is encoded by one process, in order); 0 without video."""
+    once, at most one per core (a stream is encoded by one process, in order), or one per core when
+    a video is long enough to be split (its chunks are encoded at once); 0 without video."""
     if not config.output.video:
         return 0
     if config.output.encoders:
         return config.output.encoders
+    if split:
+        return max(1, usable_cores())
     return max(1, min(files, max_open_sources(config), usable_cores()))
+
+
+def splittable(config: JobConfig, frame_count: int) -> bool:
+    """Whether a video this long is encoded in chunks when several encoders run (stages.outputs.split)."""
+    chunk = config.output.video_chunk_frames
+    return config.output.video and chunk > 0 and frame_count >= 2 * chunk_length(chunk)
 
 
 class LabelGraph:
@@ -47,9 +57,10 @@ class LabelGraph:
         self.encoders = 0  # encoder processes (shape)
         self.files: FileQueue | None = None  # the decode workers' queue (decoders)
 
-    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False) -> GraphShape:
-        """`files` decoded at most at once, and the encoder processes of their annotated videos."""
-        self.encoders = label_encoders(self.config, files)
+    def shape(self, max_frame_bytes: int, files: int, open_sources: bool = False, split: bool = False) -> GraphShape:
+        """`files` decoded at most at once, and the encoder processes of their annotated videos
+        (`split`: a video among them is long enough to be encoded in chunks by every core)."""
+        self.encoders = label_encoders(self.config, files, split)
         return GraphShape(max_frame_bytes, self.config.runtime.queue_size, max_open_sources(self.config),
                           open_sources=open_sources, encoders=self.encoders, encoder=EncodeStage)
 

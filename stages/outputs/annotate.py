@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidpipe.stages.outputs.chunks import ChunkOf, chunk_path
 from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
@@ -40,6 +41,8 @@ class VideoSpec:
     crf: int
     threads: int  # libx264 threads; 0 = x264's own choice (frame threads, 1.5 per core)
     top: int  # raw labels drawn
+    chunk: ChunkOf | None = None  # one chunk of a split video: frames at their input times (chunks)
+    keyint: int = 0  # x264 GOP length (0: x264's)
 
 
 @dataclass
@@ -54,8 +57,14 @@ class AnnotatedVideo:
 
     def __init__(self, spec: VideoSpec) -> None:
         self.spec = spec
-        self.writer = H264Writer(Path(spec.path), spec.width, spec.height, spec.fps, preset=spec.preset,
-                                 crf=spec.crf, threads=spec.threads)
+        options = {"g": str(spec.keyint)} if spec.keyint else {}
+        if spec.chunk is None:
+            self.writer = H264Writer(Path(spec.path), spec.width, spec.height, spec.fps, preset=spec.preset,
+                                     crf=spec.crf, threads=spec.threads, options=options)
+        else:  # the same settings in every chunk: one SPS/PPS for the join
+            self.writer = H264Writer(chunk_path(Path(spec.chunk.final), spec.chunk.index), spec.width, spec.height,
+                                     spec.fps, preset=spec.preset, crf=spec.crf, threads=spec.threads,
+                                     options=options, fmt="mp4", vfr=True, origin_s=0.0)
         self.held: deque[_Held] = deque()
         self.spare: list[np.ndarray] = []  # buffers of copies already encoded
 
@@ -69,7 +78,7 @@ class AnnotatedVideo:
         try:
             draw_labels(held.pixels, label.names, label.scores, top=self.spec.top,
                         smoothed=(smoothed.name, smoothed.score), time_s=label.timestamp_s)
-            self.writer.write(held.pixels)
+            self.writer.write(held.pixels, label.timestamp_s if self.spec.chunk is not None else None)
         finally:
             if held.release is not None:
                 held.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sized
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from vidpipe.stages.outputs.encoder import VideoClose, VideoFrame, VideoLabel, V
 from vidpipe.stages.outputs.frame_outputs import OutputBase, OutputSpec, VideoContext, VideoEnd
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
+from vidpipe.stages.outputs.split import SplitVideo, splits
 from vidpipe.stages.outputs.vtt import vtt_document
 from vidpipe.stages.outputs.writers import JsonlWriter, SegmentsWriter, write_text_atomic
 
@@ -83,8 +85,16 @@ class VideoOutput(OutputBase):
         self.stream = video.stream
         self.lane = video.lane
         self.here = AnnotatedVideo(spec) if video.lane is None else None
+        self.split: SplitVideo | None = None  # one long video over several lanes (stages.outputs.split)
+        if splits(video.lane, video.frame_count, out.video_chunk_frames, video.postprocess.smoothing_window // 2):
+            self.split, self.lane = SplitVideo(video.stream, video.uri, spec, video.lane, out.video_chunk_frames), None
         if self.lane is not None:
             self.lane.send(VideoOpen(video.stream, video.uri, spec))
+
+    @property
+    def done_lane(self) -> Any:
+        """Where the stream's StreamDone goes (a split video's: where it is joined); None: its lane."""
+        return self.split.done_lane if self.split is not None else None
 
     @property
     def held(self) -> Sized:
@@ -92,6 +102,9 @@ class VideoOutput(OutputBase):
         return self.here.held if self.here is not None else ()
 
     def frame(self, label: FrameLabel, pixels: np.ndarray, ref: FrameRef) -> bool:
+        if self.split is not None:
+            self.split.frame(label, ref)
+            return True
         if self.lane is not None:
             self.lane.send(VideoFrame(ref, label))
             return True  # the frame slot went down the lane: the encoder releases it
@@ -100,7 +113,9 @@ class VideoOutput(OutputBase):
         return False
 
     def smoothed(self, smoothed: SmoothedLabel) -> None:
-        if self.lane is not None:
+        if self.split is not None:
+            self.split.smoothed(smoothed)
+        elif self.lane is not None:
             self.lane.send(VideoLabel(self.stream, smoothed))
         elif self.here is not None:
             self.here.smoothed(smoothed)
@@ -110,6 +125,8 @@ class VideoOutput(OutputBase):
             self.here.detach()  # frames still held are copied: the sink releases the slot next
 
     def finish(self, end: VideoEnd) -> None:
+        if self.split is not None:
+            self.split.finish(end.abort)
         if self.lane is not None:
             self.lane.send(VideoClose(self.stream, end.abort))
             self.lane = None

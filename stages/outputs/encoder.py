@@ -12,11 +12,16 @@ inbox batch ends are copied and their slots released (AnnotatedVideo.detach): sl
 held across batches. x264 runs with the threads VideoSpec says (set by the job, see
 stages.outputs.label).
 
+One long video may be split (stages.outputs.split): its chunks come to several lanes as videos of
+their own (VideoOpen with `spec.chunk`; one open chunk per stream and lane), and the last chunk's
+lane gets a VideoJoin: it waits for the other lanes' chunks and joins them (stages.outputs.chunks)
+before the StreamDone that follows is reported.
+
 A video that cannot be written (a full disk) fails its stream only: one SourceProblem, its
 remaining frames released, the StreamDone carries the error. May block: in encoding and on the
 inbox. On abort what is queued already is still encoded (for at most DRAIN_ON_ABORT_S), frames
 whose smoothed label will not come get their raw label, and every open video is finalized as cut
-short, so files stay playable.
+short, so files stay playable (a split video: the complete chunks from the first are joined).
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
+
+import av
 
 from vidpipe.pipeline.channels import Channel, Stop
 from vidpipe.pipeline.errors import one_line
@@ -37,6 +45,7 @@ from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef
 from vidpipe.stages.events import SourceProblem, StreamDone
 from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
+from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkFailed, ChunkOf, any_failed, failed_marker
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
 from vidpipe.stages.sink import LaneParams
@@ -71,11 +80,23 @@ class VideoClose:
     abort: bool  # cut short: finalize what was written
 
 
+@dataclass(frozen=True)
+class VideoJoin:
+    """A split video's chunks are all sent (stages.outputs.chunks): join them, then its StreamDone."""
+
+    stream: str
+    uri: str
+    final: str
+    chunks: int
+    abort: bool  # cut short: join the complete chunks from the first
+
+
 @dataclass
 class _Open:
     uri: str
     video: AnnotatedVideo | None
     failed: str = ""
+    chunk: ChunkOf | None = None  # a chunk of a split video (one open per stream and lane)
 
 
 class EncodeStage(Stage[LaneParams]):
@@ -83,6 +104,7 @@ class EncodeStage(Stage[LaneParams]):
 
     def open(self) -> None:
         self.videos: dict[str, _Open] = {}
+        self.board = ChunkBoard(self.params.chunk_done, self.aborted)
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         for item in items:
@@ -103,13 +125,17 @@ class EncodeStage(Stage[LaneParams]):
             entry = self.videos.get(item.stream)
             if entry is not None:
                 entry.video = None
+                if entry.chunk is not None:
+                    self._chunk_closed(self.videos.pop(item.stream), item.abort)
+        elif isinstance(item, VideoJoin):
+            self._join(item)
         elif isinstance(item, StreamDone):
             entry = self.videos.pop(item.stream, None)
             failed = entry.failed if entry is not None else ""
             self.report(replace(item, error=item.error or failed) if failed else item)
 
     def _open(self, item: VideoOpen) -> None:
-        entry = self.videos[item.stream] = _Open(item.uri, None)
+        entry = self.videos[item.stream] = _Open(item.uri, None, chunk=item.spec.chunk)
         try:
             entry.video = AnnotatedVideo(item.spec)
         except OSError as exc:
@@ -123,6 +149,42 @@ class EncodeStage(Stage[LaneParams]):
             return
         entry.video.frame(item.label, frames.view(ref.slot, (ref.height, ref.width, 3)),
                           partial(frames.release, ref.slot))
+
+    def _chunk_closed(self, entry: _Open, abort: bool) -> None:
+        """A chunk is published (or failed): the joiner may go on; cut short, this lane may join."""
+        assert entry.chunk is not None
+        final = Path(entry.chunk.final)
+        self.board.finished()
+        if abort:
+            self._joined(entry.uri, final, lambda: self.board.join_cut_short(final))
+
+    @staticmethod
+    def _first_failed_chunk(chunk: ChunkOf) -> bool:
+        """Marks the chunk failed (for the joiner); True if no other chunk of its video had."""
+        final = Path(chunk.final)
+        first = not any_failed(final)
+        with contextlib.suppress(OSError):
+            failed_marker(final, chunk.index).touch()
+        return first
+
+    def _join(self, item: VideoJoin) -> None:
+        final = Path(item.final)
+        if item.abort:
+            self._joined(item.uri, final, lambda: self.board.join_cut_short(final, item.chunks))
+        elif failed := self._joined(item.uri, final, lambda: self.board.join_all(final, item.chunks)):
+            self.videos[item.stream] = _Open(item.uri, None, failed)
+
+    def _joined(self, uri: str, final: Path, join: Any) -> str:
+        """Runs a join; a failure is this video's only (one line, a SourceProblem), returned."""
+        try:
+            join()
+        except ChunkFailed as exc:  # its encoder said why already
+            return f"{printable(uri)}: {one_line(exc)}"
+        except (OSError, av.FFmpegError) as exc:
+            message = f"{printable(uri)}: cannot join the chunks of {printable(final.name)} ({one_line(exc)})"
+            self.report(SourceProblem(final.stem, uri, message))
+            return message
+        return ""
 
     def _guarded(self, stream: str, action: Any) -> None:
         entry = self.videos.get(stream)
@@ -148,7 +210,8 @@ class EncodeStage(Stage[LaneParams]):
         """This stream's video fails (one line), the others go on."""
         path = exc.filename or (entry.video.spec.path if entry.video is not None else "")
         entry.failed = f"{printable(entry.uri)}: cannot write {printable(str(path))} ({exc.strerror or one_line(exc)})"
-        self.report(SourceProblem(stream, entry.uri, entry.failed))
+        if entry.chunk is None or self._first_failed_chunk(entry.chunk):  # one line per video
+            self.report(SourceProblem(stream, entry.uri, entry.failed))
         video, entry.video = entry.video, None
         if video is not None:
             video.release_all()
@@ -165,3 +228,5 @@ class EncodeStage(Stage[LaneParams]):
                     video.close(abort=True)
                 except OSError as exc:
                     log.error("%s: %s", printable(entry.uri), one_line(exc))
+                if entry.chunk is not None:
+                    self._chunk_closed(entry, abort=True)

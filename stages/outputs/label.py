@@ -76,6 +76,11 @@ class LabelOutputs:
         self.frames = 0
 
     @property
+    def done_lane(self) -> Lane | None:
+        """Where the sink sends the stream's StreamDone when not its lane (a split video's join)."""
+        return next((o.done_lane for o in self.outputs if isinstance(o, VideoOutput)), None)
+
+    @property
     def held(self) -> Sized:
         """Frames the outputs hold here, waiting for their smoothed label (bounded by the smoother's lag)."""
         return next((o.held for o in self.outputs if isinstance(o, VideoOutput)), ())

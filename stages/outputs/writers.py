@@ -221,9 +221,10 @@ class H264Writer(_AbortOnError):
     def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction, *,
                  preset: str = "veryfast", crf: int = 23, threads: int = 0, keep_on_abort: bool = True,
                  options: Mapping[str, str] | None = None, vfr: bool = False, fragmented: bool = False,
-                 metadata: Mapping[str, str] | None = None) -> None:
+                 metadata: Mapping[str, str] | None = None, fmt: str | None = None,
+                 origin_s: float | None = None) -> None:
         self.path = Path(path)
-        fmt = _FORMATS.get(self.path.suffix.lower())
+        fmt = fmt or _FORMATS.get(self.path.suffix.lower())
         if fmt is None:
             raise ValueError(f"{self.path}: unsupported video extension (use {', '.join(_FORMATS)})")
         if width <= 0 or height <= 0:
@@ -235,12 +236,14 @@ class H264Writer(_AbortOnError):
         self.time_base = VFR_TIME_BASE if vfr else 1 / self.rate
         self.keep_on_abort = keep_on_abort
         self.frames = 0
-        self._pts0: float | None = None  # vfr: the first frame's time
+        self._pts0: float | None = origin_s  # vfr: the time of pts 0 (None: the first frame's)
         self._last_pts = -1
         self.fragmented = fragmented and fmt in ("mp4", "mov")
         self._tmp = self.path if self.fragmented else part_path(self.path)
         self._result: Path | None = None
         container_options = _container_options(fmt, self.fragmented)
+        if vfr and not self.fragmented and fmt in ("mp4", "mov"):
+            container_options["movie_timescale"] = str(VFR_TIME_BASE.denominator)  # edit lists kept exact
         container = av.open(str(self._tmp), mode="w", format=fmt, options=container_options)
         container.metadata.update(metadata or {})  # written with the header (e.g. who made the file)
         try:

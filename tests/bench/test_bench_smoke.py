@@ -63,14 +63,17 @@ def test_quick_bench_runs_every_benchmark(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.extended
 @pytest.mark.timeout(240)
-def test_quick_bench_many_files_and_decode(tmp_path: Path) -> None:
+def test_quick_bench_many_files_decode_and_encode(tmp_path: Path) -> None:
     before = vidpipe_segments()
-    data, out, _ = quick_bench(tmp_path, "files", "decode")
+    data, out, _ = quick_bench(tmp_path, "files", "decode", "encode")
     files = data["files"]
     assert files["short"]["frames"] == files["long"]["frames"] > 0 and files["library"]["frames"] > 0
     assert files["resume_s"] > 0
     decode = data["decode"]
     assert decode["one"]["frames"] == decode["every"]["frames"] > 0 and len(decode["rows"]) == 4
     assert all(row["one_core_fps"] > 0 and row["all_cores_fps"] > 0 for row in decode["rows"])
-    assert (out / "files.png").stat().st_size > 0
+    encode = data["encode"]
+    assert encode["one"]["frames"] == encode["every"]["frames"] == encode["unsplit"]["frames"] > 0
+    assert encode["every"]["plan"]["encoders"] >= 1 and encode["ratio"] > 0
+    assert (out / "files.png").stat().st_size > 0 and (out / "encode_cores.png").stat().st_size > 0
     assert leaked_segments(before) == set()

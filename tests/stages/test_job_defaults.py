@@ -20,9 +20,12 @@ from vidpipe.stages.config import (
 )
 from vidpipe.stages.jobs.api import settle_config
 from vidpipe.stages.jobs.label import LabelJob
-from vidpipe.stages.jobs.label_graph import label_encoders
+from vidpipe.stages.jobs.label_graph import label_encoders, splittable
 from vidpipe.stages.jobs.live import LiveJob
+from vidpipe.stages.outputs.chunks import chunk_keyint, chunk_length
 from vidpipe.stages.outputs.label import encoder_threads
+from vidpipe.stages.outputs.split import splits
+from vidpipe.stages.sink import Lane
 
 
 def machine_with(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
@@ -69,6 +72,21 @@ def test_encoders_one_per_open_file_and_x264_threads_fill_what_they_leave(monkey
     assert encoder_threads(OutputSettings(video_threads=2), 1) == 2
     machine_with(monkeypatch, 2)
     assert encoder_threads(OutputSettings(), 1) == 1
+
+
+def test_a_long_video_gets_an_encoder_per_core_and_is_split_only_over_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    machine_with(monkeypatch, 16)
+    config = with_job_defaults(JobConfig())
+    assert splittable(config, 500) and not splittable(config, 499)  # two chunks of 250
+    assert not splittable(replace_path(config, "output.video_chunk_frames", 0), 10**6)
+    assert label_encoders(config, 1, split=True) == 16 and label_encoders(config, 1) == 1
+    lanes = [Lane(None) for _ in range(2)]  # type: ignore[arg-type]  # no channel is used here
+    for lane in lanes:
+        lane.peers = lanes
+    assert splits(lanes[0], 1000, 500, 7) and not splits(lanes[0], 999, 500, 7)
+    assert not splits(Lane(None), 10**6, 500, 7)  # type: ignore[arg-type]  # one lane: nothing to spread over
+    assert not splits(lanes[0], 10**6, 7, 7) and splits(lanes[0], 10**6, 8, 7)  # a chunk outlasts the lag
+    assert chunk_length(300) == 500 and chunk_keyint(300) == 250 and chunk_length(24) == chunk_keyint(24) == 24
 
 
 def test_auto_is_written_auto_and_zero_still_means_it_with_one_warning(
