@@ -96,7 +96,7 @@ def run(clip: Path, frames: int, workdir: Path, quick: bool) -> StartupResult:
     model, first = time_model()
     n = 3 if quick else 16
     links = stream_links(clip, n, workdir, "small-files")
-    job = {"backend": {"max_batch": 0}}
+    job = {"backend": {"max_batch": "auto"}}
     one = run_vidpipe("1 small file", links[:1], job, workdir)
     many = run_vidpipe(f"{n} small files", links, job, workdir)
     return StartupResult(imports, spawn, model, first, n, frames, one, many)

@@ -56,7 +56,7 @@ def configs(quick: bool) -> list[Config]:
 
     def default(name: str, video: bool) -> Config:
         label = f"vidpipe {name} default b{FILE_BATCH}" + (" +H.264" if video else "")
-        job = {"backend": {"name": name, "max_batch": 0}, "output": {"video": video}}
+        job = {"backend": {"name": name, "max_batch": "auto"}, "output": {"video": video}}
         return Config(label, job, FILE_BATCH if name == "sim" else 0, repeat=name == "sim", default=True)
 
     cpu = Config(f"vidpipe cpu b{CPU_BATCH}", {"backend": {"name": "cpu", "max_batch": CPU_BATCH}}, repeat=False)
