@@ -60,6 +60,11 @@ class StreamDone(Event):
     summary: OutputSummary = field(default_factory=OutputSummary)
     host: str = ""  # where it was labeled, when not this host (a Ray worker's)
 
+    @property
+    def cut_short(self) -> bool:
+        """Ended by a drain (Ctrl-C) or an abort: its outputs are partial (incomplete, never published)."""
+        return self.error == "interrupted" or self.error.startswith("cut short")
+
 
 @dataclass(frozen=True)
 class FrameResult:

@@ -52,16 +52,25 @@ def combine(ends: list[PartEnd]) -> Combined:
         if end.error or end.frames < end.planned:
             error, gap = end.error, end is not ends[-1]
             break
-    expected = first.header_frames or ends[-1].start + ends[-1].planned
+    damaged = sorted({f for end in ends for f in end.damaged if f < frames})
+    error, warning = verdict(frames, error, first.header_frames, damaged, first.max_damaged_share, gap,
+                             expected=ends[-1].start + ends[-1].planned)
+    return Combined(StreamEnd(first.stream, frames, error), warning)
+
+
+def verdict(frames: int, error: str, header_frames: int, damaged: list[int], max_damaged_share: float,
+            gap: bool = False, expected: int = 0) -> tuple[str, str]:
+    """How a decoded file ended, by one decoder or in parts: (its error, its damage warning), one of
+    them "" at least. `frames` were sent without a gap (`gap`: a part ended early, more came after);
+    `header_frames`: the container's count (0: unknown), else `expected` names what was planned."""
     if not error and frames == 0:
         error = "no frame could be decoded (corrupt file?)"
-    elif not error and (gap or frames < first.header_frames - 1):
-        error = f"decoded {frames} of {expected} frames: file truncated or its frame count is wrong"
-    damaged = sorted({f for end in ends for f in end.damaged if f < frames})
+    elif not error and (gap or frames < header_frames - 1):
+        error = f"decoded {frames} of {header_frames or expected} frames: file truncated or its frame count is wrong"
     said = describe_damaged(damaged)
-    if said and not error and len(damaged) > first.max_damaged_share * max(frames, 1):
-        error = f"{said}: more than {first.max_damaged_share:.0%} of its frames (preprocess.max_damaged_share)"
-    return Combined(StreamEnd(first.stream, frames, error), "" if error else said)
+    if said and not error and len(damaged) > max_damaged_share * max(frames, 1):
+        error = f"{said}: more than {max_damaged_share:.0%} of its frames (preprocess.max_damaged_share)"
+    return error, "" if error else said
 
 
 def describe_damaged(frames: list[int]) -> str:

@@ -29,7 +29,7 @@ from vidpipe.stages.jobs.progress import ProgressBars, print_table
 from vidpipe.stages.jobs.summary import padding_note
 from vidpipe.stages.outputs.summary import VideoSummary
 from vidpipe.stages.sink import OutputsFactory
-from vidpipe.stages.sources.files import VideoInfo
+from vidpipe.stages.sources.files import VideoInfo, largest_frame_bytes
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class LabelJob:
             raise NoInputs(self.report.failed)
         self.bars.start(len(self.infos), sum(i.frame_count for i in self.infos))
         split = any(splittable(self.config, i.frame_count) for i in self.infos)
-        return self.graph.shape(max(i.width * i.height * 3 for i in self.infos), len(self.infos), split=split)
+        return self.graph.shape(largest_frame_bytes(self.infos), len(self.infos), split=split)
 
     def release(self) -> None:
         self.record.release()

@@ -115,11 +115,10 @@ class LabelRecord:
         except OSError as exc:  # an output gone unreadable: not recorded, so --resume redoes it
             log.error("%s: cannot read its outputs (%s): --resume will label it again", entry.name, exc.strerror)
             return
-        cut_short = done.error == "interrupted" or done.error.startswith("cut short")
         with self.commits().change():
             entry.frames, entry.error, entry.seconds = done.frames, done.error, round(done.seconds, 3)
             entry.warning = self.report.warnings.get(done.stream, "")
-            entry.state = "done" if not done.error else "incomplete" if cut_short else "failed"
+            entry.state = "done" if not done.error else "incomplete" if done.cut_short else "failed"
             entry.outputs, entry.host = outputs, done.host or socket.gethostname()
 
     def commits(self) -> GroupCommit:

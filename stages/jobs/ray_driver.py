@@ -32,9 +32,9 @@ from vidpipe.pipeline.errors import ConfigError, VidpipeError, one_line
 from vidpipe.pipeline.redact import mask_url, printable
 from vidpipe.stages.events import OutputSummary, Progress, SourceProblem, StreamDone
 from vidpipe.stages.jobs.base import FilesJob, NothingToDo
-from vidpipe.stages.jobs.ray_feed import WarmWorkers, ray_error
+from vidpipe.stages.jobs.ray_feed import WarmWorkers, ray_error, ray_resources
 from vidpipe.stages.jobs.ray_worker import STAGING, VideoResult, label_videos
-from vidpipe.stages.sources.files import VideoInfo
+from vidpipe.stages.sources.files import VideoInfo, decode_size
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def group_videos(videos: list[VideoInfo], task_frames: int, slots: int) -> list[
     """The tasks: videos longest first; short ones share a task while it stays within
     min(task_frames, all frames / (TASKS_PER_SLOT x slots)) frames, so every slot still gets
     TASKS_PER_SLOT tasks; a longer video, or one of unknown length, runs alone; 0: one each."""
-    ordered = sorted(videos, key=lambda v: v.frame_count * v.width * v.height, reverse=True)
+    ordered = sorted(videos, key=decode_size, reverse=True)
     total = sum(v.frame_count for v in ordered)
     target = min(task_frames, total // max(1, TASKS_PER_SLOT * slots))
     tasks: list[list[VideoInfo]] = []
@@ -153,9 +153,8 @@ def _slots(ray: Any, resources: dict[str, float]) -> int:
 def _label_all(ray: Any, job: FilesJob, resources: dict[str, float]) -> bool:
     """The fallback: submit every task, longest first; record results as they come. True if interrupted."""
     config = job.config
-    task = ray.remote(label_videos).options(
-        num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
-        max_retries=config.cluster.max_retries, retry_exceptions=False)
+    task = ray.remote(label_videos).options(**ray_resources(resources), max_retries=config.cluster.max_retries,
+                                            retry_exceptions=False)
     groups = group_videos(job.infos, config.cluster.task_frames, _slots(ray, resources))
     log.info("%d videos in %d Ray tasks", len(job.infos), len(groups))
     pending = {task.remote(config, group, config.output.dir): group for group in groups}

@@ -37,7 +37,7 @@ from vidpipe.pipeline.redact import printable
 from vidpipe.stages.config import JobConfig
 from vidpipe.stages.jobs.ray_actor import LabelWorker
 from vidpipe.stages.jobs.ray_worker import VideoResult
-from vidpipe.stages.sources.files import VideoInfo
+from vidpipe.stages.sources.files import VideoInfo, decode_size, largest_frame_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class Worker:
     alone: bool = False  # it labels a suspect, and nothing else meanwhile
 
 
-def size(video: VideoInfo) -> int:
-    """Its decode work, to send the largest videos first."""
-    return video.frame_count * video.width * video.height
+def ray_resources(resources: dict[str, float]) -> dict[str, Any]:
+    """What one worker takes, as Ray's options() want it: CPUs apart from custom resources (cards)."""
+    return {"num_cpus": resources.get("CPU", 0), "resources": {k: v for k, v in resources.items() if k != "CPU"}}
 
 
 def ray_error(exc: BaseException) -> str:
@@ -79,17 +79,16 @@ class WarmWorkers:
     def __init__(self, ray: Any, config: JobConfig, videos: list[VideoInfo], resources: dict[str, float],
                  record: Record) -> None:
         self.ray, self.config, self.record = ray, config, record
-        self.todo = deque(sorted(videos, key=size, reverse=True))
-        self.max_frame_bytes = max(v.width * v.height * 3 for v in videos)
+        self.todo = deque(sorted(videos, key=decode_size, reverse=True))
+        self.max_frame_bytes = largest_frame_bytes(videos)
         self.tries: Counter[str] = Counter()  # video -> workers lost while they held it
         self.workers: list[Worker] = []
         self.suspects: deque[VideoInfo] = deque()  # videos a failed graph held: each runs again alone
         self.stopping: dict[Any, Any] = {}  # a stop() call -> its actor, ended once it answers (its card is free)
         self.spares = 0  # workers that may still be started in place of lost ones
         self.why = ""  # the last loss
-        self.actor = ray.remote(LabelWorker).options(
-            num_cpus=resources.get("CPU", 0), resources={k: v for k, v in resources.items() if k != "CPU"},
-            max_restarts=0, max_concurrency=MAX_CONCURRENCY)
+        self.actor = ray.remote(LabelWorker).options(**ray_resources(resources), max_restarts=0,
+                                                     max_concurrency=MAX_CONCURRENCY)
 
     def run(self, slots: int) -> bool:
         """Label every video on `slots` workers; True if interrupted (Ctrl-C)."""

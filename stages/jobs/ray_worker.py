@@ -52,7 +52,7 @@ from vidpipe.stages.jobs.label_graph import LabelGraph
 from vidpipe.stages.jobs.label_record import LabelRecord
 from vidpipe.stages.outputs.label import output_names
 from vidpipe.stages.sink import OutputsFactory
-from vidpipe.stages.sources.files import VideoInfo
+from vidpipe.stages.sources.files import VideoInfo, largest_frame_bytes
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def outcome(job: WorkerJob, video: VideoInfo, staging: Path, out: Path, host: st
     job.report.warnings.pop(video.stream, None)
     if done is None:  # a video whose own problem (unreadable, corrupt...) ended the graph has `failed`
         return VideoResult(video.stream, host, error=failed) if failed else None
-    if done.error == "interrupted" or done.error.startswith("cut short"):
+    if done.cut_short:
         return None  # drained or aborted: never published
     for name in output_names(video.stream, job.config.output):
         if (staging / name).exists():
@@ -236,7 +236,7 @@ def _label_group(config: JobConfig, group: list[VideoInfo], out: Path, host: str
 def _run(config: JobConfig, videos: list[VideoInfo], staging: Path) -> tuple[WorkerJob, str]:
     """The graph over `videos` with outputs into `staging`; the job, and a failure that ended it."""
     with card_for_task(config) as backend:
-        job = WorkerJob(on_this_host(config, backend, staging), max(v.width * v.height * 3 for v in videos), videos)
+        job = WorkerJob(on_this_host(config, backend, staging), largest_frame_bytes(videos), videos)
         log_queue = setup_main_logging(logging.WARNING)
         try:
             run_job(job, log_queue, logging.WARNING)

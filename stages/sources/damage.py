@@ -23,8 +23,6 @@ import fcntl
 import os
 from dataclasses import dataclass, field
 
-from vidpipe.stages.parts import describe_damaged
-
 ERROR_LEVEL = "16"  # AV_LOG_ERROR
 MARK = b"[OPENCV:FFMPEG:"
 OUT = 1  # OpenCV prints FFmpeg's messages with C stdio on stdout, which a decode process does not use
@@ -57,10 +55,6 @@ class Damage:
     def add(self, seq: int) -> None:
         if not self.frames or self.frames[-1] != seq:
             self.frames.append(seq)
-
-    def describe(self) -> str:
-        """`N frames decoded with errors, frames A..B`, or ""."""
-        return describe_damaged(self.frames)
 
 
 class DecoderErrors:

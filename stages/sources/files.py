@@ -34,7 +34,7 @@ from vidpipe.pipeline.shm import SlotRing
 from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef, StreamEnd, StreamStart
 from vidpipe.stages.events import SourceProblem, SourceWarning
-from vidpipe.stages.parts import PartEnd
+from vidpipe.stages.parts import PartEnd, verdict
 from vidpipe.stages.sources.damage import Damage, DecoderErrors
 from vidpipe.stages.sources.orientation import Orientation, apply, mirrored_orientation
 
@@ -71,6 +71,16 @@ class VideoInfo:
     fps: float
     frame_count: int
     orient: Orientation | None = None  # a mirrored display matrix, applied here (OpenCV cannot)
+
+
+def largest_frame_bytes(infos: list[VideoInfo]) -> int:
+    """The bytes of the largest BGR frame among `infos` (sizes a frame ring)."""
+    return max(i.width * i.height * 3 for i in infos)
+
+
+def decode_size(info: VideoInfo) -> int:
+    """A video's decode work (frames x pixels): the largest go first."""
+    return info.frame_count * info.width * info.height
 
 
 def open_capture(path: str, threads: int = 0) -> cv2.VideoCapture:
@@ -275,11 +285,11 @@ class FileSourceStage(Stage[FileSourceParams]):
         log.debug("%s: decoding in worker pid %d", info.stream, os.getpid())
         self._start(info)
         sent, error = self._decode(info, self._decode_all)
-        if not error and sent == 0:
-            error = "no frame could be decoded (corrupt file?)"
-        elif not error and info.frame_count and sent < info.frame_count - 1:
-            error = f"decoded {sent} of {info.frame_count} frames: file truncated or its frame count is wrong"
-        error = error or self._judge_damage(info, sent)
+        if self.errors.drain():
+            self.damage.add(max(0, sent - 1))  # reported at the end: the last frame's
+        error, warning = verdict(sent, error, info.frame_count, self.damage.frames, self.params.max_damaged_share)
+        if warning:
+            self.report(SourceWarning(info.stream, info.path, warning))
         if error:
             self.report(SourceProblem(info.stream, info.path, f"{printable(info.path)}: {error}"))
         self.send(StreamEnd(info.stream, sent, error))
@@ -327,18 +337,6 @@ class FileSourceStage(Stage[FileSourceParams]):
         if self.cap is not None:
             self.cap.release()
         self.cap = None
-
-    def _judge_damage(self, info: VideoInfo, sent: int) -> str:
-        """Damaged frames: a warning for the job, or the video's error above max_damaged_share."""
-        if self.errors.drain():
-            self.damage.add(max(0, sent - 1))  # reported at the end: the last frame's
-        said = self.damage.describe()
-        if not said:
-            return ""
-        if len(self.damage.frames) > self.params.max_damaged_share * max(sent, 1):
-            return f"{said}: more than {self.params.max_damaged_share:.0%} of its frames (preprocess.max_damaged_share)"
-        self.report(SourceWarning(info.stream, info.path, said))
-        return ""
 
     def _decode_all(self, info: VideoInfo) -> tuple[int, str]:
         """Decodes into slots; FrameRefs leave SEND_BATCH at a time. Returns (frames, error)."""

@@ -9,6 +9,7 @@ import pytest
 
 from vidpipe.pipeline.config import replace_path
 from vidpipe.stages.config import JobConfig, with_job_defaults
+from vidpipe.stages.events import StreamDone
 from vidpipe.stages.jobs.ray_driver import group_videos
 from vidpipe.stages.sources.files import VideoInfo
 
@@ -58,7 +59,7 @@ def test_a_stage_failure_in_a_group_fails_only_the_video_that_causes_it(
             if v.stream == "bad":
                 break
             (staging / f"{v.stream}.jsonl").write_text("{}\n")
-            done[v.stream] = SimpleNamespace(frames=10, seconds=1.0, error="", summary=SimpleNamespace(top=()))
+            done[v.stream] = StreamDone(v.stream, v.path, 10, 0, 1.0)
         problem = "stage 'decode:bad' failed: it crashed" if "bad" in [v.stream for v in videos] else ""
         return SimpleNamespace(report=SimpleNamespace(done=done, failed={}, warnings={}), config=config), problem
 
