@@ -10,8 +10,9 @@ Each chunk is a fresh x264 encoder with the same settings, so it starts with an 
 GOPs are closed) and has the same SPS/PPS as the others: the join checks that (one avcC) and fails
 the video in one line if not. Frames carry the input's own times (1/90000 s), so the joined file
 has the input's frame count and timestamps, variable frame rate included, and no gap at a chunk
-boundary. Decode times are made anew over the whole file (the chunks' own start below their first
-frame by their B-frame delay, which would overlap at each boundary).
+boundary. Decode times are the chunks' own, moved up where they would not increase across a
+boundary (a chunk's first ones start below its first frame by its B-frame delay). Each chunk is
+read once, without decoding a frame (_NO_DECODE).
 
 Crash safety: everything is `.part` until the final rename; a job killed before it leaves only
 `.part` files, its manifest entry stays pending, `--resume` labels the video again and `sweep()`
@@ -210,16 +211,13 @@ def _remove_finished(final: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _video_packets(path: Path) -> Iterator[av.Packet]:
-    with av.open(str(path)) as container:
-        for packet in container.demux(video=0):
-            if packet.size and packet.pts is not None:
-                yield packet
+# Opening a chunk runs libavformat's stream probe, which decodes frames to guess the B-frame
+# delay (~14 ms a 640x360 chunk, most of a join): the join needs no decoded frame.
+_NO_DECODE = [{"skip_frame": "nonkey"}]
 
 
-def _extradata(path: Path) -> bytes:
-    with av.open(str(path)) as container:
-        return bytes(container.streams.video[0].codec_context.extradata or b"")
+def _open_chunk(path: Path) -> Any:
+    return av.open(str(path), stream_options=_NO_DECODE)  # type: ignore[arg-type]  # (the stub says list[str])
 
 
 def _ticks(value: int | None, time_base: Any) -> int:
@@ -227,29 +225,63 @@ def _ticks(value: int | None, time_base: Any) -> int:
     return round(value * time_base / VFR_TIME_BASE) if value and time_base else 0
 
 
-def join_chunks(chunks: list[Path], out: Path, tick: Callable[[], object] | None = None) -> int:
-    """Remuxes the chunks' H.264 packets, in order, into one MP4 (+faststart) without re-encoding:
-    pts as the chunks have them (the input's times), decode times made anew over the whole file.
-    Raises JoinError if the chunks' SPS/PPS (avcC) differ. Returns the packets written. `tick`
-    is called every TICK_PACKETS (a long video's join is a sign of life for the stall watch)."""
-    avcc = _extradata(chunks[0])
-    for k, path in enumerate(chunks[1:], 1):
-        if _extradata(path) != avcc:
-            raise JoinError(f"{out.name}: chunk {k} has another SPS/PPS (avcC) than chunk 0: "
-                            "the chunks' x264 settings differ, they cannot be joined without re-encoding")
-    tb = VFR_TIME_BASE
-    pts = [_ticks(p.pts, p.time_base) for path in chunks for p in _video_packets(path)]
-    ordered = sorted(pts)
-    delay = max((s - p for s, p in zip(ordered, pts, strict=True)), default=0)  # dts <= pts everywhere
-    options = {"movflags": "+faststart", "movie_timescale": str(tb.denominator)}  # exact edit lists
-    with av.open(str(out), mode="w", format="mp4", options=options) as container, av.open(str(chunks[0])) as first:
-        stream = container.add_stream_from_template(first.streams.video[0])
-        stream.time_base = tb
-        for i, packet in enumerate(p for path in chunks for p in _video_packets(path)):
-            packet.stream = stream
-            duration = _ticks(packet.duration, packet.time_base)
-            packet.pts, packet.dts, packet.duration, packet.time_base = pts[i], ordered[i] - delay, duration, tb
-            container.mux(packet)
-            if tick is not None and i % TICK_PACKETS == 0:
+class _Joined:
+    """The joined MP4 being written: chunks appended in order, each opened once."""
+
+    def __init__(self, out: Path, first: Any) -> None:
+        options = {"movflags": "+faststart", "movie_timescale": str(VFR_TIME_BASE.denominator)}  # exact edits
+        self.out = out
+        self.container = av.open(str(out), mode="w", format="mp4", options=options)
+        self.stream = self.container.add_stream_from_template(first.streams.video[0])
+        self.stream.time_base = VFR_TIME_BASE
+        self.avcc = bytes(first.streams.video[0].codec_context.extradata or b"")
+        self.packets = 0
+        self.last_dts: int | None = None
+
+    def append(self, k: int, chunk: Any, tick: Callable[[], object] | None) -> None:
+        """Chunk k's packets at their own pts; a decode time that would not increase across the
+        boundary (the chunk's first ones start below its first frame by its B-frame delay) is
+        moved up to one tick past the last; JoinError if the chunk's SPS/PPS differ."""
+        if bytes(chunk.streams.video[0].codec_context.extradata or b"") != self.avcc:
+            raise JoinError(f"{self.out.name}: chunk {k} has another SPS/PPS (avcC) than chunk 0: the chunks' "
+                            "x264 settings differ, they cannot be joined without re-encoding")
+        for packet in chunk.demux(video=0):
+            if not packet.size or packet.pts is None:
+                continue
+            tb = packet.time_base
+            pts, dts = _ticks(packet.pts, tb), _ticks(packet.dts, tb) if packet.dts is not None else None
+            dts = pts if dts is None else dts
+            if self.last_dts is not None:
+                dts = max(dts, self.last_dts + 1)
+            if dts > pts:
+                raise JoinError(f"{self.out.name}: chunk {k} starts too close to chunk {k - 1} to be joined "
+                                "in decode order")
+            packet.stream = self.stream
+            packet.pts, packet.dts, packet.duration, packet.time_base = pts, dts, _ticks(packet.duration, tb), \
+                VFR_TIME_BASE
+            self.container.mux(packet)
+            self.last_dts = dts
+            self.packets += 1
+            if tick is not None and self.packets % TICK_PACKETS == 0:
                 tick()
-    return len(pts)
+
+    def close(self) -> None:
+        self.container.close()  # trailer (+faststart moves the index to the front)
+
+
+def join_chunks(chunks: list[Path], out: Path, tick: Callable[[], object] | None = None) -> int:
+    """Remuxes the chunks' H.264 packets, in order, into one MP4 (+faststart) without re-encoding,
+    reading each chunk once: pts as the chunks have them (the input's times), decode times kept
+    increasing across boundaries. Raises JoinError if the chunks' SPS/PPS (avcC) differ. Returns
+    the packets written. `tick` is called every TICK_PACKETS (a long video's join is a sign of
+    life for the stall watch)."""
+    joined: _Joined | None = None
+    try:
+        for k, path in enumerate(chunks):
+            with _open_chunk(path) as chunk:
+                joined = joined or _Joined(out, chunk)
+                joined.append(k, chunk, tick)
+    finally:
+        if joined is not None:
+            joined.close()
+    return joined.packets if joined is not None else 0
