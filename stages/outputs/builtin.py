@@ -86,8 +86,11 @@ class VideoOutput(OutputBase):
         self.lane = video.lane
         self.here = AnnotatedVideo(spec) if video.lane is None else None
         self.split: SplitVideo | None = None  # one long video over several lanes (stages.outputs.split)
-        if splits(video.lane, video.frame_count, out.video_chunk_frames, video.postprocess.smoothing_window // 2):
-            self.split, self.lane = SplitVideo(video.stream, video.uri, spec, video.lane, out.video_chunk_frames), None
+        lag = video.postprocess.smoothing_window // 2
+        if splits(video.lane, video.frame_count, out.video_chunk_frames, lag):
+            self.split = SplitVideo(video.stream, video.uri, spec, video.lane, out.video_chunk_frames,
+                                    video.frame_count, lag)
+            self.lane = None
         if self.lane is not None:
             self.lane.send(VideoOpen(video.stream, video.uri, spec))
 

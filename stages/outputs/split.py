@@ -10,10 +10,15 @@ GOPs by several encoder processes at once, then joined (stages.outputs.chunks).
 A chunk stays open `lag` frames past its end (the labels come later), so N > lag keeps at most
 two chunks of a video open and another lane free. Frames keep the input's times; a time that does
 not increase (a container without timestamps) is made one frame later than the previous one.
+
+The end of a video is cut finer (chunk_starts): when its last frame is decoded, the encoders still
+hold the frames in flight (hundreds: the frame ring), and whole N-frame chunks would leave them to
+one lane while the others idle; pieces of about N / (2 x lanes) frames spread them over every lane.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +30,8 @@ from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
 from vidpipe.stages.sink import Lane
 
+MIN_PIECE = 24  # frames: the shortest piece of a video's end (chunk_starts)
+
 
 def splits(lane: Lane | None, frame_count: int, chunk_frames: int, lag: int) -> bool:
     """Whether a video is split: several lanes, and at least two chunks longer than the lag."""
@@ -34,14 +41,27 @@ def splits(lane: Lane | None, frame_count: int, chunk_frames: int, lag: int) -> 
     return length > lag and frame_count >= 2 * length
 
 
+def chunk_starts(frame_count: int, chunk_frames: int, lanes: int, lag: int) -> list[int]:
+    """The first frame of each chunk: whole chunks, then the last two chunks' worth in pieces of
+    about a chunk / (2 x lanes) (see the module docstring), each longer than the lag and at least
+    MIN_PIECE frames (a fresh x264 per piece: its IDR frame costs several P frames)."""
+    length = chunk_length(chunk_frames)
+    tail = min(frame_count, 2 * length + frame_count % length)
+    piece = min(length, max(lag + 1, MIN_PIECE, length // (2 * lanes)))
+    pieces = max(1, tail // piece)  # of equal length: none left much shorter than the others
+    return [*range(0, frame_count - tail, length), *(frame_count - tail + j * tail // pieces for j in range(pieces))]
+
+
 class SplitVideo:
     """See the module docstring. `lane`: the lane the sink gave the stream (not bound to it)."""
 
-    def __init__(self, stream: str, uri: str, spec: VideoSpec, lane: Lane, chunk_frames: int) -> None:
+    def __init__(self, stream: str, uri: str, spec: VideoSpec, lane: Lane, chunk_frames: int, frame_count: int,
+                 lag: int) -> None:
         self.stream, self.uri = stream, uri
         self.final = Path(spec.path)
         sweep(self.final)  # an earlier run's chunks (a crash before its join)
-        self.length = chunk_length(chunk_frames)
+        self.starts = chunk_starts(frame_count, chunk_frames, len(lane.peers), lag)
+        self.length, self.planned = chunk_length(chunk_frames), frame_count
         self.spec = replace(spec, keyint=chunk_keyint(chunk_frames))
         self.home = lane
         lane.streams -= 1  # the sink counts the stream on its lane: its chunks are counted instead
@@ -50,8 +70,13 @@ class SplitVideo:
         self.done_lane: Lane | None = None  # the last chunk's: it joins, then reports the StreamDone
         self.last_s = float("-inf")
 
+    def chunk_of(self, index: int) -> int:
+        while index >= max(self.planned, self.starts[-1] + self.length):  # more frames than the container said
+            self.starts.append(max(self.planned, self.starts[-1] + self.length))
+        return bisect_right(self.starts, index) - 1
+
     def frame(self, label: FrameLabel, ref: FrameRef) -> None:
-        k = label.index // self.length
+        k = self.chunk_of(label.index)
         if k not in self.open:
             self._start(k)
         if label.timestamp_s <= self.last_s:
@@ -67,9 +92,9 @@ class SplitVideo:
         lane.send(VideoOpen(self.stream, self.uri, replace(self.spec, chunk=ChunkOf(str(self.final), k))))
 
     def smoothed(self, smoothed: SmoothedLabel) -> None:
-        k = smoothed.index // self.length
+        k = self.chunk_of(smoothed.index)
         self.open[k].send(VideoLabel(self.stream, smoothed))
-        if smoothed.index == (k + 1) * self.length - 1:
+        if k + 1 < len(self.starts) and smoothed.index == self.starts[k + 1] - 1:
             self._close(k, abort=False)
 
     def _close(self, k: int, abort: bool) -> None:

@@ -21,11 +21,14 @@ import pytest
 from tests.media import pattern_frame, write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, finish, wait_for
 from vidpipe.stages.jobs.cli import main
+from vidpipe.stages.outputs.annotate import VideoSpec
 from vidpipe.stages.outputs.chunks import JoinError, chunk_path, join_chunks
 from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import LabelSmoother
+from vidpipe.stages.outputs.split import MIN_PIECE, SplitVideo, chunk_starts
 from vidpipe.stages.outputs.writers import H264Writer
+from vidpipe.stages.sink import Lane
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -115,10 +118,12 @@ def test_a_split_video_is_frame_exact_with_one_avcc_and_each_frame_s_overlay(tmp
     assert label(video, out, job_config(tmp_path)) == 0
     streams, keys, avcc, encoders = structure(out / "long.mp4")
     assert streams == 1 and avcc == 1
-    assert encoders == 6  # six chunks, each its own x264 (an unsplit video has one)
+    starts = chunk_starts(len(pts), CHUNK, lanes=2, lag=15 // 2)
+    assert starts == [0, 24, 48, 72, 99]  # the last two chunks' worth in two even pieces
+    assert encoders == len(starts)  # each chunk its own x264 (an unsplit video has one)
     got_times = times(out / "long.mp4")  # decoded to the end
     assert on_grid(got_times, Fraction(1, 1000)) == pts  # 127 frames at the input's own times
-    assert set(got_times[::CHUNK]) <= set(keys)  # a keyframe at every chunk start
+    assert {got_times[i] for i in starts} <= set(keys)  # a keyframe at every chunk start
     got = [f.astype(int) for f in decoded(out / "long.mp4")]
     base = decoded(video)
     want, other = overlays(out / "long.jsonl", base), overlays(out / "long.jsonl", base, shift=1)
@@ -129,6 +134,19 @@ def test_a_split_video_is_frame_exact_with_one_avcc_and_each_frame_s_overlay(tmp
     assert not list(out.glob("*.part"))
     manifest = json.loads((out / "vidpipe-manifest.json").read_text())
     assert [v["state"] for v in manifest["videos"].values()] == ["done"]
+
+
+def test_a_video_s_end_is_cut_in_even_pieces_for_every_lane_and_extra_frames_extend_it(tmp_path: Path) -> None:
+    starts = chunk_starts(6000, 250, lanes=2, lag=7)
+    assert starts[:22] == list(range(0, 5500, 250))  # whole chunks, then the last 500 frames in pieces
+    pieces = [b - a for a, b in zip(starts[21:], [*starts[22:], 6000], strict=True)][1:]
+    assert len(pieces) == 8 and min(pieces) >= 62 and max(pieces) <= 63
+    wide = chunk_starts(6000, 250, lanes=16, lag=7)  # many lanes: no piece under MIN_PIECE
+    assert min(b - a for a, b in zip(wide, [*wide[1:], 6000], strict=True)) >= MIN_PIECE
+    video = SplitVideo("v", "v.mp4", VideoSpec(str(tmp_path / "v.mp4"), 64, 48, 25.0, "ultrafast", 23, 1, 3),
+                       Lane(None), 24, 48, lag=7)  # type: ignore[arg-type]  # (no channel: nothing is sent)
+    assert video.starts == [0, 24] and video.chunk_of(47) == 1
+    assert [video.chunk_of(i) for i in (48, 71, 72, 100)] == [2, 2, 3, 4]  # a container that said 48
 
 
 def test_chunks_with_another_sps_are_refused_at_the_join(tmp_path: Path) -> None:
