@@ -215,6 +215,8 @@ class H264Writer(_AbortOnError):
 
     Colour: BGR -> YUV 4:2:0 by OpenCV (BT.601, limited range; ~6x faster than swscale here),
     and the stream is tagged BT.601 so players do not guess BT.709 for HD sizes.
+    A write error (a full disk) fails the writer for good: later writes raise it again and
+    close() deletes the file (a recording keeps what reached it) without giving libav more packets.
     May block: in write() (encoding, libx264 threads) and close() (flush, faststart rewrite).
     """
 
@@ -241,6 +243,7 @@ class H264Writer(_AbortOnError):
         self.fragmented = fragmented and fmt in ("mp4", "mov")
         self._tmp = self.path if self.fragmented else part_path(self.path)
         self._result: Path | None = None
+        self._failed: Exception | None = None  # the muxer's first error: it gets nothing more
         container_options = _container_options(fmt, self.fragmented)
         if vfr and not self.fragmented and fmt in ("mp4", "mov"):
             container_options["movie_timescale"] = str(VFR_TIME_BASE.denominator)  # edit lists kept exact
@@ -278,6 +281,8 @@ class H264Writer(_AbortOnError):
         (required with vfr=True, where a time not after the previous one becomes 1/90000 s later)."""
         if self._container is None:
             raise ValueError(f"{self.path}: write after close")
+        if self._failed is not None:
+            raise self._failed
         if self.vfr and pts_s is None:
             raise ValueError(f"{self.path}: a variable-frame-rate writer needs each frame's pts_s")
         if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
@@ -289,8 +294,18 @@ class H264Writer(_AbortOnError):
         yuv = np.asarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)  # no copy; typed
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = self._next_pts(pts_s)
-        self._container.mux(self._stream.encode(frame))
+        self._mux(self._container, self._stream.encode(frame))
         self.frames += 1
+
+    def _mux(self, container: OutputContainer, packets: list[av.Packet]) -> None:
+        """Muxes; an error is kept, and the container never muxes again: if it was the header that
+        failed (the first packet's), PyAV would call avformat_write_header again on the muxer that
+        failure tore down, and libav crashes (SIGSEGV)."""
+        try:
+            container.mux(packets)
+        except Exception as exc:
+            self._failed = exc
+            raise
 
     def _next_pts(self, pts_s: float | None) -> int:
         if pts_s is None or not self.vfr:
@@ -306,6 +321,11 @@ class H264Writer(_AbortOnError):
         container, self._container = self._container, None
         if container is None:
             return self._result
+        if self._failed is not None:
+            self._close_failed(container)
+            if not abort:
+                raise self._failed
+            return self._result
         keep = self.frames > 0 and (not abort or self.keep_on_abort)  # a frameless MP4 plays nowhere
         if not keep:
             with contextlib.suppress(Exception):
@@ -315,9 +335,11 @@ class H264Writer(_AbortOnError):
 
         def finalize() -> None:
             try:
-                container.mux(self._stream.encode(None))  # drain the encoder's delayed frames
-            finally:
-                container.close()  # trailer (+faststart moves the index to the front)
+                self._mux(container, self._stream.encode(None))  # drain the encoder's delayed frames
+            except Exception:
+                self._close_failed(container)
+                raise
+            container.close()  # trailer (+faststart moves the index to the front)
 
         if self.fragmented:  # valid up to its last fragment whatever happens: kept in place
             finalize()
@@ -325,6 +347,18 @@ class H264Writer(_AbortOnError):
         else:
             self._result = _publish(self._tmp, self.path, keep=True, finalize=finalize)
         return self._result
+
+    def _close_failed(self, container: OutputContainer) -> None:
+        """After a write error: no flush. The .part goes first, so the trailer (one av_write_trailer
+        on the failed I/O, which libav allows; none if the header failed) has no file to re-read
+        whole for +faststart; a recording's file stays (it plays up to its last fragment). When the
+        header failed, PyAV keeps the file's descriptor open: its space returns at process exit."""
+        if self.fragmented:
+            self._result = self.path
+        else:
+            self._tmp.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            container.close()
 
 
 def check_output_dir(folder: str) -> None:

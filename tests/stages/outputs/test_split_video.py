@@ -203,9 +203,6 @@ def test_resume_redoes_a_video_whose_chunks_were_never_joined(tmp_path: Path) ->
     assert [v["state"] for v in manifest["videos"].values()] == ["done"]
 
 
-# Not in the default run: an encoder died of SIGSEGV (in x264/PyAV) once in 3 CI runs when the disk
-# filled mid-chunk, which gives a second line; a known bug, to be fixed, run by `make test-all`.
-@pytest.mark.extended
 def test_a_full_disk_fails_the_split_video_in_one_line_and_leaves_no_chunk(tmp_path: Path) -> None:
     """The output folder is a 192 KiB tmpfs in a private mount namespace (unshare): chunks fail."""
     video = write_video(tmp_path / "big.mp4", frames=20 * CHUNK, width=W, height=H)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.media import pattern_frame
+from tests.processes import UNSHARE_MOUNT
 from vidpipe.stages.descriptors import FrameRef, Result
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import LabelShare, Segment
@@ -221,6 +223,60 @@ def test_h264_rejects_wrong_frames_and_settings(tmp_path: Path) -> None:
     with pytest.raises(av.error.FFmpegError):
         H264Writer(tmp_path / "bad.mp4", 160, 120, 25, preset="no-such-preset")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mkv"]
+
+
+# A split video's chunk writer (mp4, +faststart, vfr) on a 64 KiB tmpfs. "full": the disk is full
+# before the first packet, so the header write is what fails; libav crashed (SIGSEGV) when the
+# close's flush wrote that header again. "fills": a later packet fails, the header went through.
+FULL_DISK_WRITER = """
+import os, sys
+sys.path.insert(0, os.environ["ROOT"])
+from pathlib import Path
+import numpy as np
+from vidpipe.stages.outputs.writers import H264Writer
+out, case = Path(os.environ["OUT"]), sys.argv[1]
+if case == "full":
+    with open(out / "filler", "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(bytes(4096))
+        except OSError:
+            pass
+rng = np.random.default_rng(0)
+noise = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(2)]  # ~20 KB a frame
+writer = H264Writer(out / "v.mp4.c000000.part", 160, 120, 25, preset="ultrafast", crf=18, threads=1,
+                    fmt="mp4", vfr=True, origin_s=0.0)
+for i in range(100):
+    try:
+        writer.write(noise[i % 2], i / 25)
+    except OSError as exc:
+        print("failed", exc.strerror)
+        break
+try:
+    writer.write(noise[0], 9.0)
+except OSError as exc:
+    print("again", exc.strerror)
+try:
+    print("closed", writer.close(abort=case == "full"))
+except OSError as exc:
+    print("close", exc.strerror)
+print("left", *sorted(p.name for p in out.iterdir()))
+"""
+
+
+@pytest.mark.parametrize("case", ["full", "fills"])
+def test_h264_a_full_disk_is_an_error_and_no_file_not_a_crash(tmp_path: Path, case: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    script = 'mount -t tmpfs -o size=64k tmpfs "$OUT" || exit 99; exec "$@"'  # exec: a signal shows as -N
+    proc = subprocess.run([*UNSHARE_MOUNT, "sh", "-c", script, "sh", sys.executable, "-c", FULL_DISK_WRITER, case],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OUT": str(out), "ROOT": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    close = "closed None" if case == "full" else "close No space left on device"  # abort, or a publish refused
+    left = "left filler" if case == "full" else "left"
+    assert proc.stdout.splitlines() == ["failed No space left on device", "again No space left on device", close,
+                                        left], proc.stderr
 
 
 def test_ctrl_c_leaves_closed_playable_outputs(tmp_path: Path) -> None:
