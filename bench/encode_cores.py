@@ -29,7 +29,7 @@ from bench.projection import Projection, per_group_ms, project
 from bench.runner import VidpipeRun, run_vidpipe
 from bench.throughput import sim_max_fps
 from vidpipe.stages.config import FILE_BATCH, default_open_sources
-from vidpipe.stages.outputs.chunks import join_chunks
+from vidpipe.stages.outputs.remux import join_chunks
 
 TARGET_RATIO = 1.6  # all cores / one core, total rates, same run
 TARGET_CORES = 1.8  # cores used on average by the split run (2-core host)

@@ -1,29 +1,31 @@
 """One long video's annotated MP4 encoded in chunks by several encoder processes, then joined
-without re-encoding.
+without re-encoding (stages.outputs.remux).
 
     sink: frames 0..N-1 -> lane a (chunk 0), N..2N-1 -> lane b (chunk 1), ... (the least busy lane)
     encoder: chunk k -> OUT/NAME.mp4.c00000k.part.part while written, OUT/NAME.mp4.c00000k.part done
-    the last chunk's lane, on VideoJoin: waits for every chunk, remuxes their packets into
-    OUT/NAME.mp4.part (input timestamps kept, one avcC), deletes the chunks, renames to NAME.mp4
+    chunk 0's lane (the Joiner): appends each chunk to OUT/NAME.mp4.part as soon as it and those
+    before it are done (between its inbox batches), and on VideoJoin waits for the rest,
+    finalizes, renames to NAME.mp4 and deletes the chunks
 
 Each chunk is a fresh x264 encoder with the same settings, so it starts with an IDR frame (x264's
 GOPs are closed) and has the same SPS/PPS as the others: the join checks that (one avcC) and fails
 the video in one line if not. Frames carry the input's own times (1/90000 s), so the joined file
 has the input's frame count and timestamps, variable frame rate included, and no gap at a chunk
-boundary. Decode times are the chunks' own, moved up where they would not increase across a
-boundary (a chunk's first ones start below its first frame by its B-frame delay). Each chunk is
-read once, without decoding a frame (_NO_DECODE).
+boundary. Joining as the chunks come leaves only the last ones to join after the last frame, and
+an abort little to join.
 
 Crash safety: everything is `.part` until the final rename; a job killed before it leaves only
 `.part` files, its manifest entry stays pending, `--resume` labels the video again and `sweep()`
-clears the old chunks first. Who joins: the last chunk's lane (VideoJoin), or on abort whoever
-finalizes a chunk of a cut-short video first (the O_EXCL creation of NAME.mp4.part decides): it
-waits a bounded time for the chunks still being written and joins the run of chunks from 0 that
-is complete (cut short, playable). Encoders wake each other through one shared Condition.
+clears the old chunks first. Who joins: chunk 0's lane, once it claims NAME.mp4.part (O_EXCL) with
+chunk 0 done; on abort, if it had not, whoever finalizes a chunk of the cut-short video first
+(the same claim decides): it waits a bounded time for the chunks still being written and joins
+the run of chunks from 0 that is complete (cut short, playable). Encoders wake each other through
+one shared Condition.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -33,18 +35,12 @@ from typing import Any
 
 import av
 
-from vidpipe.stages.outputs.writers import PART_SUFFIX, VFR_TIME_BASE, part_path
+from vidpipe.stages.outputs.remux import Joined, JoinError, join_chunks, open_chunk
+from vidpipe.stages.outputs.writers import PART_SUFFIX, part_path
 
 X264_KEYINT = 250  # x264's default GOP length: chunks are whole GOPs of at most this
 ABORT_JOIN_WAIT_S = 1.0  # on abort: how long the joiner waits for chunks still being finalized
 WAKE_S = 0.5  # a waiting joiner looks at the abort flag at least this often
-TICK_PACKETS = 1000  # a join reports a sign of life this often (stages.outputs.encoder: the stall watch)
-
-
-class JoinError(OSError):
-    """The chunks of a video cannot be joined (one line)."""
-
-
 class ChunkFailed(JoinError):
     """A chunk could not be written: its encoder has said why (a SourceProblem) already."""
 
@@ -69,9 +65,20 @@ def failed_marker(final: Path, k: int) -> Path:
     return final.with_name(f"{final.name}.c{k:06d}.failed{PART_SUFFIX}")
 
 
-def any_failed(final: Path) -> bool:
-    """Whether a chunk of this video has failed already (its encoder made the marker)."""
-    return any(final.parent.glob(f"{glob_escape(final.name)}.c*.failed{PART_SUFFIX}"))
+def first_failure(final: Path) -> bool:
+    """Whether this is the first failure of the video (a chunk's or the join's), which says so in
+    one line: NAME.mp4.failed.part made exclusively (O_EXCL) decides between encoders."""
+    try:
+        os.close(os.open(_video_failed(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return False
+    except OSError:  # cannot even make an empty file there: say it rather than risk saying nothing
+        return True
+    return True
+
+
+def _video_failed(final: Path) -> Path:
+    return final.with_name(f"{final.name}.failed{PART_SUFFIX}")
 
 
 def _chunk_files(final: Path) -> list[Path]:
@@ -89,7 +96,7 @@ def writing(final: Path) -> list[Path]:
 
 def sweep(final: Path) -> None:
     """A video about to be split: chunks and a half-joined file an earlier run left are removed."""
-    for path in [*_chunk_files(final), part_path(final)]:
+    for path in [*_chunk_files(final), part_path(final), _video_failed(final)]:
         path.unlink(missing_ok=True)
 
 
@@ -127,19 +134,6 @@ class ChunkBoard:
                 self.condition.wait(left)
         return True
 
-    def join_all(self, final: Path, chunks: int) -> None:
-        """The video's last chunk is sent: wait for every chunk, then join (JoinError if one failed).
-        Aborted meanwhile: the complete run from chunk 0 is joined instead."""
-        if not self.wait(_finished(final, chunks), None):
-            self.join_cut_short(final, chunks)
-            return
-        if failed := [k for k in range(chunks) if failed_marker(final, k).exists()]:
-            sweep(final)
-            raise ChunkFailed(f"{final.name}: chunk {failed[0]} could not be written: the video is not joined")
-        if not _lock(final):  # only an abort's joiner can hold it: this video is not complete
-            raise JoinError(f"{final.name}: joined cut short by another encoder (the job was stopped)")
-        _join_locked(final, [chunk_path(final, k) for k in range(chunks)], self.aborted)
-
     def join_cut_short(self, final: Path, chunks: int | None = None) -> None:
         """Abort: the first encoder here joins what is complete from chunk 0 (see the module docstring)."""
         finished = _finished(final, chunks or 0)
@@ -163,10 +157,10 @@ class ChunkBoard:
             self.finished()  # encoders waiting for the lock to go
 
 
-def _finished(final: Path, chunks: int) -> Callable[[], bool]:
-    """A test of whether chunks 0..chunks-1 are all finished (published or failed); it remembers
+def _finished(final: Path, chunks: int, first: int = 0) -> Callable[[], bool]:
+    """A test of whether chunks first..chunks-1 are all finished (published or failed); it remembers
     how far it got, so waiting on a long video's many chunks costs a few stats per wake-up."""
-    seen = [0]
+    seen = [first]
 
     def test() -> bool:
         while seen[0] < chunks and (chunk_path(final, seen[0]).exists() or failed_marker(final, seen[0]).exists()):
@@ -206,82 +200,101 @@ def _join_locked(final: Path, chunks: list[Path], tick: Callable[[], object]) ->
 
 def _remove_finished(final: Path) -> None:
     """The video's finished chunks and failure markers (those still written are their writers')."""
-    for path in _chunk_files(final):
+    for path in [*_chunk_files(final), _video_failed(final)]:
         if not path.name.endswith(PART_SUFFIX * 2):
             path.unlink(missing_ok=True)
 
 
-# Opening a chunk runs libavformat's stream probe, which decodes frames to guess the B-frame
-# delay (~14 ms a 640x360 chunk, most of a join): the join needs no decoded frame.
-_NO_DECODE = [{"skip_frame": "nonkey"}]
+class Joiner:
+    """A split video's join in chunk 0's encoder (see the module docstring): `advance()` between
+    inbox batches appends what is done, `finish()` on VideoJoin, `cut_short()` on abort."""
 
+    def __init__(self, final: Path, uri: str, board: ChunkBoard) -> None:
+        self.final, self.uri, self.board = final, uri, board
+        self.next = 0  # the next chunk to append
+        self.claimed = False  # NAME.mp4.part is ours
+        self.joined: Joined | None = None
+        self.error: JoinError | OSError | None = None  # an append failed: the video is not joined
 
-def _open_chunk(path: Path) -> Any:
-    return av.open(str(path), stream_options=_NO_DECODE)  # type: ignore[arg-type]  # (the stub says list[str])
+    def advance(self) -> None:
+        """Appends every chunk that is done, in order, from `next` on (a few stats when none is)."""
+        while self.error is None and chunk_path(self.final, self.next).exists():
+            if not self.claimed and not (claimed := _lock(self.final)):
+                return  # an abort's joiner has it
+            self.claimed = self.claimed or claimed
+            try:
+                with open_chunk(chunk_path(self.final, self.next)) as chunk:
+                    self.joined = self.joined or Joined(part_path(self.final), chunk)
+                    self.joined.append(self.next, chunk, self.board.aborted)
+            except (OSError, av.FFmpegError) as exc:
+                error = exc if isinstance(exc, OSError) else JoinError(str(exc))
+                self.error = error if first_failure(self.final) else ChunkFailed(
+                    f"{self.final.name}: not joined")  # a chunk's encoder has said why already
+                self._discard(sweeping=False)  # chunks still being written: swept once they are done
+                return
+            self.next += 1  # (its file stays until the video is published: a kill -9 leaves every chunk)
 
+    def finish(self, chunks: int) -> None:
+        """Every chunk is sent: appends the rest as they are done, then publishes NAME.mp4 (JoinError,
+        ChunkFailed). Aborted meanwhile: what is complete from chunk 0 is published instead."""
+        while self.next < chunks and self.error is None:
+            if failed_marker(self.final, self.next).exists():
+                self.error = ChunkFailed(f"{self.final.name}: chunk {self.next} could not be written: "
+                                         "the video is not joined")
+                break
+            if not self.board.wait(lambda: self._ready(self.next), None):
+                self.cut_short(chunks)
+                return
+            self.advance()
+            if not self.claimed and self.next == 0 and chunk_path(self.final, 0).exists():
+                raise JoinError(f"{self.final.name}: joined cut short by another encoder (the job was stopped)")
+        if self.error is not None:
+            self.board.wait(_finished(self.final, chunks, self.next), None)  # none left being written
+            self._discard()
+            raise self.error
+        self._publish()
 
-def _ticks(value: int | None, time_base: Any) -> int:
-    """`value` in `time_base` as 1/90000 s ticks (0 if unset)."""
-    return round(value * time_base / VFR_TIME_BASE) if value and time_base else 0
+    def cut_short(self, chunks: int | None = None) -> None:
+        """Abort: what is complete from chunk 0 is published (waiting a bounded time for chunks being
+        finalized); never claimed: the first encoder to claim it joins (ChunkBoard.join_cut_short)."""
+        if not self.claimed:  # chunk 0 not appended, or an append failed (the joined file is gone)
+            self.board.join_cut_short(self.final, chunks)
+            if self.error is not None:
+                raise self.error
+            return
+        self.board.wait(lambda: not writing(self.final), time.monotonic() + ABORT_JOIN_WAIT_S)
+        self.advance()
+        if self.error is not None:
+            _remove_finished(self.final)
+            raise self.error
+        self._publish()  # (chunks after a gap, not joined, go with the others)
 
+    def _ready(self, k: int) -> bool:
+        return chunk_path(self.final, k).exists() or failed_marker(self.final, k).exists()
 
-class _Joined:
-    """The joined MP4 being written: chunks appended in order, each opened once."""
-
-    def __init__(self, out: Path, first: Any) -> None:
-        options = {"movflags": "+faststart", "movie_timescale": str(VFR_TIME_BASE.denominator)}  # exact edits
-        self.out = out
-        self.container = av.open(str(out), mode="w", format="mp4", options=options)
-        self.stream = self.container.add_stream_from_template(first.streams.video[0])
-        self.stream.time_base = VFR_TIME_BASE
-        self.avcc = bytes(first.streams.video[0].codec_context.extradata or b"")
-        self.packets = 0
-        self.last_dts: int | None = None
-
-    def append(self, k: int, chunk: Any, tick: Callable[[], object] | None) -> None:
-        """Chunk k's packets at their own pts; a decode time that would not increase across the
-        boundary (the chunk's first ones start below its first frame by its B-frame delay) is
-        moved up to one tick past the last; JoinError if the chunk's SPS/PPS differ."""
-        if bytes(chunk.streams.video[0].codec_context.extradata or b"") != self.avcc:
-            raise JoinError(f"{self.out.name}: chunk {k} has another SPS/PPS (avcC) than chunk 0: the chunks' "
-                            "x264 settings differ, they cannot be joined without re-encoding")
-        for packet in chunk.demux(video=0):
-            if not packet.size or packet.pts is None:
-                continue
-            tb = packet.time_base
-            pts, dts = _ticks(packet.pts, tb), _ticks(packet.dts, tb) if packet.dts is not None else None
-            dts = pts if dts is None else dts
-            if self.last_dts is not None:
-                dts = max(dts, self.last_dts + 1)
-            if dts > pts:
-                raise JoinError(f"{self.out.name}: chunk {k} starts too close to chunk {k - 1} to be joined "
-                                "in decode order")
-            packet.stream = self.stream
-            packet.pts, packet.dts, packet.duration, packet.time_base = pts, dts, _ticks(packet.duration, tb), \
-                VFR_TIME_BASE
-            self.container.mux(packet)
-            self.last_dts = dts
-            self.packets += 1
-            if tick is not None and self.packets % TICK_PACKETS == 0:
-                tick()
-
-    def close(self) -> None:
-        self.container.close()  # trailer (+faststart moves the index to the front)
-
-
-def join_chunks(chunks: list[Path], out: Path, tick: Callable[[], object] | None = None) -> int:
-    """Remuxes the chunks' H.264 packets, in order, into one MP4 (+faststart) without re-encoding,
-    reading each chunk once: pts as the chunks have them (the input's times), decode times kept
-    increasing across boundaries. Raises JoinError if the chunks' SPS/PPS (avcC) differ. Returns
-    the packets written. `tick` is called every TICK_PACKETS (a long video's join is a sign of
-    life for the stall watch)."""
-    joined: _Joined | None = None
-    try:
-        for k, path in enumerate(chunks):
-            with _open_chunk(path) as chunk:
-                joined = joined or _Joined(out, chunk)
-                joined.append(k, chunk, tick)
-    finally:
-        if joined is not None:
+    def _publish(self) -> None:
+        assert self.joined is not None, "published before chunk 0 was appended"
+        joined, self.joined = self.joined, None
+        try:
             joined.close()
-    return joined.packets if joined is not None else 0
+        except BaseException:
+            self._discard()
+            raise
+        os.replace(part_path(self.final), self.final)
+        _remove_finished(self.final)
+        self.board.finished()  # encoders waiting for the claim to go
+
+    def _discard(self, sweeping: bool = True) -> None:
+        """The joined file goes (first: a failed file's trailer then has nothing to re-read), and
+        with it the claim; `sweeping`: the chunks not appended too (none may be being written)."""
+        if self.claimed:
+            part_path(self.final).unlink(missing_ok=True)
+        if self.joined is not None:
+            joined, self.joined = self.joined, None
+            with contextlib.suppress(Exception):
+                joined.close()
+        if sweeping:
+            sweep(self.final)
+        if self.claimed:
+            self.claimed = False
+            self.board.finished()

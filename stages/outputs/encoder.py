@@ -13,9 +13,9 @@ held across batches. x264 runs with the threads VideoSpec says (set by the job, 
 stages.outputs.label).
 
 One long video may be split (stages.outputs.split): its chunks come to several lanes as videos of
-their own (VideoOpen with `spec.chunk`; one open chunk per stream and lane), and the last chunk's
-lane gets a VideoJoin: it waits for the other lanes' chunks and joins them (stages.outputs.chunks)
-before the StreamDone that follows is reported.
+their own (VideoOpen with `spec.chunk`; one open chunk per stream and lane). Chunk 0's lane joins
+them (stages.outputs.chunks.Joiner): between inbox batches it appends each chunk done, and on the
+VideoJoin it waits for the last ones, before the StreamDone that follows is reported.
 
 A video that cannot be written (a full disk) fails its stream only: one SourceProblem, its
 remaining frames released, the StreamDone carries the error. May block: in encoding and on the
@@ -45,7 +45,7 @@ from vidpipe.pipeline.stage import Stage
 from vidpipe.stages.descriptors import FrameRef
 from vidpipe.stages.events import SourceProblem, StreamDone
 from vidpipe.stages.outputs.annotate import AnnotatedVideo, VideoSpec
-from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkFailed, ChunkOf, any_failed, failed_marker
+from vidpipe.stages.outputs.chunks import WAKE_S, ChunkBoard, ChunkFailed, ChunkOf, Joiner, failed_marker, first_failure
 from vidpipe.stages.outputs.records import FrameLabel
 from vidpipe.stages.outputs.smoothing import SmoothedLabel
 from vidpipe.stages.sink import LaneParams
@@ -105,6 +105,7 @@ class EncodeStage(Stage[LaneParams]):
     def open(self) -> None:
         self.videos: dict[str, _Open] = {}
         self.board = ChunkBoard(self.params.chunk_done, self.aborted)
+        self.joiners: dict[str, Joiner] = {}  # by final path: the split videos whose chunk 0 was here
 
     def handle_batch(self, items: Sequence[Any]) -> None:
         for item in items:
@@ -112,6 +113,14 @@ class EncodeStage(Stage[LaneParams]):
         for entry in self.videos.values():
             if entry.video is not None:
                 entry.video.detach()
+        self.on_idle()
+
+    def poll_s(self) -> float | None:
+        return WAKE_S if self.joiners else None  # chunks other lanes finish are joined meanwhile
+
+    def on_idle(self) -> None:
+        for joiner in self.joiners.values():
+            joiner.advance()
 
     def handle(self, item: Any) -> None:
         if isinstance(item, VideoFrame):
@@ -136,6 +145,9 @@ class EncodeStage(Stage[LaneParams]):
 
     def _open(self, item: VideoOpen) -> None:
         entry = self.videos[item.stream] = _Open(item.uri, None, chunk=item.spec.chunk)
+        if item.spec.chunk is not None and item.spec.chunk.index == 0:  # this lane joins the video
+            final = item.spec.chunk.final
+            self.joiners[final] = Joiner(Path(final), item.uri, self.board)
         try:
             entry.video = AnnotatedVideo(item.spec)
         except OSError as exc:
@@ -156,23 +168,32 @@ class EncodeStage(Stage[LaneParams]):
         final = Path(entry.chunk.final)
         self.board.finished()
         if abort:
-            self._joined(entry.uri, final, lambda: self.board.join_cut_short(final))
+            self._cut_short(entry.uri, final)
 
     @staticmethod
     def _first_failed_chunk(chunk: ChunkOf) -> bool:
-        """Marks the chunk failed (for the joiner); True if no other chunk of its video had."""
+        """Marks the chunk failed (for the joiner); True if it is its video's first failure."""
         final = Path(chunk.final)
-        first = not any_failed(final)
         with contextlib.suppress(OSError):
             failed_marker(final, chunk.index).touch()
-        return first
+        return first_failure(final)
 
     def _join(self, item: VideoJoin) -> None:
         final = Path(item.final)
         if item.abort:
-            self._joined(item.uri, final, lambda: self.board.join_cut_short(final, item.chunks))
-        elif failed := self._joined(item.uri, final, lambda: self.board.join_all(final, item.chunks)):
+            self._cut_short(item.uri, final, item.chunks)
+            return
+        joiner = self.joiners.pop(item.final, None) or Joiner(final, item.uri, self.board)
+        if failed := self._joined(item.uri, final, lambda: joiner.finish(item.chunks)):
             self.videos[item.stream] = _Open(item.uri, None, failed)
+
+    def _cut_short(self, uri: str, final: Path, chunks: int | None = None) -> None:
+        """Abort: this lane's joiner of the video publishes what is complete; with none here, the
+        first encoder to claim the join does (ChunkBoard.join_cut_short)."""
+        joiner = self.joiners.pop(str(final), None)
+        join = (lambda: joiner.cut_short(chunks)) if joiner is not None else \
+            (lambda: self.board.join_cut_short(final, chunks))
+        self._joined(uri, final, join)
 
     def _joined(self, uri: str, final: Path, join: Any) -> str:
         """Runs a join; a failure is this video's only (one line, a SourceProblem), returned."""
@@ -230,3 +251,5 @@ class EncodeStage(Stage[LaneParams]):
                     log.error("%s: %s", printable(entry.uri), one_line(exc))
                 if entry.chunk is not None:
                     self._chunk_closed(entry, abort=True)
+        for final, joiner in list(getattr(self, "joiners", {}).items()):
+            self._cut_short(joiner.uri, Path(final))

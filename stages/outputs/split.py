@@ -4,8 +4,9 @@ GOPs by several encoder processes at once, then joined (stages.outputs.chunks).
     frame i            -> the lane of chunk i // N (chunk k opens on the least busy lane that has no
                           other chunk of this video open: an encoder holds one chunk of a stream)
     smoothed label i   -> the same lane; after the chunk's last frame's label: VideoClose
-    end                -> VideoClose of what is open, VideoJoin to the last chunk's lane, which
-                          then gets the StreamDone (`done_lane`): reported once the file is joined
+    end                -> VideoClose of what is open, VideoJoin to chunk 0's lane (it has joined the
+                          chunks done so far), which then gets the StreamDone (`done_lane`):
+                          reported once the file is joined
 
 A chunk stays open `lag` frames past its end (the labels come later), so N > lag keeps at most
 two chunks of a video open and another lane free. Frames keep the input's times; a time that does
@@ -67,7 +68,7 @@ class SplitVideo:
         lane.streams -= 1  # the sink counts the stream on its lane: its chunks are counted instead
         self.open: dict[int, Lane] = {}
         self.started = 0
-        self.done_lane: Lane | None = None  # the last chunk's: it joins, then reports the StreamDone
+        self.done_lane: Lane | None = None  # chunk 0's: it joins, then reports the StreamDone
         self.last_s = float("-inf")
 
     def chunk_of(self, index: int) -> int:
@@ -88,7 +89,9 @@ class SplitVideo:
         holding = [id(lane) for lane in self.open.values()]
         lane = min((p for p in self.home.peers if id(p) not in holding), key=Lane.load)
         lane.streams += 1
-        self.open[k], self.started, self.done_lane = lane, k + 1, lane
+        self.open[k], self.started = lane, k + 1
+        if k == 0:
+            self.done_lane = lane  # it joins (stages.outputs.chunks.Joiner)
         lane.send(VideoOpen(self.stream, self.uri, replace(self.spec, chunk=ChunkOf(str(self.final), k))))
 
     def smoothed(self, smoothed: SmoothedLabel) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from tests.processes import wait_for
 from tests.stages.web.test_liveview_browser import CHROMIUM, Chromium, wait_js
-from vidpipe.stages.outputs.chunks import chunk_path, join_chunks
+from vidpipe.stages.outputs.chunks import chunk_path
+from vidpipe.stages.outputs.remux import join_chunks
 from vidpipe.stages.outputs.writers import H264Writer
 
 pytestmark = [

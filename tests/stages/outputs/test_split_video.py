@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,12 +23,13 @@ from tests.media import pattern_frame, write_video
 from tests.processes import UNSHARE_MOUNT, VIDPIPE, finish, wait_for
 from vidpipe.stages.jobs.cli import main
 from vidpipe.stages.outputs.annotate import VideoSpec
-from vidpipe.stages.outputs.chunks import JoinError, chunk_path, join_chunks
+from vidpipe.stages.outputs.chunks import ChunkBoard, ChunkFailed, Joiner, chunk_path, failed_marker
 from vidpipe.stages.outputs.overlay import draw_labels
 from vidpipe.stages.outputs.records import FrameLabel
+from vidpipe.stages.outputs.remux import JoinError, join_chunks
 from vidpipe.stages.outputs.smoothing import LabelSmoother
 from vidpipe.stages.outputs.split import MIN_PIECE, SplitVideo, chunk_starts
-from vidpipe.stages.outputs.writers import H264Writer
+from vidpipe.stages.outputs.writers import H264Writer, part_path
 from vidpipe.stages.sink import Lane
 
 pytestmark = pytest.mark.timeout(120)
@@ -158,6 +160,34 @@ def test_chunks_with_another_sps_are_refused_at_the_join(tmp_path: Path) -> None
                 writer.write(pattern_frame(i, W, H), (4 * k + i) / 25)
     with pytest.raises(JoinError, match="chunk 1 has another SPS/PPS"):
         join_chunks([chunk_path(final, 0), chunk_path(final, 1)], tmp_path / "v.mp4.part")
+
+
+def write_chunk(final: Path, k: int, frames: int = 4) -> None:
+    with H264Writer(chunk_path(final, k), W, H, 25, preset="ultrafast", fmt="mp4", vfr=True, origin_s=0.0) as writer:
+        for i in range(frames):
+            writer.write(pattern_frame(frames * k + i, W, H), (frames * k + i) / 25)
+
+
+def test_the_joiner_appends_each_chunk_once_it_and_those_before_are_done(tmp_path: Path) -> None:
+    final = tmp_path / "v.mp4"
+    joiner = Joiner(final, "v.mp4", ChunkBoard(threading.Condition(), lambda: False))
+    write_chunk(final, 1)
+    joiner.advance()  # chunk 0 is not done: nothing to append
+    assert joiner.next == 0 and not part_path(final).exists()
+    write_chunk(final, 0)
+    joiner.advance()
+    assert joiner.next == 2 and part_path(final).stat().st_size > 0  # joined so far (the .part is the claim)
+    write_chunk(final, 2)
+    joiner.finish(3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    assert [round(t * 25) for t in times(final)] == list(range(12))
+    failing = Joiner(tmp_path / "w.mp4", "w.mp4", ChunkBoard(threading.Condition(), lambda: False))
+    write_chunk(tmp_path / "w.mp4", 0)
+    failing.advance()
+    failed_marker(tmp_path / "w.mp4", 1).touch()  # its encoder could not write chunk 1
+    with pytest.raises(ChunkFailed, match="chunk 1 could not be written"):
+        failing.finish(2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
 
 
 def run_until_chunks(video: Path, out: Path, config: Path, chunks: int) -> subprocess.Popen[str]:
