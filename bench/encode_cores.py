@@ -77,8 +77,8 @@ class EncodeCoresResult:
             return base
         bounds = dict(base.bounds)
         bounds["encode"] = PROJECT_CORES * 1e3 / ms["encode"] if ms["encode"] else float("inf")  # a lane per core
-        fps = min(bounds.values())  # the join runs after the last frame: its time per frame adds
-        bounds["with the join"] = 1e3 / (1e3 / fps + self.hd_join_ms)
+        if self.hd_join_ms:  # chunk 0's encoder joins the chunks as they are done: its rate bounds too
+            bounds["join"] = 1e3 / self.hd_join_ms
         return dataclasses.replace(base, bounds=bounds)
 
 
