@@ -58,13 +58,11 @@ class AnnotatedVideo:
     def __init__(self, spec: VideoSpec) -> None:
         self.spec = spec
         options = {"g": str(spec.keyint)} if spec.keyint else {}
-        if spec.chunk is None:
-            self.writer = H264Writer(Path(spec.path), spec.width, spec.height, spec.fps, preset=spec.preset,
-                                     crf=spec.crf, threads=spec.threads, options=options)
-        else:  # the same settings in every chunk: one SPS/PPS for the join
-            self.writer = H264Writer(chunk_path(Path(spec.chunk.final), spec.chunk.index), spec.width, spec.height,
-                                     spec.fps, preset=spec.preset, crf=spec.crf, threads=spec.threads,
-                                     options=options, fmt="mp4", vfr=True, origin_s=0.0)
+        # each frame at its own time (the input's, variable frame rate kept), split into chunks or not;
+        # the same settings in every chunk: one SPS/PPS for the join
+        path = Path(spec.path) if spec.chunk is None else chunk_path(Path(spec.chunk.final), spec.chunk.index)
+        self.writer = H264Writer(path, spec.width, spec.height, spec.fps, preset=spec.preset, crf=spec.crf,
+                                 threads=spec.threads, options=options, fmt="mp4", vfr=True, origin_s=0.0)
         self.held: deque[_Held] = deque()
         self.spare: list[np.ndarray] = []  # buffers of copies already encoded
 
@@ -78,7 +76,7 @@ class AnnotatedVideo:
         try:
             draw_labels(held.pixels, label.names, label.scores, top=self.spec.top,
                         smoothed=(smoothed.name, smoothed.score), time_s=label.timestamp_s)
-            self.writer.write(held.pixels, label.timestamp_s if self.spec.chunk is not None else None)
+            self.writer.write(held.pixels, label.timestamp_s)
         finally:
             if held.release is not None:
                 held.release()

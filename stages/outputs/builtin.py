@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sized
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,7 @@ class VideoOutput(OutputBase):
                          out.video_threads or video.threads, video.postprocess.overlay_top)
         self.stream = video.stream
         self.lane = video.lane
+        self.fps, self.last_s = fps, float("-inf")  # frames are written at their own times, increasing
         self.here = AnnotatedVideo(spec) if video.lane is None else None
         self.split: SplitVideo | None = None  # one long video over several lanes (stages.outputs.split)
         lag = video.postprocess.smoothing_window // 2
@@ -105,6 +107,9 @@ class VideoOutput(OutputBase):
         return self.here.held if self.here is not None else ()
 
     def frame(self, label: FrameLabel, pixels: np.ndarray, ref: FrameRef) -> bool:
+        if label.timestamp_s <= self.last_s:  # a container without times: one frame after the last
+            label = replace(label, timestamp_s=self.last_s + 1.0 / self.fps)
+        self.last_s = label.timestamp_s
         if self.split is not None:
             self.split.frame(label, ref)
             return True

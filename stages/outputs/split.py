@@ -9,8 +9,8 @@ GOPs by several encoder processes at once, then joined (stages.outputs.chunks).
                           reported once the file is joined
 
 A chunk stays open `lag` frames past its end (the labels come later), so N > lag keeps at most
-two chunks of a video open and another lane free. Frames keep the input's times; a time that does
-not increase (a container without timestamps) is made one frame later than the previous one.
+two chunks of a video open and another lane free. Frames keep the input's times (VideoOutput makes
+them increase).
 
 The end of a video is cut finer (chunk_starts): when its last frame is decoded, the encoders still
 hold the frames in flight (hundreds: the frame ring), and whole N-frame chunks would leave them to
@@ -69,7 +69,6 @@ class SplitVideo:
         self.open: dict[int, Lane] = {}
         self.started = 0
         self.done_lane: Lane | None = None  # chunk 0's: it joins, then reports the StreamDone
-        self.last_s = float("-inf")
 
     def chunk_of(self, index: int) -> int:
         while index >= max(self.planned, self.starts[-1] + self.length):  # more frames than the container said
@@ -80,9 +79,6 @@ class SplitVideo:
         k = self.chunk_of(label.index)
         if k not in self.open:
             self._start(k)
-        if label.timestamp_s <= self.last_s:
-            label = replace(label, timestamp_s=self.last_s + 1.0 / self.spec.fps)
-        self.last_s = label.timestamp_s
         self.open[k].send(VideoFrame(ref, label))
 
     def _start(self, k: int) -> None:

@@ -61,8 +61,11 @@ def assert_same_outputs(a: Path, b: Path, names: list[str]) -> None:
 def test_resume_after_kill_9_of_the_whole_job_equals_an_uninterrupted_run(videos: Path, tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert label(str(videos), "--out", str(whole)) == 0
-    slow = tmp_path / "slow.yaml"  # a slow card so that the job is mid-way when it is killed
-    slow.write_text("backend:\n  name: cpu\n  max_batch: 1\nruntime:\n  max_open_sources: 1\n")
+    # a slow card, one video at a time, each recorded as it is done (no group commit, which could
+    # record them all in one write): the job is mid-way when the first "done" is seen and it is killed
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("backend:\n  name: cpu\n  max_batch: 1\nruntime:\n  max_open_sources: 1\n"
+                    "  manifest_interval_s: 0\n")
     cmd = [*VIDPIPE, "label", str(videos), "--out", str(cut), "--config", str(slow),
            "--no-progress"]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, start_new_session=True)

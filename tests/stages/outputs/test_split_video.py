@@ -138,6 +138,19 @@ def test_a_split_video_is_frame_exact_with_one_avcc_and_each_frame_s_overlay(tmp
     assert [v["state"] for v in manifest["videos"].values()] == ["done"]
 
 
+def test_an_unsplit_video_keeps_the_input_s_times_too(tmp_path: Path) -> None:
+    """Short or split, the annotated video has the input's frame times (variable frame rate kept)."""
+    video = tmp_path / "short.mp4"
+    pts = write_vfr_video(video, 30)
+    config = json.loads(job_config(tmp_path).read_text())
+    config["output"]["video_chunk_frames"] = 0  # one encoder, no chunks
+    (tmp_path / "unsplit.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    assert label(video, out, tmp_path / "unsplit.json") == 0
+    assert structure(out / "short.mp4")[3] == 1  # one x264: not split
+    assert on_grid(times(out / "short.mp4"), Fraction(1, 1000)) == pts
+
+
 def test_a_video_s_end_is_cut_in_even_pieces_for_every_lane_and_extra_frames_extend_it(tmp_path: Path) -> None:
     starts = chunk_starts(6000, 250, lanes=2, lag=7)
     assert starts[:22] == list(range(0, 5500, 250))  # whole chunks, then the last 500 frames in pieces
