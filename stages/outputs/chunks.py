@@ -67,13 +67,19 @@ def failed_marker(final: Path, k: int) -> Path:
 
 def first_failure(final: Path) -> bool:
     """Whether this is the first failure of the video (a chunk's or the join's), which says so in
-    one line: NAME.mp4.failed.part made exclusively (O_EXCL) decides between encoders."""
+    one line: NAME.mp4.failed.part made exclusively decides between encoders."""
     try:
-        os.close(os.open(_video_failed(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    except FileExistsError:
-        return False
+        return _made_here(_video_failed(final))
     except OSError:  # cannot even make an empty file there: say it rather than risk saying nothing
         return True
+
+
+def _made_here(path: Path) -> bool:
+    """Makes the empty file `path` exclusively (O_EXCL): False if it exists (another encoder made it)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return False
     return True
 
 
@@ -157,13 +163,18 @@ class ChunkBoard:
             self.finished()  # encoders waiting for the lock to go
 
 
-def _finished(final: Path, chunks: int, first: int = 0) -> Callable[[], bool]:
-    """A test of whether chunks first..chunks-1 are all finished (published or failed); it remembers
+def _done(final: Path, k: int) -> bool:
+    """Whether chunk k is finished: published or failed."""
+    return chunk_path(final, k).exists() or failed_marker(final, k).exists()
+
+
+def _finished(final: Path, chunks: int) -> Callable[[], bool]:
+    """A test of whether chunks 0..chunks-1 are all finished (published or failed); it remembers
     how far it got, so waiting on a long video's many chunks costs a few stats per wake-up."""
-    seen = [first]
+    seen = [0]
 
     def test() -> bool:
-        while seen[0] < chunks and (chunk_path(final, seen[0]).exists() or failed_marker(final, seen[0]).exists()):
+        while seen[0] < chunks and _done(final, seen[0]):
             seen[0] += 1
         return seen[0] >= chunks
 
@@ -178,12 +189,8 @@ def _complete_prefix(final: Path) -> Iterator[Path]:
 
 
 def _lock(final: Path) -> bool:
-    """Claims the join: NAME.mp4.part made exclusively (O_EXCL); False if another encoder has it."""
-    try:
-        os.close(os.open(part_path(final), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    except FileExistsError:
-        return False
-    return True
+    """Claims the join: NAME.mp4.part made exclusively; False if another encoder has it."""
+    return _made_here(part_path(final))
 
 
 def _join_locked(final: Path, chunks: list[Path], tick: Callable[[], object]) -> None:
@@ -219,9 +226,10 @@ class Joiner:
     def advance(self) -> None:
         """Appends every chunk that is done, in order, from `next` on (a few stats when none is)."""
         while self.error is None and chunk_path(self.final, self.next).exists():
-            if not self.claimed and not (claimed := _lock(self.final)):
-                return  # an abort's joiner has it
-            self.claimed = self.claimed or claimed
+            if not self.claimed:
+                if not _lock(self.final):
+                    return  # an abort's joiner has it
+                self.claimed = True
             try:
                 with open_chunk(chunk_path(self.final, self.next)) as chunk:
                     self.joined = self.joined or Joined(part_path(self.final), chunk)
@@ -242,14 +250,14 @@ class Joiner:
                 self.error = ChunkFailed(f"{self.final.name}: chunk {self.next} could not be written: "
                                          "the video is not joined")
                 break
-            if not self.board.wait(lambda: self._ready(self.next), None):
+            if not self.board.wait(lambda: _done(self.final, self.next), None):
                 self.cut_short(chunks)
                 return
             self.advance()
             if not self.claimed and self.next == 0 and chunk_path(self.final, 0).exists():
                 raise JoinError(f"{self.final.name}: joined cut short by another encoder (the job was stopped)")
         if self.error is not None:
-            self.board.wait(_finished(self.final, chunks, self.next), None)  # none left being written
+            self.board.wait(_finished(self.final, chunks), None)  # none left being written
             self._discard()
             raise self.error
         self._publish()
@@ -268,9 +276,6 @@ class Joiner:
             _remove_finished(self.final)
             raise self.error
         self._publish()  # (chunks after a gap, not joined, go with the others)
-
-    def _ready(self, k: int) -> bool:
-        return chunk_path(self.final, k).exists() or failed_marker(self.final, k).exists()
 
     def _publish(self) -> None:
         assert self.joined is not None, "published before chunk 0 was appended"

@@ -113,12 +113,16 @@ class EncodeStage(Stage[LaneParams]):
         for entry in self.videos.values():
             if entry.video is not None:
                 entry.video.detach()
-        self.on_idle()
+        self._advance_joins()
 
     def poll_s(self) -> float | None:
         return WAKE_S if self.joiners else None  # chunks other lanes finish are joined meanwhile
 
     def on_idle(self) -> None:
+        self._advance_joins()
+
+    def _advance_joins(self) -> None:
+        """The split videos this lane joins take the chunks finished since (a stat each when none is)."""
         for joiner in self.joiners.values():
             joiner.advance()
 

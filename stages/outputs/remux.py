@@ -60,8 +60,8 @@ class Joined:
             if not packet.size or packet.pts is None:
                 continue
             tb = packet.time_base
-            pts, dts = _ticks(packet.pts, tb), _ticks(packet.dts, tb) if packet.dts is not None else None
-            dts = pts if dts is None else dts
+            pts = _ticks(packet.pts, tb)
+            dts = pts if packet.dts is None else _ticks(packet.dts, tb)
             if self.last_dts is not None:
                 dts = max(dts, self.last_dts + 1)
             if dts > pts:
